@@ -1,0 +1,100 @@
+"""Item features aligned to a split's dense item ids, with provenance.
+
+Stored as ``<name>.safetensors`` (values + mask; never pickle) beside ``<name>.json``
+(provenance: producer, model id/revision, library versions, input hash, split fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from benchmark.io import atomic_path, read_json, write_json
+
+
+@dataclass
+class ItemFeatures:
+    """A named ``[n_items × d]`` float32 matrix; ``mask[i]`` is False where item i has no feature."""
+
+    name: str
+    values: torch.Tensor
+    mask: torch.Tensor | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, torch.Tensor):
+            self.values = torch.as_tensor(np.asarray(self.values))
+        self.values = self.values.detach().to(torch.float32).contiguous()
+        if self.values.ndim != 2:
+            raise ValueError(f"features {self.name!r} must be 2-d [n_items, d], got shape {tuple(self.values.shape)}")
+        if self.mask is None:
+            self.mask = torch.ones(self.values.shape[0], dtype=torch.bool)
+        self.mask = torch.as_tensor(self.mask, dtype=torch.bool).contiguous()
+        if self.mask.shape != (self.values.shape[0],):
+            raise ValueError(f"mask of {self.name!r} has shape {tuple(self.mask.shape)}, expected ({self.values.shape[0]},)")
+        if not torch.isfinite(self.values[self.mask]).all():
+            raise ValueError(f"features {self.name!r} contain NaN/inf for items marked present")
+
+    @property
+    def n_items(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def coverage(self) -> float:
+        return float(self.mask.float().mean()) if self.n_items else 0.0
+
+    def checksum(self) -> str:
+        """sha256 of the values and mask (what the results' provenance records)."""
+        h = hashlib.sha256()
+        h.update(self.values.numpy().tobytes())
+        h.update(self.mask.numpy().tobytes())
+        return h.hexdigest()
+
+    def check_aligned(self, n_items: int) -> None:
+        if self.n_items != n_items:
+            raise ValueError(
+                f"features {self.name!r} have {self.n_items} rows but the split has {n_items} items; "
+                "features must be aligned to the split's dense item ids"
+            )
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        with atomic_path(d / f"{self.name}.safetensors") as tmp:
+            save_file({"values": self.values, "mask": self.mask}, str(tmp))
+        write_json(d / f"{self.name}.json", {"name": self.name, "shape": list(self.values.shape),
+                                              "checksum": self.checksum(), "provenance": self.provenance})
+        return d / f"{self.name}.safetensors"
+
+    @classmethod
+    def load(cls, directory: str | Path, name: str) -> "ItemFeatures":
+        d = Path(directory)
+        tensors = load_file(str(d / f"{name}.safetensors"))
+        meta = read_json(d / f"{name}.json")
+        feats = cls(name=name, values=tensors["values"], mask=tensors["mask"], provenance=meta.get("provenance", {}))
+        if meta.get("checksum") and feats.checksum() != meta["checksum"]:
+            raise ValueError(f"features {name!r} in {d} do not match their recorded checksum")
+        return feats
+
+
+def concat_features(name: str, parts: list[ItemFeatures]) -> ItemFeatures:
+    """Column-wise concatenation; an item has the result only if it has every part."""
+    if not parts:
+        raise ValueError("concat_features needs at least one feature set")
+    n = parts[0].n_items
+    for p in parts:
+        p.check_aligned(n)
+    values = torch.cat([p.values for p in parts], dim=1)
+    mask = torch.stack([p.mask for p in parts]).all(dim=0)
+    return ItemFeatures(name, values, mask, {"op": "concat", "inputs": [p.name for p in parts],
+                                              "input_checksums": [p.checksum() for p in parts]})

@@ -1,0 +1,315 @@
+"""The persisted, fingerprinted train/valid/test split every model shares.
+
+Schemas (all stages speak these; readers produce the *raw* ones, protocols the split):
+
+raw interactions  ``user`` (str), ``item`` (str), ``rating`` (float32), ``timestamp`` (int64, seconds)
+raw catalogue     ``item`` (str), ``title``, ``description``, ``brand`` (str), ``categories`` (list[str]),
+                  ``image_url`` (str | None: the best image), ``image_urls`` (list[str]); extra columns
+                  (e.g. a demo item's ``reference_caption`` or a local ``image_path``) are carried along.
+split part        ``user_id``, ``item_id`` (dense int64), ``rating``, ``timestamp``,
+                  ``orig_user_id``, ``orig_item_id`` (the release's ids, as strings)
+split items       ``item_id``, ``orig_item_id``, catalogue fields, ``has_meta`` (bool)
+
+Dense ids: users and items are numbered in the order of ``user_order`` / ``item_order`` when a
+source fixes it (Align-MacridVAE, MMRec), otherwise by sorted original id, so the same input
+always gives the same ids. Every item appearing in any part is in the catalogue; the evaluator
+ranks all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmark.io import read_json, write_json, write_parquet
+
+PARTS: tuple[str, ...] = ("train", "valid", "test")
+RAW_INTERACTION_COLUMNS: tuple[str, ...] = ("user", "item", "rating", "timestamp")
+CATALOGUE_COLUMNS: tuple[str, ...] = (
+    "item", "title", "description", "brand", "categories", "image_url", "image_urls",
+)
+PART_COLUMNS: tuple[str, ...] = (
+    "user_id", "item_id", "rating", "timestamp", "orig_user_id", "orig_item_id",
+)
+SCHEMA_VERSION = 1
+
+
+class SplitIntegrityError(RuntimeError):
+    """A persisted split does not match its recorded fingerprint."""
+
+
+def empty_catalogue(items: Iterable[str] = ()) -> pd.DataFrame:
+    """A catalogue with the standard columns and no metadata for ``items``."""
+    items = list(items)
+    return pd.DataFrame(
+        {
+            "item": pd.Series(items, dtype=object),
+            "title": "",
+            "description": "",
+            "brand": "",
+            "categories": [[] for _ in items],
+            "image_url": pd.Series([None] * len(items), dtype=object),
+            "image_urls": [[] for _ in items],
+        }
+    )
+
+
+def normalise_raw_interactions(df: pd.DataFrame) -> pd.DataFrame:
+    """Coerce a raw interaction table to the standard column types (copy)."""
+    missing = [c for c in RAW_INTERACTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"interaction table lacks columns {missing}; has {list(df.columns)}")
+    out = pd.DataFrame(
+        {
+            "user": df["user"].astype(str).to_numpy(dtype=object),
+            "item": df["item"].astype(str).to_numpy(dtype=object),
+            "rating": df["rating"].astype("float32").to_numpy(),
+            "timestamp": df["timestamp"].astype("int64").to_numpy(),
+        }
+    )
+    return out
+
+
+@dataclass
+class Split:
+    """Train/valid/test interactions with dense ids, the catalogue, and provenance."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    protocol: str
+    params: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    interactions: pd.DataFrame | None = None
+    """All interactions the split was cut from (dense ids), when the protocol had them."""
+
+    # ----------------------------------------------------------------------------- build
+    @classmethod
+    def from_parts(
+        cls,
+        parts: Mapping[str, pd.DataFrame],
+        catalogue: pd.DataFrame | None,
+        protocol: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        user_order: Sequence[str] | None = None,
+        item_order: Sequence[str] | None = None,
+        interactions: pd.DataFrame | None = None,
+    ) -> "Split":
+        """Build a split from raw-schema parts (``user``, ``item``, ``rating``, ``timestamp``).
+
+        ``catalogue`` (raw catalogue schema) supplies metadata; items without a row get empty
+        fields and ``has_meta=False``. ``user_order``/``item_order`` fix the dense ids (they must
+        cover every id in the parts); otherwise ids follow sorted original ids.
+        """
+        unknown = set(parts) - set(PARTS)
+        if unknown or not set(PARTS) <= set(parts):
+            raise ValueError(f"parts must be exactly {PARTS}; got {sorted(parts)}")
+        raw = {name: normalise_raw_interactions(parts[name]) for name in PARTS}
+        all_users = pd.unique(np.concatenate([raw[p]["user"].to_numpy() for p in PARTS]))
+        all_items = pd.unique(np.concatenate([raw[p]["item"].to_numpy() for p in PARTS]))
+        users = _order(all_users, user_order, "user")
+        items = _order(all_items, item_order, "item")
+        uidx = pd.Index(users)
+        iidx = pd.Index(items)
+
+        def dense(df: pd.DataFrame) -> pd.DataFrame:
+            out = pd.DataFrame(
+                {
+                    "user_id": uidx.get_indexer(df["user"]).astype("int64"),
+                    "item_id": iidx.get_indexer(df["item"]).astype("int64"),
+                    "rating": df["rating"].to_numpy(dtype="float32"),
+                    "timestamp": df["timestamp"].to_numpy(dtype="int64"),
+                    "orig_user_id": df["user"].to_numpy(dtype=object),
+                    "orig_item_id": df["item"].to_numpy(dtype=object),
+                }
+            )
+            return out.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)
+
+        dense_parts = {p: dense(raw[p]) for p in PARTS}
+        user_table = pd.DataFrame({"user_id": np.arange(len(users), dtype="int64"), "orig_user_id": users})
+        item_table = _item_table(items, catalogue)
+        inter = None
+        if interactions is not None:
+            inter = dense(normalise_raw_interactions(interactions).loc[lambda d: d["item"].isin(iidx) & d["user"].isin(uidx)])
+        split = cls(
+            train=dense_parts["train"],
+            valid=dense_parts["valid"],
+            test=dense_parts["test"],
+            users=user_table,
+            items=item_table,
+            protocol=protocol,
+            params=dict(params or {}),
+            interactions=inter,
+        )
+        split.fingerprint = split.compute_fingerprint()
+        return split
+
+    # ----------------------------------------------------------------------------- access
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def part(self, name: str) -> pd.DataFrame:
+        if name not in PARTS:
+            raise ValueError(f"unknown part {name!r}; allowed: {', '.join(PARTS)}")
+        return getattr(self, name)
+
+    def csr(self, parts: Sequence[str] = ("train",)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-user item lists of ``parts`` as CSR ``(indptr [n_users+1], indices)`` (int64)."""
+        frames = [self.part(p)[["user_id", "item_id"]] for p in parts]
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"user_id": [], "item_id": []})
+        return interactions_to_csr(df["user_id"].to_numpy(), df["item_id"].to_numpy(), self.n_users)
+
+    def summary(self) -> dict[str, Any]:
+        """Users, items, interactions and density per part (and overall)."""
+        out: dict[str, Any] = {"n_users": self.n_users, "n_items": self.n_items, "parts": {}}
+        for p in PARTS:
+            df = self.part(p)
+            n = len(df)
+            out["parts"][p] = {
+                "interactions": n,
+                "users": int(df["user_id"].nunique()),
+                "items": int(df["item_id"].nunique()),
+                "density": n / max(1, self.n_users * self.n_items),
+            }
+        total = sum(len(self.part(p)) for p in PARTS)
+        out["interactions"] = total
+        out["density"] = total / max(1, self.n_users * self.n_items)
+        return out
+
+    # ----------------------------------------------------------------------------- identity
+    def compute_fingerprint(self) -> str:
+        """sha256 over the protocol, its parameters, the id maps and every part's content."""
+        h = hashlib.sha256()
+        header = {
+            "schema": SCHEMA_VERSION,
+            "protocol": self.protocol,
+            "params": self.params,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        }
+        h.update(json.dumps(header, sort_keys=True, default=str).encode())
+        h.update("\x1f".join(map(str, self.users["orig_user_id"])).encode())
+        h.update(b"\x1e")
+        h.update("\x1f".join(map(str, self.items["orig_item_id"])).encode())
+        for p in PARTS:
+            df = self.part(p).sort_values(["user_id", "item_id", "timestamp"], kind="stable")
+            h.update(p.encode())
+            for col, dtype in (("user_id", "<i8"), ("item_id", "<i8"), ("rating", "<f4"), ("timestamp", "<i8")):
+                h.update(np.ascontiguousarray(df[col].to_numpy(dtype=dtype)).tobytes())
+        return h.hexdigest()
+
+    # ----------------------------------------------------------------------------- disk
+    def save(self, directory: str | Path, extra_summary: Mapping[str, Any] | None = None) -> Path:
+        """Write ``{train,valid,test,items,users}.parquet``, ``split.json`` and ``summary.json``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for p in PARTS:
+            write_parquet(d / f"{p}.parquet", self.part(p))
+        write_parquet(d / "items.parquet", self.items)
+        write_parquet(d / "users.parquet", self.users)
+        if self.interactions is not None:
+            write_parquet(d / "interactions.parquet", self.interactions)
+        meta = {
+            "schema": SCHEMA_VERSION,
+            "protocol": self.protocol,
+            "params": self.params,
+            "fingerprint": self.fingerprint,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        }
+        write_json(d / "split.json", meta)
+        summary = {"fingerprint": self.fingerprint, "protocol": self.protocol, "params": self.params,
+                   "split": self.summary()}
+        if extra_summary:
+            summary.update(extra_summary)
+        write_json(d / "summary.json", summary)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path, verify: bool = True) -> "Split":
+        """Load a split written by :meth:`save`; ``verify`` recomputes the fingerprint."""
+        d = Path(directory)
+        meta_path = d / "split.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{d} is not a prepared split (no split.json); run `vlm4rec-bench data prepare`")
+        meta = read_json(meta_path)
+        parts = {p: pd.read_parquet(d / f"{p}.parquet") for p in PARTS}
+        inter = pd.read_parquet(d / "interactions.parquet") if (d / "interactions.parquet").exists() else None
+        split = cls(
+            **parts,
+            users=pd.read_parquet(d / "users.parquet"),
+            items=pd.read_parquet(d / "items.parquet"),
+            protocol=meta["protocol"],
+            params=meta.get("params", {}),
+            fingerprint=meta["fingerprint"],
+            interactions=inter,
+        )
+        if verify:
+            actual = split.compute_fingerprint()
+            if actual != split.fingerprint:
+                raise SplitIntegrityError(
+                    f"split in {d} has fingerprint {actual[:12]}… but split.json records "
+                    f"{split.fingerprint[:12]}…: its files changed after it was written"
+                )
+        return split
+
+
+def interactions_to_csr(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CSR of (user, item) pairs: ``indices[indptr[u]:indptr[u+1]]`` are u's items, sorted, unique."""
+    u = np.asarray(user_ids, dtype=np.int64)
+    i = np.asarray(item_ids, dtype=np.int64)
+    if len(u):
+        pairs = np.unique(np.stack([u, i], axis=1), axis=0)
+        u, i = pairs[:, 0], pairs[:, 1]
+    counts = np.bincount(u, minlength=n_users) if len(u) else np.zeros(n_users, dtype=np.int64)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return torch.from_numpy(indptr), torch.from_numpy(np.ascontiguousarray(i))
+
+
+def _order(present: np.ndarray, order: Sequence[str] | None, what: str) -> np.ndarray:
+    if order is None:
+        return np.array(sorted(map(str, present)), dtype=object)
+    order_arr = np.array([str(x) for x in order], dtype=object)
+    if len(set(order_arr)) != len(order_arr):
+        raise ValueError(f"{what}_order has duplicate ids")
+    missing = set(map(str, present)) - set(order_arr)
+    if missing:
+        example = sorted(missing)[:5]
+        raise ValueError(f"{len(missing)} {what} ids in the parts are not in {what}_order, e.g. {example}")
+    return order_arr
+
+
+def _item_table(items: np.ndarray, catalogue: pd.DataFrame | None) -> pd.DataFrame:
+    base = pd.DataFrame({"item_id": np.arange(len(items), dtype="int64"), "orig_item_id": items})
+    cat = catalogue if catalogue is not None else empty_catalogue([])
+    missing = [c for c in CATALOGUE_COLUMNS if c not in cat.columns]
+    if missing:
+        raise ValueError(f"catalogue lacks columns {missing}; has {list(cat.columns)}")
+    if cat["item"].duplicated().any():
+        raise ValueError("catalogue has duplicate item ids; de-duplicate it in the reader")
+    cat = cat.rename(columns={"item": "orig_item_id"})
+    cat["orig_item_id"] = cat["orig_item_id"].astype(str)
+    merged = base.merge(cat, on="orig_item_id", how="left", indicator=True)
+    merged["has_meta"] = merged.pop("_merge").eq("both").to_numpy()
+    for col in ("title", "description", "brand"):
+        merged[col] = merged[col].fillna("").astype(str)
+    for col in ("categories", "image_urls"):
+        merged[col] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in merged[col]]
+    merged["image_url"] = merged["image_url"].where(merged["image_url"].notna(), None)
+    return merged.sort_values("item_id").reset_index(drop=True)
