@@ -1,0 +1,293 @@
+"""Shared record handling for the release readers: line parsing, field checks, table building.
+
+Every check reports to a :class:`~benchmark.data.report.ReadReport` instead of dropping
+a line silently. The builders produce the raw schemas of :mod:`benchmark.split`.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import math
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.report import ReadReport
+from benchmark.data.text import clean_field
+
+try:  # orjson is a drop-in speed-up for the hot loop; plain json is the fallback
+    import orjson
+
+    _json_loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover
+    _json_loads = json.loads
+
+
+class LineError(ValueError):
+    """A line could not be used; ``kind`` is the report kind."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def parse_json(line: bytes) -> dict[str, Any]:
+    """One JSON object per line; anything else is ``malformed``."""
+    try:
+        obj = _json_loads(line)
+    except ValueError as exc:
+        raise LineError("malformed", f"not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise LineError("malformed", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def parse_json_or_literal(line: bytes) -> dict[str, Any]:
+    """JSON, or a Python literal (2014 metadata lines use single quotes).
+
+    ``ast.literal_eval`` only accepts literals (no names, calls or operators), so a line can
+    never run code.
+    """
+    try:
+        obj = _json_loads(line)
+    except ValueError:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LineError("malformed", f"not UTF-8 ({exc})") from None
+        try:
+            obj = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError) as exc:
+            raise LineError("malformed", f"neither JSON nor a Python literal ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise LineError("malformed", f"expected a record (dict), got {type(obj).__name__}")
+    return obj
+
+
+def split_csv(line: bytes, n_fields: int | Iterable[int]) -> list[str]:
+    """Split one CSV line (quotes honoured when present); wrong field count is ``malformed``."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LineError("malformed", f"not UTF-8 ({exc})") from None
+    fields = next(csv.reader([text])) if '"' in text else text.split(",")
+    allowed = {n_fields} if isinstance(n_fields, int) else set(n_fields)
+    if len(fields) not in allowed:
+        raise LineError("malformed", f"expected {' or '.join(map(str, sorted(allowed)))} comma-separated fields, got {len(fields)}")
+    return fields
+
+
+def as_id(value: Any, name: str) -> str:
+    if value is None:
+        raise LineError("missing_field", f"{name} is missing")
+    if not isinstance(value, str):
+        raise LineError("wrong_type", f"{name} must be a string, got {type(value).__name__} {value!r:.40}")
+    if not value.strip():
+        raise LineError("empty_id", f"{name} is empty")
+    return value
+
+
+def as_rating(value: Any, name: str) -> float:
+    if value is None:
+        raise LineError("missing_field", f"{name} is missing")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise LineError("wrong_type", f"{name} must be a number, got {type(value).__name__} {value!r:.40}")
+    try:
+        out = float(value)
+    except ValueError:
+        raise LineError("wrong_type", f"{name} must be a number, got {value!r:.40}") from None
+    if not math.isfinite(out):
+        raise LineError("wrong_type", f"{name} is not finite: {value!r:.40}")
+    return out
+
+
+def as_timestamp(value: Any, name: str) -> int:
+    if value is None:
+        raise LineError("missing_field", f"{name} is missing")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise LineError("wrong_type", f"{name} must be an integer, got {type(value).__name__} {value!r:.40}")
+    if isinstance(value, int):
+        return value
+    try:
+        out = float(value) if not (isinstance(value, str) and value.strip().lstrip("-").isdigit()) else int(value)
+    except ValueError:
+        raise LineError("wrong_type", f"{name} must be an integer, got {value!r:.40}") from None
+    if isinstance(out, float):
+        if not math.isfinite(out) or not out.is_integer():
+            raise LineError("wrong_type", f"{name} must be a whole number, got {value!r:.40}")
+        out = int(out)
+    return out
+
+
+class InteractionBuilder:
+    """Collects checked interactions; ``frame()`` gives the raw interaction table."""
+
+    def __init__(self, report: ReadReport, ts_divisor: int = 1) -> None:
+        self.report = report
+        self.ts_divisor = ts_divisor
+        self.users: list[str] = []
+        self.items: list[str] = []
+        self.ratings: list[float] = []
+        self.timestamps: list[int] = []
+
+    def add(self, lineno: int, user: Any, item: Any, rating: Any, timestamp: Any,
+            names: tuple[str, str, str, str] = ("user", "item", "rating", "timestamp")) -> bool:
+        """Check and keep one interaction; returns False (after reporting) when it is skipped."""
+        tr = type(rating)
+        # Fast path for the well-typed JSON record (almost every line); anything else goes
+        # through the full checks below. ``rating - rating == 0`` is False for NaN and ±inf.
+        if (type(user) is str and type(item) is str and type(timestamp) is int and (tr is float or tr is int)
+                and user and item and not user.isspace() and not item.isspace() and rating - rating == 0):
+            self.users.append(user)
+            self.items.append(item)
+            self.ratings.append(rating)
+            self.timestamps.append(timestamp // self.ts_divisor if self.ts_divisor != 1 else timestamp)
+            return True
+        try:
+            missing = [n for n, v in zip(names, (user, item, rating, timestamp)) if v is None]
+            if missing:
+                raise LineError("missing_field", f"missing {', '.join(missing)}")
+            u = as_id(user, names[0])
+            i = as_id(item, names[1])
+            r = as_rating(rating, names[2])
+            t = as_timestamp(timestamp, names[3])
+        except LineError as exc:
+            self.report.add(exc.kind, lineno, exc.detail)
+            return False
+        self.users.append(u)
+        self.items.append(i)
+        self.ratings.append(r)
+        # floor division: milliseconds → whole seconds
+        self.timestamps.append(t // self.ts_divisor if self.ts_divisor != 1 else t)
+        return True
+
+    def frame(self) -> pd.DataFrame:
+        self.report.rows_kept = len(self.users)
+        return pd.DataFrame(
+            {
+                "user": pd.Series(self.users, dtype=object),
+                "item": pd.Series(self.items, dtype=object),
+                "rating": np.asarray(self.ratings, dtype=np.float32),
+                "timestamp": np.asarray(self.timestamps, dtype=np.int64),
+            }
+        )
+
+
+def as_text(value: Any, sep: str = " ") -> str:
+    """Free text from a str, a list of str (joined with ``sep``), a number; else ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return sep.join(as_text(v, sep) for v in value if v is not None and as_text(v, sep))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def flatten_categories(value: Any) -> list[str]:
+    """Categories as a flat list, order kept, duplicates dropped (2014 nests lists of lists)."""
+    out: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    walk(value)
+    return out
+
+
+def string_list(value: Any) -> list[str]:
+    """Non-empty strings of a list (or a single string), order kept, duplicates dropped."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return []
+    return list(dict.fromkeys(v for v in value if isinstance(v, str) and v.strip()))
+
+
+_META_TEXT = ("title", "description", "brand")
+
+
+class CatalogueBuilder:
+    """Collects item metadata, cleans HTML and de-duplicates items deterministically.
+
+    De-duplication rule (documented in the dataset cards): among the lines of one item, keep
+    the one with the most non-empty fields among title, description, brand, categories and
+    image_url (after cleaning); on a tie keep the earliest line. Every dropped line is
+    reported as ``duplicate`` at its own line number.
+    """
+
+    def __init__(self, report: ReadReport) -> None:
+        self.report = report
+        self.rows: list[dict[str, Any]] = []
+        self.lines: list[int] = []
+        self.scores: list[int] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, lineno: int, item: Any, *, title: Any = "", description: Any = "", brand: Any = "",
+            categories: Iterable[str] = (), image_urls: Iterable[str] = (), image_url: str | None = None,
+            item_field: str = "item") -> bool:
+        try:
+            item = as_id(item, item_field)
+        except LineError as exc:
+            self.report.add(exc.kind, lineno, exc.detail)
+            return False
+        changed = False
+        row: dict[str, Any] = {"item": item}
+        for name, value in (("title", title), ("description", description), ("brand", brand)):
+            text, ch = clean_field(as_text(value))
+            row[name] = text
+            changed |= ch
+        cats: list[str] = []
+        for c in categories:
+            text, ch = clean_field(c)
+            changed |= ch
+            if text:
+                cats.append(text)
+        row["categories"] = list(dict.fromkeys(cats))
+        urls = list(dict.fromkeys(u for u in image_urls if isinstance(u, str) and u.strip()))
+        row["image_urls"] = urls
+        row["image_url"] = image_url if image_url else (urls[0] if urls else None)
+        if changed:
+            self.report.add("html_cleaned", lineno)
+        score = sum(bool(row[k]) for k in _META_TEXT) + bool(row["categories"]) + bool(row["image_url"])
+        prev = self.index.get(item)
+        if prev is None:
+            self.index[item] = len(self.rows)
+            self.rows.append(row)
+            self.lines.append(lineno)
+            self.scores.append(score)
+            return True
+        if score > self.scores[prev]:
+            self.report.add("duplicate", self.lines[prev], f"item {item} also on line {lineno} with more fields; kept that one")
+            self.rows[prev] = row
+            self.lines[prev] = lineno
+            self.scores[prev] = score
+            return True
+        self.report.add("duplicate", lineno, f"item {item} already read on line {self.lines[prev]}")
+        return False
+
+    def frame(self) -> pd.DataFrame:
+        self.report.rows_kept = len(self.rows)
+        cols = ("item", "title", "description", "brand", "categories", "image_url", "image_urls")
+        data = {c: [r[c] for r in self.rows] for c in cols}
+        df = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})
+        return df
+
+
+def run_lines(lines: Iterable[tuple[int, bytes]], report: ReadReport, handle: Callable[[int, bytes], None]) -> None:
+    """Feed lines to ``handle``; a :class:`LineError` it raises is reported for that line."""
+    for lineno, line in lines:
+        try:
+            handle(lineno, line)
+        except LineError as exc:
+            report.add(exc.kind, lineno, exc.detail)
