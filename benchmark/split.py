@@ -140,7 +140,9 @@ class Split:
         item_table = _item_table(items, catalogue)
         inter = None
         if interactions is not None:
-            inter = dense(normalise_raw_interactions(interactions).loc[lambda d: d["item"].isin(iidx) & d["user"].isin(uidx)])
+            n = normalise_raw_interactions(interactions)
+            # get_indexer, not isin: isin on Arrow-backed strings falls back to a Python loop
+            inter = dense(n.loc[(iidx.get_indexer(n["item"]) >= 0) & (uidx.get_indexer(n["user"]) >= 0)])
         split = cls(
             train=dense_parts["train"],
             valid=dense_parts["valid"],
