@@ -1,0 +1,164 @@
+"""``vlm4rec-bench evaluate``: score TREC runs (ours or anyone's) against TREC qrels.
+
+Each run is ranked by score descending, item id (string) ascending for ties (see
+:mod:`benchmark.evaluation.trec`), cut at the largest K asked, and scored per user with the
+project's metric definitions (:mod:`benchmark.evaluation.metrics`). Users judged relevant in the
+qrels but absent from a run score 0 and are counted (``missing_users``); users with no relevant
+item (all ``rel <= 0``) are excluded and counted. With several runs, each is compared with the
+baseline (default: the first run) by :func:`benchmark.stats.compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.cli import CliError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS = "recall@10,recall@20,ndcg@10,ndcg@20,hitrate@10,precision@10,mrr@10,map@10"
+FORMATS = ("json", "md", "latex", "csv")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate TREC run files against TREC qrels (metrics, paired tests, leaderboard)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--qrels", required=True, type=Path, help="qrels file: 'user 0 item rel' per line (rel > 0 = relevant)")
+    p.add_argument("--run", required=True, action="append", metavar="[NAME=]PATH",
+                   help="run file 'user Q0 item rank score tag'; repeat for several runs; NAME defaults to the file stem")
+    p.add_argument("--metrics", default=DEFAULT_METRICS, help=f"comma-separated NAME@K (default: {DEFAULT_METRICS})")
+    p.add_argument("--baseline", help="run the others are tested against (default: the first run)")
+    p.add_argument("--test", default="t", choices=("t", "wilcoxon", "randomization", "bootstrap"), help="paired test (default t)")
+    p.add_argument("--correction", default="holm", choices=("holm", "bonferroni", "bh", "none"),
+                   help="multiple-comparison correction over the whole table (default holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--n-resamples", type=int, default=10000, help="permutations / bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling tests (default 0)")
+    p.add_argument("--per-user", type=Path, metavar="OUT.tsv", help="write every per-user value (run, user_id, metrics) as TSV")
+    p.add_argument("--format", default="md", choices=FORMATS, help="output on stdout (default md)")
+    p.add_argument("--skip-malformed", action="store_true",
+                   help="skip (and count/report) malformed or duplicate lines instead of stopping at the first")
+    p.set_defaults(func=run)
+
+
+def _parse_runs(specs: list[str]) -> dict[str, Path]:
+    runs: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).stem, spec
+        name = name.strip()
+        if not name:
+            raise CliError(f"--run {spec!r}: empty run name")
+        if name in runs:
+            raise CliError(f"two runs are named {name!r}; give distinct names with --run NAME=PATH")
+        if not Path(path).is_file():
+            raise CliError(f"run file {path} does not exist")
+        runs[name] = Path(path)
+    return runs
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.data.report import BadInputError
+    from benchmark.evaluation.evaluator import evaluate_topk
+    from benchmark.evaluation.metrics import parse_metrics
+    from benchmark.evaluation.trec import rank_run, read_qrels, read_run, relevant_from_qrels
+
+    try:
+        specs = parse_metrics(args.metrics)
+    except ValueError as exc:
+        raise CliError(f"--metrics: {exc}") from None
+    if not args.qrels.is_file():
+        raise CliError(f"qrels file {args.qrels} does not exist")
+    run_paths = _parse_runs(args.run)
+    baseline = args.baseline or next(iter(run_paths))
+    if baseline not in run_paths:
+        raise CliError(f"--baseline {baseline!r} is not a run; runs: {', '.join(run_paths)}")
+    if not 0 < args.alpha < 1:
+        raise CliError(f"--alpha must be in (0, 1), got {args.alpha}")
+
+    names = sorted({s.name for s in specs}, key=[s.name for s in specs].index)
+    ks = sorted({s.k for s in specs})
+    labels = [s.label for s in specs]
+    strict = not args.skip_malformed
+    skipped: dict[str, int] = {}
+    try:
+        qrels, qrep = read_qrels(args.qrels, strict=strict)
+        qrep.log_summary(log)
+        skipped["qrels"] = qrep.n_problems
+        relevant, n_no_rel = relevant_from_qrels(qrels)
+        if relevant.empty:
+            raise CliError(f"{args.qrels} has no relevant judgement (rel > 0)")
+        if n_no_rel:
+            log.info("%d qrels users have no relevant item and are excluded", n_no_rel)
+        per_user: dict[str, pd.DataFrame] = {}
+        means: dict[str, dict[str, float]] = {}
+        missing: dict[str, int] = {}
+        for name, path in run_paths.items():
+            frame, rrep = read_run(path, strict=strict)
+            rrep.log_summary(log)
+            skipped[name] = rrep.n_problems
+            ranked = rank_run(frame, k=max(ks))
+            res = evaluate_topk(ranked, relevant, ks, names)
+            table = res.per_user[["user_id", *labels]]
+            per_user[name] = table
+            means[name] = {c: float(table[c].mean()) for c in labels}
+            missing[name] = res.n_missing
+            if res.n_missing:
+                log.warning("run %s: %d of %d qrels users are missing and score 0", name, res.n_missing, res.n_users)
+            extra = res.info.get("n_run_users_without_relevant", 0)
+            if extra:
+                log.info("run %s: %d users are not judged relevant in the qrels and are ignored", name, extra)
+    except BadInputError as exc:
+        raise CliError(f"{exc} (use --skip-malformed to skip and count such lines)") from None
+    n_users = len(next(iter(per_user.values())))
+
+    tests: list[dict[str, Any]] = []
+    if len(per_user) > 1:
+        from benchmark.stats import compare
+
+        tests = compare(per_user, baseline, labels, test=args.test, correction=args.correction,
+                        alpha=args.alpha, n_resamples=args.n_resamples, seed=args.seed)
+
+    if args.per_user:
+        from benchmark.io import atomic_open
+
+        long = pd.concat([t.assign(run=n)[["run", "user_id", *labels]] for n, t in per_user.items()], ignore_index=True)
+        with atomic_open(args.per_user, "w", encoding="utf-8") as fh:
+            long.to_csv(fh, sep="\t", index=False, float_format="%.12g")
+        log.info("per-user values written to %s", args.per_user)
+
+    if args.format == "json":
+        out = {"runs": means, "n_users": n_users, "missing_users": missing, "n_excluded": n_no_rel,
+               "skipped_lines": skipped, "baseline": baseline, "correction": args.correction, "alpha": args.alpha,
+               "tests": [_json_safe(t) for t in tests]}
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+
+    from benchmark.report.tables import leaderboard
+
+    caption: dict[str, Any] = {"n_users": n_users}
+    if tests:
+        caption.update(test=args.test, correction=args.correction, alpha=args.alpha)
+    notes = [f"{n}: {m} users missing (scored 0)" for n, m in missing.items() if m]
+    if notes and args.format != "csv":
+        caption["note"] = "; ".join(notes)
+    print(leaderboard(means, tests, fmt=args.format, baseline=baseline if tests else None,
+                      caption=caption, metrics=labels))
+    return 0
+
+
+def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    """NaN/inf → null, so the output is strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}

@@ -1,0 +1,182 @@
+"""TREC qrels and run files: read (every bad line reported with file and line number) and write.
+
+Formats (whitespace-separated; blank lines are counted as notes and ignored)
+
+- qrels: ``user 0 item rel``. ``rel`` is an integer; ``rel > 0`` means relevant. A repeated
+  (user, item) pair is a ``duplicate`` problem.
+- run: ``user Q0 item rank score tag``. The ranking is rebuilt from the scores, **score descending,
+  then item id (as a string) ascending for ties**; the ``rank`` column must be an integer but is
+  otherwise ignored (trec_eval does the same; ranks disagree with scores in many real files).
+  A repeated (user, item) pair is a ``duplicate`` problem; NaN scores are ``wrong_type``.
+
+Problems raise :class:`~benchmark.data.report.BadInputError` (``file:line: kind: detail``) unless
+``strict=False``, in which case the line is skipped and counted in the returned
+:class:`~benchmark.data.report.ReadReport` (for duplicates the first line is kept).
+Ids are kept as strings.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.report import ReadReport
+from benchmark.io import atomic_open
+from benchmark.split import Split
+
+__all__ = ["read_qrels", "read_run", "rank_run", "relevant_from_qrels", "write_run", "write_qrels"]
+
+
+def _lines(path: Path):
+    with open(path, "r", encoding="utf-8") as fh:
+        yield from enumerate(fh, start=1)
+
+
+def read_qrels(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+    """Read ``user 0 item rel`` lines into a frame ``user, item, rel`` (str, str, int64)."""
+    p = Path(path)
+    report = ReadReport(file=str(p), release="trec", layout="qrels", strict=strict)
+    users, items, rels = [], [], []
+    seen: set[tuple[str, str]] = set()
+    for no, line in _lines(p):
+        report.lines_read += 1
+        f = line.split()
+        if not f:
+            report.add("blank", no)
+            continue
+        if len(f) != 4:
+            report.add("malformed", no, f"expected 4 fields 'user 0 item rel', got {len(f)}: {line.strip()[:80]!r}")
+            continue
+        try:
+            rel = int(f[3])
+        except ValueError:
+            report.add("wrong_type", no, f"relevance {f[3]!r} is not an integer")
+            continue
+        key = (f[0], f[2])
+        if key in seen:
+            report.add("duplicate", no, f"user {f[0]} item {f[2]} judged twice")
+            continue
+        seen.add(key)
+        users.append(f[0])
+        items.append(f[2])
+        rels.append(rel)
+    report.rows_kept = len(users)
+    df = pd.DataFrame({"user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object),
+                       "rel": np.asarray(rels, dtype=np.int64)})
+    return df, report
+
+
+def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+    """Read ``user Q0 item rank score tag`` lines; returns ``user, item, score, rank, tag`` as given."""
+    p = Path(path)
+    report = ReadReport(file=str(p), release="trec", layout="run", strict=strict)
+    users, items, scores, ranks, tags = [], [], [], [], []
+    seen: set[tuple[str, str]] = set()
+    for no, line in _lines(p):
+        report.lines_read += 1
+        f = line.split()
+        if not f:
+            report.add("blank", no)
+            continue
+        if len(f) != 6:
+            report.add("malformed", no, f"expected 6 fields 'user Q0 item rank score tag', got {len(f)}: {line.strip()[:80]!r}")
+            continue
+        try:
+            rank = int(f[3])
+        except ValueError:
+            report.add("wrong_type", no, f"rank {f[3]!r} is not an integer")
+            continue
+        try:
+            score = float(f[4])
+        except ValueError:
+            report.add("wrong_type", no, f"score {f[4]!r} is not a number")
+            continue
+        if math.isnan(score):
+            report.add("wrong_type", no, "score is NaN")
+            continue
+        key = (f[0], f[2])
+        if key in seen:
+            report.add("duplicate", no, f"user {f[0]} item {f[2]} listed twice")
+            continue
+        seen.add(key)
+        users.append(f[0])
+        items.append(f[2])
+        scores.append(score)
+        ranks.append(rank)
+        tags.append(f[5])
+    report.rows_kept = len(users)
+    df = pd.DataFrame({"user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object),
+                       "score": np.asarray(scores, dtype=np.float64), "rank": np.asarray(ranks, dtype=np.int64),
+                       "tag": pd.Series(tags, dtype=object)})
+    return df, report
+
+
+def rank_run(run: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """Re-rank a run frame: per user by score desc, item id (string) asc; new ``rank`` 1..; keep ≤ ``k``."""
+    df = run.assign(item=run["item"].astype(str)).sort_values(
+        ["user", "score", "item"], ascending=[True, False, True], kind="stable"
+    )
+    df = df.assign(rank=df.groupby("user", sort=False).cumcount().to_numpy() + 1)
+    if k is not None:
+        df = df[df["rank"] <= k]
+    return df.reset_index(drop=True)
+
+
+def relevant_from_qrels(qrels: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The relevant ``(user, item)`` pairs (``rel > 0``) and the number of judged users without any."""
+    rel = qrels.loc[qrels["rel"] > 0, ["user", "item"]].reset_index(drop=True)
+    n_without = int(qrels["user"].nunique() - rel["user"].nunique())
+    return rel, n_without
+
+
+def write_run(
+    path: str | Path,
+    users: Sequence,
+    topk: np.ndarray,
+    scores: np.ndarray | None = None,
+    *,
+    tag: str = "run",
+    item_labels: np.ndarray | None = None,
+) -> Path:
+    """Write top-K rows (``topk[i]`` for ``users[i]``, ``-1`` = none) as a TREC run, atomically.
+
+    ``scores`` default to ``K - rank + 1``; ``item_labels[item_id]`` maps dense ids to the ids written.
+    Ids must not contain whitespace.
+    """
+    if any(c.isspace() for c in tag) or not tag:
+        raise ValueError(f"run tag must be a non-empty word, got {tag!r}")
+    topk = np.asarray(topk)
+    if scores is None:
+        scores = np.broadcast_to(np.arange(topk.shape[1], 0, -1, dtype=np.float64), topk.shape)
+    users = np.asarray(list(users), dtype=object)
+    if len(users) != topk.shape[0]:
+        raise ValueError(f"{len(users)} users for {topk.shape[0]} top-K rows")
+    r, c = np.nonzero(topk >= 0)
+    items = topk[r, c]
+    names = item_labels[items] if item_labels is not None else items
+    out = Path(path)
+    with atomic_open(out, "w", encoding="utf-8") as fh:
+        for u, i, rank, s in zip(users[r], names, c + 1, np.asarray(scores)[r, c]):
+            fh.write(f"{_word(u)} Q0 {_word(i)} {rank} {float(s):.9g} {tag}\n")
+    return out
+
+
+def write_qrels(split: Split, part: str, path: str | Path) -> Path:
+    """Write ``split.<part>`` as TREC qrels (original ids, rel 1), to evaluate exported runs against."""
+    df = split.part(part)[["orig_user_id", "orig_item_id"]].drop_duplicates()
+    out = Path(path)
+    with atomic_open(out, "w", encoding="utf-8") as fh:
+        for u, i in zip(df["orig_user_id"], df["orig_item_id"]):
+            fh.write(f"{_word(u)} 0 {_word(i)} 1\n")
+    return out
+
+
+def _word(x) -> str:
+    s = str(x)
+    if not s or any(c.isspace() for c in s):
+        raise ValueError(f"id {s!r} is empty or contains whitespace; TREC files cannot hold it")
+    return s
