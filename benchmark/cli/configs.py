@@ -1,0 +1,30 @@
+"""``vlm4rec-bench configs``: list (or print) the shipped experiment configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmark.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("configs", help="list the shipped experiment configs, or print one")
+    p.add_argument("name", nargs="?", help="print this config's YAML")
+    p.set_defaults(func=_configs)
+
+
+def _configs(args: argparse.Namespace) -> int:
+    import yaml
+
+    from benchmark.runner.config import shipped_configs
+
+    shipped = shipped_configs()
+    if args.name:
+        if args.name not in shipped:
+            raise CliError(f"no shipped config {args.name!r}; shipped: {', '.join(sorted(shipped))}")
+        print(shipped[args.name].read_text(encoding="utf-8"), end="")
+        return 0
+    for name in sorted(shipped):
+        data = yaml.safe_load(shipped[name].read_text(encoding="utf-8")) or {}
+        print(f"{name:24s} {str(data.get('description', '')).strip().splitlines()[0] if data.get('description') else ''}")
+    return 0

@@ -1,0 +1,1 @@
+"""The benchmark runner: config → split → features → models × seeds → metrics → statistics → tables."""

@@ -1,0 +1,138 @@
+"""Experiment tracking: Weights & Biases (offline unless an API key is configured), CSV,
+TensorBoard or nothing — one object per (model, seed) unit, plus one summary run.
+
+W&B never blocks or fails a run: without an API key (``WANDB_API_KEY`` or a ``~/.netrc``
+entry) it runs with ``mode="offline"`` and writes under ``<run dir>/wandb``; any W&B error
+is logged as a warning and tracking continues as a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+
+def wandb_mode() -> str:
+    """``online`` only when a key is configured (or WANDB_MODE says so); otherwise ``offline``."""
+    explicit = os.environ.get("WANDB_MODE")
+    if explicit:
+        return explicit
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        rc = netrc.netrc()
+        if rc.authenticators("api.wandb.ai"):
+            return "online"
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        pass
+    return "offline"
+
+
+class Tracker:
+    """Per-unit tracking handle; every method is a no-op for ``logger: none``."""
+
+    def __init__(self, kind: str, run_dir: Path, project: str, entity: str | None, group: str,
+                 name: str, config: Mapping[str, Any], job_type: str = "train") -> None:
+        self.kind = kind
+        self.run_dir = Path(run_dir)
+        self.name = name
+        self._wandb_run = None
+        self._lightning_logger = None
+        self._csv_rows: list[dict[str, Any]] = []
+        if kind == "wandb":
+            try:
+                import wandb
+
+                self._wandb_run = wandb.init(
+                    project=project, entity=entity, group=group, name=name, job_type=job_type,
+                    config=dict(config), dir=str(self.run_dir), mode=wandb_mode(), reinit="create_new",
+                    settings=wandb.Settings(silent=True, console="off"),
+                )
+            except Exception as exc:  # tracking must never fail the benchmark
+                log.warning("W&B init failed (%s); continuing without W&B for %s", exc, name)
+                self.kind = "none"
+
+    # -- Lightning: trainable models log their curves through this
+    def lightning_logger(self) -> Any:
+        if self._lightning_logger is not None:
+            return self._lightning_logger
+        try:
+            if self.kind == "wandb" and self._wandb_run is not None:
+                from pytorch_lightning.loggers import WandbLogger
+
+                self._lightning_logger = WandbLogger(experiment=self._wandb_run)
+            elif self.kind == "csv":
+                from pytorch_lightning.loggers import CSVLogger
+
+                self._lightning_logger = CSVLogger(str(self.run_dir / "logs"), name=self.name)
+            elif self.kind == "tensorboard":
+                from pytorch_lightning.loggers import TensorBoardLogger
+
+                self._lightning_logger = TensorBoardLogger(str(self.run_dir / "logs"), name=self.name)
+        except Exception as exc:
+            log.warning("could not create a Lightning logger (%s)", exc)
+        return self._lightning_logger
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self.kind == "wandb" and self._wandb_run is not None:
+            try:
+                self._wandb_run.log(dict(metrics), step=step)
+                self._wandb_run.summary.update(dict(metrics))
+            except Exception as exc:
+                log.warning("W&B log failed: %s", exc)
+        elif self.kind in ("csv", "tensorboard"):
+            lg = self.lightning_logger()
+            if lg is not None:
+                lg.log_metrics(dict(metrics), step=step or 0)
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.kind == "wandb" and self._wandb_run is not None:
+            try:
+                import wandb
+
+                self._wandb_run.log({key: wandb.Table(columns=columns, data=rows)})
+            except Exception as exc:
+                log.warning("W&B table failed: %s", exc)
+
+    def log_image(self, key: str, path: Path) -> None:
+        if self.kind == "wandb" and self._wandb_run is not None and Path(path).exists():
+            try:
+                import wandb
+
+                self._wandb_run.log({key: wandb.Image(str(path))})
+            except Exception as exc:
+                log.warning("W&B image failed: %s", exc)
+
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+        if self.kind == "wandb" and self._wandb_run is not None:
+            try:
+                import wandb
+
+                art = wandb.Artifact(name, type=kind)
+                for p in paths:
+                    p = Path(p)
+                    if p.is_dir():
+                        art.add_dir(str(p), name=p.name)
+                    elif p.exists():
+                        art.add_file(str(p))
+                self._wandb_run.log_artifact(art)
+            except Exception as exc:
+                log.warning("W&B artifact failed: %s", exc)
+
+    def finish(self) -> None:
+        if self._lightning_logger is not None and self.kind in ("csv", "tensorboard"):
+            try:
+                self._lightning_logger.finalize("success")
+            except Exception:
+                pass
+        if self._wandb_run is not None:
+            try:
+                self._wandb_run.finish()
+            except Exception as exc:
+                log.warning("W&B finish failed: %s", exc)
+            self._wandb_run = None

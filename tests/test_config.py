@@ -1,0 +1,185 @@
+"""Config errors: one test per kind of mistake, each checking the message names the key and
+what is allowed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmark.configuration import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from benchmark.producers import register_feature_producer
+from benchmark.recommender import BaseRecommender
+from benchmark.registry import register_model
+from benchmark.runner.config import ExperimentConfig, load_config, shipped_configs
+
+
+@register_model("cfgtest-model")
+class _CfgModel(BaseRecommender):
+    def __init__(self, feature: str = "f", aggregation: str = "mean", seed: int = 0) -> None:
+        super().__init__(feature=feature, aggregation=aggregation, seed=seed)
+
+
+@register_feature_producer("cfgtest-producer")
+def _cfg_producer(ctx, dim: int = 4):  # pragma: no cover - never run here
+    raise AssertionError
+
+
+def base() -> dict:
+    return {
+        "experiment": "t",
+        "dataset": {"source": "demo"},
+        "features": [{"name": "f", "producer": "cfgtest-producer", "params": {"dim": 3}}],
+        "models": [{"name": "A", "model": "cfgtest-model", "params": {"feature": "f"}},
+                   {"name": "B", "model": "cfgtest-model", "params": {"aggregation": "last_n"}}],
+    }
+
+
+def check(data: dict, *needles: str) -> str:
+    with pytest.raises(ConfigError) as ei:
+        from_dict(ExperimentConfig, data)
+    msg = str(ei.value)
+    for n in needles:
+        assert n in msg, f"{n!r} not in {msg!r}"
+    return msg
+
+
+def test_valid_config_round_trips():
+    cfg = from_dict(ExperimentConfig, base())
+    assert cfg.models[1].params == {"aggregation": "last_n"}
+    assert cfg.evaluation.ks == [5, 10, 20] and cfg.statistics.test == "t"
+    assert from_dict(ExperimentConfig, to_dict(cfg)) == cfg
+    assert cfg.baseline == "A"
+
+
+def test_unknown_top_level_key_names_allowed_keys():
+    d = base() | {"seed": 3}
+    check(d, "seed: unknown key", "seeds", "models", "experiment")
+
+
+def test_unknown_nested_key_has_its_path():
+    d = base()
+    d["dataset"]["protocl"] = "paper"
+    check(d, "dataset.protocl: unknown key", "protocol")
+
+
+def test_wrong_type_names_key_and_expected_type():
+    check(base() | {"seeds": "0,1"}, "seeds: expected a list")
+    d = base()
+    d["evaluation"] = {"ks": [10, "twenty"]}
+    check(d, "evaluation.ks[1]: expected an integer", "'twenty'")
+    d = base()
+    d["evaluation"] = {"batch_size": True}
+    check(d, "evaluation.batch_size: expected an integer")
+
+
+def test_value_outside_allowed_set_lists_them():
+    d = base()
+    d["dataset"]["protocol"] = "random"
+    check(d, "dataset.protocol", "'random' is not allowed", "paper", "mmrec", "loo", "global-time", "official")
+    d = base()
+    d["statistics"] = {"correction": "fdr"}
+    check(d, "statistics.correction", "holm", "bonferroni", "bh", "none")
+    d = base()
+    d["evaluation"] = {"metrics": ["recall", "auc"]}
+    check(d, "evaluation.metrics[1]", "'auc' is not a metric", "ndcg")
+
+
+def test_missing_required_key():
+    d = base()
+    del d["experiment"]
+    check(d, "experiment: required key is missing")
+    d = base()
+    del d["models"][0]["model"]
+    check(d, "models[0].model: required key is missing")
+
+
+def test_unknown_model_name_lists_registered_models():
+    d = base()
+    d["models"][1]["model"] = "cfgtest-nope"
+    check(d, "models[1].model", "unknown model 'cfgtest-nope'", "cfgtest-model")
+
+
+def test_unknown_model_parameter_lists_allowed():
+    d = base()
+    d["models"][0]["params"]["aggregaton"] = "mean"
+    check(d, "models[0].params.aggregaton", "allowed: feature, aggregation")
+
+
+def test_seed_in_params_is_rejected():
+    d = base()
+    d["models"][0]["params"]["seed"] = 1
+    check(d, "models[0].params.seed", "seeds")
+
+
+def test_undefined_feature_reference():
+    d = base()
+    d["models"][0]["params"]["feature"] = "f+clip_image"
+    check(d, "models[0].params.feature", "'clip_image' is not defined", "defined: f")
+
+
+def test_unknown_producer():
+    d = base()
+    d["features"][0]["producer"] = "nope"
+    check(d, "features[0].producer", "unknown feature producer 'nope'", "cfgtest-producer")
+
+
+def test_duplicate_model_names():
+    d = base()
+    d["models"][1]["name"] = "A"
+    check(d, "models[1].name", "used twice")
+
+
+def test_baseline_must_be_a_model():
+    d = base()
+    d["statistics"] = {"baseline": "C"}
+    check(d, "statistics.baseline", "'C' is not a model name", "A, B")
+
+
+def test_source_specific_requirements():
+    d = base()
+    d["dataset"] = {"source": "files", "release": "2018"}
+    check(d, "dataset.reviews: required when source is 'files'")
+    d["dataset"] = {"source": "official-2023", "path": "x"}
+    check(d, "dataset.category")
+
+
+def test_invalid_yaml_and_non_mapping(tmp_path: Path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("experiment: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(p)
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_yaml(p)
+
+
+def test_overrides_apply_and_report_bad_paths(tmp_path: Path):
+    d = apply_overrides(base(), ["seeds=[1,2]", "models.0.params.aggregation=last_n", "evaluation.ks=[10]"])
+    cfg = from_dict(ExperimentConfig, d)
+    assert cfg.seeds == [1, 2] and cfg.models[0].params["aggregation"] == "last_n" and cfg.evaluation.ks == [10]
+    with pytest.raises(ConfigError, match="index 5 out of range"):
+        apply_overrides(base(), ["models.5.name=x"])
+    with pytest.raises(ConfigError, match="must look like"):
+        apply_overrides(base(), ["seeds"])
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent("""
+        experiment: t
+        dataset: {source: demo}
+        features: [{name: f, producer: cfgtest-producer}]
+        models: [{name: A, model: cfgtest-model}]
+    """))
+    with pytest.raises(ConfigError, match="models\\[0\\].params.bogus"):
+        load_config(p, ["models.0.params.bogus=1"])
+
+
+def test_unknown_config_name_lists_shipped():
+    with pytest.raises(ConfigError, match="shipped configs: .*demo"):
+        load_config("no-such-config")
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_shipped_configs_validate(name: str):
+    cfg = load_config(name)
+    assert cfg.experiment
