@@ -1,0 +1,77 @@
+"""BPR-MF (Rendle et al., UAI 2009): ``score(u, i) = γ_u·γ_i (+ β_i)``, BPR loss, L2 regularisation.
+
+The loss of a batch of triples (u, i, j) is, like Cornac's BPR/VBPR, a sum over the batch:
+``-Σ log σ(x_ui − x_uj) + λ/2 (‖γ_u‖² + ‖γ_i‖² + ‖γ_j‖²) + λ_b/2 (β_i² + β_j²)``, regularising
+only the rows used in the batch. Factors are Glorot-uniform, biases start at zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.trainable import TrainableRecommender, xavier_uniform
+from benchmark.features import ItemFeatures
+from benchmark.registry import register_model
+from benchmark.split import Split
+
+
+@register_model("bpr")
+class BPRMF(TrainableRecommender):
+    """Matrix factorisation trained with the BPR pairwise loss."""
+
+    def __init__(
+        self,
+        k: int = 64,
+        lambda_w: float = 0.01,
+        lambda_b: float = 0.01,
+        item_bias: bool = True,
+        lr: float = 5e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 1024,
+        max_epochs: int = 100,
+        eval_every: int = 1,
+        patience: int = 5,
+        metric: str = "recall",
+        eval_k: int = 20,
+        seed: int = 0,
+        accelerator: str = "cpu",
+        devices: int | str | Sequence[int] = 1,
+        deterministic: bool | None = None,
+        enable_progress_bar: bool = False,
+        logger: Any = None,
+        gradient_clip_val: float | None = None,
+        eval_batch_size: int = 1024,
+    ) -> None:
+        super().__init__(
+            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, eval_every=eval_every,
+            patience=patience, metric=metric, eval_k=eval_k, seed=seed, accelerator=accelerator, devices=devices,
+            deterministic=deterministic, enable_progress_bar=enable_progress_bar, logger=logger,
+            gradient_clip_val=gradient_clip_val, eval_batch_size=eval_batch_size,
+            factors=k, lambda_w=lambda_w, lambda_b=lambda_b, item_bias=item_bias,
+        )
+        self.user_factors = nn.Parameter(torch.empty(0, k))
+        self.item_factors = nn.Parameter(torch.empty(0, k))
+        self.item_bias = nn.Parameter(torch.empty(0))
+
+    def build(self, split: Split, features: Mapping[str, ItemFeatures]) -> None:
+        g = torch.Generator().manual_seed(self.params["seed"])
+        k = self.params["factors"]
+        self.user_factors = nn.Parameter(xavier_uniform(split.n_users, k, g))
+        self.item_factors = nn.Parameter(xavier_uniform(split.n_items, k, g))
+        self.item_bias = nn.Parameter(torch.zeros(split.n_items), requires_grad=self.params["item_bias"])
+
+    def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        gu, gi, gj = self.user_factors[users], self.item_factors[pos], self.item_factors[neg]
+        bi, bj = self.item_bias[pos], self.item_bias[neg]
+        x = bi - bj + (gu * (gi - gj)).sum(dim=1)
+        reg = 0.5 * self.params["lambda_w"] * (gu.pow(2).sum() + gi.pow(2).sum() + gj.pow(2).sum())
+        if self.params["item_bias"]:
+            reg = reg + 0.5 * self.params["lambda_b"] * (bi.pow(2).sum() + bj.pow(2).sum())
+        return -F.logsigmoid(x).sum() + reg
+
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_factors[users] @ self.item_factors.T + self.item_bias

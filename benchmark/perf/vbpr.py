@@ -1,0 +1,246 @@
+"""VBPR speed and quality: ours (Lightning) against Cornac's ``cornac.models.VBPR`` on identical
+data, batch size and epochs, in one run.
+
+    python -m benchmark.perf.vbpr [--users 19400 --items 7000 --dim 512 --epochs 5 --batch-size 100]
+                                  [--threads N] [--small]
+
+Both models train on the same synthetic split (``make_synthetic``: users and items with latent
+topic preferences, item features that reveal the item's topic through noise, plus a hidden
+collaborative factor and a popularity skew) with Cornac's defaults (k = k2 = 10, lr 0.005,
+λ_w = λ_b = 0.01, λ_e = 0). Both are scored through our evaluator on the same split. Printed:
+seconds per epoch, whole ``fit`` time, Recall@20 on valid and test, the time ratio, and the
+process's peak resident memory after each phase (``ru_maxrss``; it only grows, so the second
+phase's number includes the first's peak).
+
+Ours is looked up by name in the model registry (``benchmark`` never imports ``baselines``), so the
+baselines plug-in must be installed (it is in this repository's editable install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import time
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmark.features import ItemFeatures
+from benchmark.split import Split
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+def make_synthetic(
+    n_users: int = 600,
+    n_items: int = 300,
+    dim: int = 32,
+    text_dim: int | None = None,
+    n_topics: int = 10,
+    latent_dim: int = 16,
+    min_per_user: int = 5,
+    max_per_user: int = 12,
+    feature_noise: float = 0.5,
+    hidden_weight: float = 1.0,
+    popularity_weight: float = 0.5,
+    sharpness: float = 2.0,
+    seed: int = 0,
+) -> tuple[Split, dict[str, ItemFeatures]]:
+    """A leave-one-out split (last → test, second last → valid) with real collaborative and content
+    structure, and two item feature sets aligned to it: ``clip_image`` ``[n_items × dim]`` and
+    ``text`` ``[n_items × text_dim]`` (default ``dim``).
+
+    Affinity ``a_ui = sharpness · (p_u·z_i + hidden_weight · q_u·h_i) + popularity_weight · log-pop_i``,
+    where ``z_i`` is the item's topic latent (visible, noisily, in both feature sets through two
+    different random linear maps), ``h_i`` a hidden collaborative latent no feature shows, and
+    ``p_u``/``q_u`` the user's preferences (a blend of one or two topics). Each user draws
+    ``min_per_user..max_per_user`` distinct items without replacement, proportionally to
+    ``exp(a_ui)`` (Gumbel top-k); their order (timestamps) is random.
+    """
+    if min_per_user < 3:
+        raise ValueError("min_per_user must be >= 3 (train, valid and test each need an item)")
+    if max_per_user > n_items:
+        raise ValueError(f"max_per_user ({max_per_user}) exceeds n_items ({n_items})")
+    g = torch.Generator().manual_seed(seed)
+    text_dim = text_dim or dim
+    centroids = torch.randn(n_topics, latent_dim, generator=g)
+    item_topic = torch.randint(n_topics, (n_items,), generator=g)
+    z = centroids[item_topic] + 0.5 * torch.randn(n_items, latent_dim, generator=g)
+    z = z / z.norm(dim=1, keepdim=True)
+    h = torch.randn(n_items, latent_dim, generator=g) / latent_dim**0.5
+    pop = -torch.log(torch.arange(1, n_items + 1, dtype=torch.float32))[torch.randperm(n_items, generator=g)]
+    t1 = torch.randint(n_topics, (n_users,), generator=g)
+    t2 = torch.randint(n_topics, (n_users,), generator=g)
+    mix = torch.rand(n_users, 1, generator=g)
+    p = mix * centroids[t1] + (1 - mix) * centroids[t2] + 0.3 * torch.randn(n_users, latent_dim, generator=g)
+    p = p / p.norm(dim=1, keepdim=True) * 3.0
+    q = torch.randn(n_users, latent_dim, generator=g)
+    counts = torch.randint(min_per_user, max_per_user + 1, (n_users,), generator=g)
+
+    rows_u: list[np.ndarray] = []
+    rows_i: list[np.ndarray] = []
+    for start in range(0, n_users, 2048):
+        stop = min(start + 2048, n_users)
+        a = sharpness * (p[start:stop] @ z.T + hidden_weight * (q[start:stop] @ h.T)) + popularity_weight * pop
+        u01 = torch.rand(a.shape, generator=g).clamp_(1e-12, 1 - 1e-12)
+        top = torch.topk(a - torch.log(-torch.log(u01)), max_per_user, dim=1).indices
+        take = torch.arange(max_per_user)[None, :] < counts[start:stop, None]
+        # random order within the user's draws → random timestamps
+        order = torch.argsort(torch.rand(top.shape, generator=g), dim=1)
+        top = torch.gather(top, 1, order)
+        take = torch.gather(take, 1, order)
+        uu = torch.arange(start, stop)[:, None].expand_as(top)
+        rows_u.append(uu[take].numpy())
+        rows_i.append(top[take].numpy())
+    users = np.concatenate(rows_u)
+    items = np.concatenate(rows_i)
+    # timestamps: position within the user's (shuffled) list; test = last, valid = second last
+    df = pd.DataFrame({"u": users, "i": items})
+    df["rank"] = df.groupby("u").cumcount()
+    df["n"] = df.groupby("u")["i"].transform("size")
+    df["timestamp"] = 1_600_000_000 + df["rank"].astype("int64") * 3600
+    df["user"] = [f"u{u:07d}" for u in df["u"]]
+    df["item"] = [f"i{i:07d}" for i in df["i"]]
+    df["rating"] = 1.0
+    cols = ["user", "item", "rating", "timestamp"]
+    parts = {
+        "test": df.loc[df["rank"] == df["n"] - 1, cols],
+        "valid": df.loc[df["rank"] == df["n"] - 2, cols],
+        "train": df.loc[df["rank"] < df["n"] - 2, cols],
+    }
+    present = np.unique(items)  # items nobody drew are not part of the split
+    item_order = [f"i{i:07d}" for i in present]
+    split = Split.from_parts(parts, None, "synthetic-loo", {"generator": "benchmark.perf.vbpr.make_synthetic",
+                                                             "n_users": n_users, "n_items": n_items, "seed": seed},
+                             item_order=item_order)
+    kept = torch.tensor([int(s[1:]) for s in item_order])
+    w_img = torch.randn(latent_dim, dim, generator=g) / latent_dim**0.5
+    w_txt = torch.randn(latent_dim, text_dim, generator=g) / latent_dim**0.5
+    img = z[kept] @ w_img + feature_noise * torch.randn(len(kept), dim, generator=g) / dim**0.5 * 4
+    txt = z[kept] @ w_txt + feature_noise * torch.randn(len(kept), text_dim, generator=g) / text_dim**0.5 * 4
+    prov = {"generator": "benchmark.perf.vbpr.make_synthetic", "seed": seed}
+    feats = {
+        "clip_image": ItemFeatures("clip_image", img, None, dict(prov, part="image")),
+        "text": ItemFeatures("text", txt, None, dict(prov, part="text")),
+    }
+    return split, feats
+
+
+# ----------------------------------------------------------------------------- Cornac side
+class CornacScorer:
+    """Puts a fitted Cornac model behind our ``score(user_ids)`` so our evaluator ranks it.
+
+    Valid only when the Cornac train set was built by :func:`cornac_train_set` (identity id maps,
+    so Cornac's user/item indices are our dense ids).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def score(self, user_ids: torch.Tensor) -> torch.Tensor:
+        rows = [np.asarray(self.model.score(int(u)), dtype=np.float32) for u in user_ids.tolist()]
+        return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, self.model.total_items)
+
+
+def cornac_train_set(split: Split, features: ItemFeatures, seed: int = 0) -> Any:
+    """``cornac.data.Dataset`` of ``split.train`` whose indices equal our dense ids, with ``features``
+    attached as its ``item_image`` modality."""
+    from cornac.data import Dataset, ImageModality
+
+    uid_map = OrderedDict((u, u) for u in range(split.n_users))
+    iid_map = OrderedDict((i, i) for i in range(split.n_items))
+    train = split.train[["user_id", "item_id"]].drop_duplicates()
+    triples = list(zip(train["user_id"].tolist(), train["item_id"].tolist(), [1.0] * len(train)))
+    ds = Dataset.build(triples, fmt="UIR", global_uid_map=uid_map, global_iid_map=iid_map, seed=seed)
+    values = features.values.clone()
+    values[~features.mask] = 0.0
+    image = ImageModality(features=values.numpy())
+    image.build(id_map=ds.iid_map)
+    ds.add_modalities(item_image=image)
+    return ds
+
+
+# ----------------------------------------------------------------------------- the run
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run(n_users: int, n_items: int, dim: int, epochs: int, batch_size: int, seed: int = 0,
+        per_user: tuple[int, int] = (5, 12)) -> dict[str, Any]:
+    """Train both VBPRs for ``epochs`` epochs on one synthetic split; times, recalls and memory."""
+    from benchmark.evaluation import evaluate
+    from benchmark.registry import create_model
+
+    t0 = time.perf_counter()
+    split, feats = make_synthetic(n_users, n_items, dim, min_per_user=per_user[0], max_per_user=per_user[1], seed=seed)
+    gen_s = time.perf_counter() - t0
+    summary = split.summary()
+    out: dict[str, Any] = {"n_users": split.n_users, "n_items": split.n_items, "dim": dim,
+                           "train_pairs": summary["parts"]["train"]["interactions"], "epochs": epochs,
+                           "batch_size": batch_size, "generate_s": gen_s, "torch_threads": torch.get_num_threads()}
+
+    def recalls(model: Any) -> dict[str, float]:
+        return {part: evaluate(model, split, part=part, ks=(20,), metrics=("recall",), progress=False).means()["recall@20"]
+                for part in ("valid", "test")}
+
+    # ours: no early stop, a single validation check at the last epoch (eval excluded from epoch time)
+    ours = create_model("vbpr", feature="clip_image", batch_size=batch_size, max_epochs=epochs, eval_every=epochs,
+                        patience=1, seed=seed)
+    t0 = time.perf_counter()
+    ours.fit(split, feats)
+    fit_s = time.perf_counter() - t0
+    out["ours"] = {"epoch_s": float(np.mean(ours.epoch_times)), "fit_s": fit_s, **recalls(ours),
+                   "peak_rss_mb": _peak_rss_mb()}
+
+    import cornac
+
+    ds = cornac_train_set(split, feats["clip_image"], seed=seed)
+    theirs = cornac.models.VBPR(k=10, k2=10, n_epochs=epochs, batch_size=batch_size, learning_rate=0.005,
+                                lambda_w=0.01, lambda_b=0.01, lambda_e=0.0, use_gpu=False, verbose=False, seed=seed)
+    t0 = time.perf_counter()
+    theirs.fit(ds)
+    cfit_s = time.perf_counter() - t0
+    out["cornac"] = {"epoch_s": cfit_s / epochs, "fit_s": cfit_s, **recalls(CornacScorer(theirs)),
+                     "peak_rss_mb": _peak_rss_mb(), "version": cornac.__version__}
+    out["epoch_ratio_ours_over_cornac"] = out["ours"]["epoch_s"] / out["cornac"]["epoch_s"]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmark.perf.vbpr", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--users", type=int, default=19400)
+    ap.add_argument("--items", type=int, default=7000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both (default: torch's)")
+    ap.add_argument("--small", action="store_true", help="a seconds-long run (400 users, 200 items, 32-d, 2 epochs)")
+    args = ap.parse_args(argv)
+    if args.small:
+        args.users, args.items, args.dim, args.epochs = 400, 200, 32, 2
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    r = run(args.users, args.items, args.dim, args.epochs, args.batch_size, args.seed)
+    print(f"data: {r['n_users']} users, {r['n_items']} items, {r['train_pairs']} train pairs, {r['dim']}-d features; "
+          f"{r['epochs']} epochs, batch {r['batch_size']}, torch threads {r['torch_threads']} "
+          f"(generated in {r['generate_s']:.1f}s)")
+    print(f"{'model':<8} {'s/epoch':>9} {'fit s':>8} {'valid R@20':>11} {'test R@20':>10} {'peak RSS MB':>12}")
+    for name in ("ours", "cornac"):
+        m = r[name]
+        print(f"{name:<8} {m['epoch_s']:>9.3f} {m['fit_s']:>8.2f} {m['valid']:>11.4f} {m['test']:>10.4f} "
+              f"{m['peak_rss_mb']:>12.0f}")
+    print(f"epoch time ratio ours/cornac: {r['epoch_ratio_ours_over_cornac']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Trained fusion models: they learn users (beat random and most-popular on validation), and the
+paper's loss option reproduces the paper code's objective."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from baselines.fusion import AttentionFusion, CrossModalAttention, FusionRecommender, GatingFusion
+from baselines.simple import MostPopular, RandomRecommender
+from benchmark.evaluation import evaluate
+from benchmark.perf.vbpr import make_synthetic
+from benchmark.registry import create_model
+
+logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+SMALL = dict(hidden_dim=32, output_dim=32, num_heads=4, batch_size=256, max_epochs=4, eval_every=2, patience=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    split, feats = make_synthetic(500, 300, 24, text_dim=20, seed=4)
+    return split, feats
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one intra-op thread is faster than two fighting over a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def valid_recall(model, split) -> float:
+    return evaluate(model, split, part="valid", ks=(20,), metrics=("recall",), progress=False).means()["recall@20"]
+
+
+@pytest.fixture(scope="module")
+def floors(data):
+    split, _ = data
+    return (valid_recall(MostPopular().fit(split, {}), split), valid_recall(RandomRecommender().fit(split, {}), split))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["attention-fusion", "gating-fusion", "crossmodal-fusion"])
+def test_fusion_beats_random_and_popularity(data, floors, name):
+    split, feats = data
+    model = create_model(name, **SMALL).fit(split, feats)
+    pop, rnd = floors
+    assert model.best_value > pop + 0.05, (model.best_value, pop)
+    assert model.best_value > rnd + 0.1
+    s = model.score(torch.arange(10))
+    assert s.shape == (10, split.n_items) and torch.isfinite(s).all()
+
+
+def test_softmax_objective_learns(data, floors):
+    split, feats = data
+    model = create_model("gating-fusion", loss="softmax", **SMALL).fit(split, feats)
+    assert model.best_value > floors[0] + 0.05
+
+
+def test_learned_user_embedding_option_trains(data, floors):
+    split, feats = data
+    model = create_model("attention-fusion", user="embedding", **dict(SMALL, lr=0.01, max_epochs=4, eval_every=4))
+    model.fit(split, feats)
+    assert model.best_value > floors[1] + 0.08  # learns users from scratch (more slowly than profiles)
+
+
+def test_paper_loss_positive_term_is_constant(data):
+    """The paper's contrastive positive is an item with itself: the loss ignores users entirely."""
+    split, feats = data
+    m = create_model("attention-fusion", loss="paper", **SMALL)
+    m.n_users, m.n_items = split.n_users, split.n_items
+    m.build(split, feats)
+    pos = torch.arange(8)
+    torch.manual_seed(0)
+    a = m.triplet_loss(torch.zeros(8, dtype=torch.long), pos, pos + 1)
+    torch.manual_seed(0)
+    b = m.triplet_loss(torch.arange(8) + 100, pos, pos + 50)  # other users, other sampled negatives
+    assert torch.allclose(a, b)  # neither the user nor the DataModule's negative enters it
+    f = torch.nn.functional.normalize(m.fuse(pos), dim=-1)
+    assert torch.allclose((f * f).sum(-1), torch.ones(8), atol=1e-5)
+    fitted = create_model("attention-fusion", loss="paper", **dict(SMALL, max_epochs=2, eval_every=2)).fit(split, feats)
+    assert torch.isfinite(fitted.score(torch.arange(4))).all()
+
+
+@pytest.mark.parametrize("cls", [AttentionFusion, GatingFusion, CrossModalAttention])
+def test_modules_shapes_and_nonnegative_output(cls):
+    m = cls(20, 24, 32, 16, 4)
+    out = m(torch.randn(5, 20), torch.randn(5, 24))
+    assert out.shape == (5, 16) and (out >= 0).all()  # the paper's head ends in ReLU
+
+
+def test_missing_features_and_bad_options(data):
+    split, feats = data
+    with pytest.raises(KeyError, match="clip_text"):
+        create_model("gating-fusion", text_feature="clip_text", **SMALL).fit(split, feats)
+    with pytest.raises(ValueError, match="loss"):
+        FusionRecommender(loss="triplet")
+    with pytest.raises(ValueError, match="user"):
+        FusionRecommender(user="mean")
