@@ -302,6 +302,11 @@ class TrainableRecommender(pl.LightningModule):
                  self.best_value, self.best_epoch)
         return self
 
+    def set_logger(self, logger: Any) -> None:
+        """Send training curves (``train/loss``, ``valid/<metric>@k``) to a Lightning logger;
+        the runner passes its W&B/CSV/TensorBoard logger here before ``fit``."""
+        self._external_logger = logger
+
     @torch.no_grad()
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:
         """Raw scores ``[len(user_ids), n_items]`` on the module's device (no masking)."""

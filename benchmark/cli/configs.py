@@ -26,5 +26,6 @@ def _configs(args: argparse.Namespace) -> int:
         return 0
     for name in sorted(shipped):
         data = yaml.safe_load(shipped[name].read_text(encoding="utf-8")) or {}
-        print(f"{name:24s} {str(data.get('description', '')).strip().splitlines()[0] if data.get('description') else ''}")
+        desc = str(data.get('description') or '').strip()
+        print(f"{name:24s} {desc.split('. ')[0].rstrip('.') + '.' if desc else ''}")
     return 0

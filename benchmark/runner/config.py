@@ -95,6 +95,9 @@ class EvaluationConfig:
     batch_size: int = 1024
     device: str = "cpu"
     subsets: bool = True
+    users_with_feature: Optional[str] = None
+    """Evaluate only users whose train and evaluated part both hold an item that has this
+    feature (the paper's protocol: users with LLaVA-captioned items). Default: all users."""
 
     def validate(self, path: str) -> None:
         p = f"{path}." if path else ""
@@ -179,6 +182,10 @@ class ExperimentConfig:
                             raise ConfigError(
                                 f"models[{i}].params.{key}: feature {part!r} is not defined in `features`; defined: {', '.join(sorted(feature_names)) or 'none'}"
                             )
+        uwf = self.evaluation.users_with_feature
+        if uwf is not None and uwf not in feature_names:
+            raise ConfigError(f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; "
+                              f"defined: {', '.join(sorted(feature_names)) or 'none'}")
         names = [m.name for m in self.models]
         if self.statistics.baseline is not None and self.statistics.baseline not in names:
             raise ConfigError(f"statistics.baseline: {self.statistics.baseline!r} is not a model name; allowed values: {', '.join(names)}")

@@ -206,6 +206,9 @@ def build_features(cfg: ExperimentConfig, split: Split, split_dir: Path, raw_dir
                          device=cfg.evaluation.device, progress=True)
     with timer("features"):
         for fc in cfg.features:
+            if fc.name in feats:  # an imported dataset shipped it (e.g. Align-MacridVAE's CLIP features)
+                log.info("features %s: using the dataset's own file, not producer %s", fc.name, fc.producer)
+                continue
             key = hashlib.sha256(json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True,
                                             default=str).encode()).hexdigest()[:16]
             fdir = cache / "features"
@@ -259,10 +262,12 @@ def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, I
     model.fit(split, feats)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
+    users = {p: users_with_feature(split, feats[ev.users_with_feature], p) if ev.users_with_feature else None
+             for p in ("valid", "test")}
     valid = evaluate(model, split, part="valid", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
-                     batch_size=ev.batch_size, device=ev.device, progress=False)
+                     batch_size=ev.batch_size, device=ev.device, users=users["valid"], progress=False)
     test = evaluate(model, split, part="test", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
-                    batch_size=ev.batch_size, device=ev.device, progress=False)
+                    batch_size=ev.batch_size, device=ev.device, users=users["test"], progress=False)
     eval_s = time.perf_counter() - t1
     subsets: dict[str, Any] = {}
     if ev.subsets:
@@ -297,6 +302,17 @@ def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, I
     tracker.log_metrics({f"valid/{k}": v for k, v in record["valid"].items()} |
                         {f"test/{k}": v for k, v in record["test"].items()})
     return record
+
+
+def users_with_feature(split: Split, feature: ItemFeatures, part: str) -> np.ndarray:
+    """Users whose train part and ``part`` each contain at least one item that has ``feature``."""
+    has = feature.mask.numpy()
+    ok = None
+    for p in ("train", part):
+        df = split.part(p)
+        u = np.unique(df["user_id"].to_numpy()[has[df["item_id"].to_numpy()]])
+        ok = u if ok is None else np.intersect1d(ok, u)
+    return ok
 
 
 # -------------------------------------------------------------------------------------- aggregate
