@@ -10,7 +10,9 @@ with its CI. Verdicts:
 - ``contradicted``: at least one pair is significant in the opposite direction;
 - ``not supported``: neither (no significant difference for some pair);
 - ``not testable``: a method of the claim has no row in these results (``paper_name`` in the
-  config maps our models to the paper's labels).
+  config maps our models to the paper's labels) and the pairs that can be tested do not
+  contradict it; those pairs are still shown. One significant contradiction is enough for
+  ``contradicted`` even when other methods are missing.
 """
 
 from __future__ import annotations
@@ -90,15 +92,16 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
             results[key] = r
     for v in verdicts:
         claim = next(c for c in pub["claims"] if c["id"] == v["id"])
-        if v["missing"]:
-            v["verdict"] = "not testable"
-            v["pairs"] = []
-            continue
-        better = paper_to_ours[claim["better"]]
-        prs = [results[(v["id"], better, paper_to_ours[o])] for o in claim["than"]]
+        better = paper_to_ours.get(claim["better"])
+        prs = [results[(v["id"], better, paper_to_ours.get(o))] for o in claim["than"]
+               if (v["id"], better, paper_to_ours.get(o)) in results]
         v["pairs"] = prs
+        v["n_pairs_tested"] = len(prs)
+        v["n_pairs_claimed"] = len(claim["than"])
         if any(p["significant"] and p["mean_diff"] < 0 for p in prs):
             v["verdict"] = "contradicted"
+        elif v["missing"]:
+            v["verdict"] = "not testable"
         elif all(p["significant"] and p["mean_diff"] > 0 for p in prs):
             v["verdict"] = "supported"
         else:
@@ -119,7 +122,8 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
     for v in verdicts:
         md.append(f"### {v['text']} — **{v['verdict']}**")
         if v["missing"]:
-            md.append(f"Methods without a row in these results: {', '.join(v['missing'])}.")
+            md.append(f"Methods without a row in these results: {', '.join(v['missing'])}. "
+                      f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons.")
         for p in v.get("pairs", []):
             rel = p.get("rel_improvement")
             rel_s = "n/a" if rel is None or rel != rel else (
