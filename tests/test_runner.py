@@ -82,6 +82,8 @@ def test_demo_run_writes_every_result_file(first_run):
     split = json.loads((d / "split.json").read_text())
     assert prov["split_fingerprint"] == split["fingerprint"] == result.split.fingerprint
     assert prov["packages"]["torch"] and prov["packages"]["vlm4rec-bench"]
+    assert set(prov["dataset_checksums"]) == {"filtering.sources.reviews", "filtering.sources.meta"}
+    assert all(len(v) == 64 for v in prov["dataset_checksums"].values())
     assert set(prov["wall_seconds"]) >= {"dataset", "features", "models", "statistics", "total"}
     enc = prov["features"]["desc_text"]["provenance"]
     assert enc["encoder"]["model"].endswith("all-MiniLM-L6-v2") and enc["describer"]["describer"] == "precomputed"
@@ -173,6 +175,16 @@ def test_killed_run_resumes_to_the_same_leaderboard(first_run, tmp_path):
     assert set(prov["units_skipped_as_done"]) == done_before
     assert len(prov["units_run"]) == 6 - len(done_before)
     assert (run_dir / "leaderboard.md").read_text() == (result.run_dir / "leaderboard.md").read_text()
+
+
+def test_demo_split_fingerprint_does_not_depend_on_where_the_cache_is(first_run, tmp_path):
+    from benchmark.runner.pipeline import StageTimer, build_split
+
+    tmp, cfg_path, result = first_run
+    cfg = load_config(cfg_path, [f"cache_dir={tmp_path / 'elsewhere'}"])
+    split, _, _, checksums = build_split(cfg, StageTimer())
+    assert split.fingerprint == result.split.fingerprint
+    assert checksums == json.loads((result.run_dir / "split.json").read_text())["dataset_checksums"]
 
 
 def test_leaderboard_command_rerenders_saved_results(first_run, capsys):

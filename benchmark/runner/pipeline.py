@@ -131,8 +131,7 @@ def build_split(cfg: ExperimentConfig, timer: StageTimer) -> tuple[Split, Path, 
     checksums: dict[str, Any] = {}
     if (split_dir / "split.json").exists():
         split = Split.load(split_dir)
-        summary = read_json(split_dir / "summary.json")
-        checksums = summary.get("dataset_checksums", summary.get("source_checksums", {}))
+        checksums = recorded_checksums(split.params)
         log.info("using cached split %s (fingerprint %s)", split_dir, split.fingerprint[:12])
         return split, split_dir, raw_dir if raw_dir.exists() else None, checksums
 
@@ -140,7 +139,9 @@ def build_split(cfg: ExperimentConfig, timer: StageTimer) -> tuple[Split, Path, 
         if ds.source == "demo":
             from benchmark.demo import generate_demo
 
-            paths = generate_demo(raw_dir, **ds.demo)
+            # relative image URLs keep the files (and so the split's recorded checksums and its
+            # fingerprint) identical wherever the cache lives
+            paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
             split = _prepare_files(cfg, "2023", str(paths.reviews), str(paths.meta), split_dir)
         elif ds.source == "files":
             split = _prepare_files(cfg, ds.release, ds.reviews, ds.meta, split_dir)
@@ -173,11 +174,25 @@ def build_split(cfg: ExperimentConfig, timer: StageTimer) -> tuple[Split, Path, 
             raw_dir = Path(ds.path)  # type: ignore[arg-type]
         else:  # pragma: no cover - the config validator rejects it
             raise ValueError(f"unknown dataset source {ds.source}")
-    summary_path = split_dir / "summary.json"
-    if summary_path.exists():
-        summary = read_json(summary_path)
-        checksums = summary.get("dataset_checksums", summary.get("source_checksums", {}))
-    return split, split_dir, raw_dir, checksums
+    return split, split_dir, raw_dir, recorded_checksums(split.params)
+
+
+def recorded_checksums(params: Any, prefix: str = "") -> dict[str, str]:
+    """Every ``sha256`` the split's parameters record for its source files, by dotted key path."""
+    out: dict[str, str] = {}
+    if isinstance(params, dict):
+        if isinstance(params.get("sha256"), str):
+            out[prefix or "source"] = params["sha256"]
+        for k, v in params.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if k == "files" and isinstance(v, dict):  # importers record {file name: sha256}
+                out.update({f"{key}.{name}": h for name, h in v.items() if isinstance(h, str) and len(h) == 64})
+            elif k != "sha256":
+                out.update(recorded_checksums(v, key))
+    elif isinstance(params, list):
+        for i, v in enumerate(params):
+            out.update(recorded_checksums(v, f"{prefix}[{i}]"))
+    return out
 
 
 def _prepare_files(cfg: ExperimentConfig, release: str | None, reviews: str | None, meta: str | None, out: Path) -> Split:
