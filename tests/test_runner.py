@@ -73,7 +73,8 @@ def test_demo_run_writes_every_result_file(first_run):
     _, _, result = first_run
     d = result.run_dir
     for name in ("config.resolved.yaml", "split.json", "per_user_metrics.parquet", "metrics.json",
-                 "statistics.json", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "provenance.json"):
+                 "statistics.json", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "provenance.json",
+                 "subsets.md", "subsets.csv"):
         assert (d / name).is_file(), name
     assert sorted(p.name for p in (d / "plots").glob("*.png")) == ["bars_recall_at_10.png", "metrics_vs_k.png"]
     units = sorted(p.stem for p in (d / "units").glob("*.json"))
@@ -95,6 +96,12 @@ def test_demo_run_writes_every_result_file(first_run):
         rows = per_user[per_user["model"] == model]
         assert rows.groupby("user_id").ngroups == metrics["n_users"]
         assert means["recall@10"] == pytest.approx(rows.groupby("user_id")["recall@10"].mean().mean())
+    subsets = pd.read_csv(d / "subsets.csv")
+    overall = subsets[(subsets["model"] == "VLM4Rec") & (subsets["subset"] == "all")].iloc[0]
+    assert overall["recall@10"] == pytest.approx(metrics["means"]["VLM4Rec"]["recall@10"], abs=1e-6)
+    buckets = subsets[(subsets["model"] == "VLM4Rec") & subsets["subset"].str.startswith("activity")]
+    assert buckets["n_users"].sum() == metrics["n_users"]
+    assert "cold_items" in set(subsets["subset"])
     stats = json.loads((d / "statistics.json").read_text())
     assert stats["baseline"] == "VLM4Rec" and len(stats["comparisons"]) == 5 * 6
     assert "split fingerprint" in (d / "leaderboard.md").read_text().lower()

@@ -282,7 +282,8 @@ def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, I
     valid = evaluate(model, split, part="valid", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
                      batch_size=ev.batch_size, device=ev.device, users=users["valid"], progress=False)
     test = evaluate(model, split, part="test", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
-                    batch_size=ev.batch_size, device=ev.device, users=users["test"], progress=False)
+                    batch_size=ev.batch_size, device=ev.device, users=users["test"], progress=False,
+                    keep_topk=ev.subsets)  # the cold-start subset re-scores the kept top-K lists
     eval_s = time.perf_counter() - t1
     subsets: dict[str, Any] = {}
     if ev.subsets:
@@ -395,11 +396,46 @@ def summarise(run_dir: Path, model_order: list[str], baseline: str, test: str, c
     if tests:
         with atomic_open(run_dir / "statistics.md", "w", encoding="utf-8") as fh:
             fh.write(tables.comparison_table(tests, fmt="md"))
+    write_subsets(run_dir, records, present, metric_cols)
     pm = plot_metric or next((c for c in metric_cols if c.startswith("recall@")), metric_cols[0])
     (run_dir / "plots").mkdir(exist_ok=True)
     plots.plot_metric_bars(per_model, pm, run_dir / "plots" / f"bars_{pm.replace('@', '_at_')}.png")
     plots.plot_metric_vs_k(means, run_dir / "plots" / "metrics_vs_k.png")
     return means, tests, spread
+
+
+def write_subsets(run_dir: Path, records: dict[str, list[dict[str, Any]]], models: list[str],
+                  metric_cols: list[str]) -> pd.DataFrame | None:
+    """``subsets.{csv,md}``: each model's metrics on all users, on cold-start test items and per
+    user-activity bucket (training interactions), averaged over seeds, beside the overall row."""
+    rows = []
+    for m in models:
+        for rec in records[m]:
+            for r in rec.get("subsets") or []:
+                rows.append({"model": m, "seed": rec["seed"], **r})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(dict.fromkeys(df["subset"]))}
+    cols = [c for c in metric_cols if c in df.columns]
+    agg = (df.groupby(["model", "subset"], sort=False)[["n_users"] + cols].mean().reset_index())
+    agg["_m"] = agg["model"].map({m: i for i, m in enumerate(models)})
+    agg["_s"] = agg["subset"].map(order)
+    agg = agg.sort_values(["_m", "_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
+    agg["n_users"] = agg["n_users"].round().astype(int)
+    with atomic_open(run_dir / "subsets.csv", "w", encoding="utf-8") as fh:
+        agg.to_csv(fh, index=False, float_format="%.6g")
+    lines = ["| model | subset | users | " + " | ".join(cols) + " |",
+             "|---|---|---:|" + "---:|" * len(cols)]
+    for r in agg.to_dict("records"):  # not itertuples: it renames the "metric@k" columns
+        vals = " | ".join("—" if pd.isna(r[c]) else f"{r[c]:.4f}" for c in cols)
+        lines.append(f"| {r['model']} | {r['subset']} | {r['n_users']} | {vals} |")
+    lines += ["", "Subsets: `all` = every evaluated user; `cold_items` = only test items with no training "
+              "interaction as relevant (users without one excluded); `activity [a, b)` = users with a ≤ "
+              "training interactions < b. Means over seeds."]
+    with atomic_open(run_dir / "subsets.md", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return agg
 
 
 # ------------------------------------------------------------------------------------------- main
