@@ -217,6 +217,8 @@ def prepare(config: PrepareConfig) -> Split:
     }
     split = make_split(df, catalogue, config.protocol, seed=config.seed, filtering=filtering, **config.protocol_params)
     stages["split"] = split.params.get("stats", {})
+    if catalogue is not None:
+        stages["catalogue"] = _coverage(split)
     summary = {
         "stages": stages,
         "read_reports": reports,
@@ -246,6 +248,16 @@ def _prepare_official(config: PrepareConfig, catalogue: pd.DataFrame | None, rep
         log.warning("official split: %s", exc)
         reports["_leakage"] = {"ok": False, "error": str(exc)}
     return split
+
+
+def _coverage(split: Split) -> dict[str, int]:
+    """How many of the split's items the metadata covers (VLM4Rec needs text and an image)."""
+    items = split.items
+    has_meta = items["has_meta"].to_numpy(dtype=bool)
+    url = items["image_url"] if "image_url" in items.columns else pd.Series([None] * len(items))
+    has_image = (url.notna() & url.astype(str).str.strip().ne("")).to_numpy()
+    return {"items": int(len(items)), "with_meta": int(has_meta.sum()), "without_meta": int((~has_meta).sum()),
+            "with_image_url": int(has_image.sum())}
 
 
 def _counts(df: pd.DataFrame) -> dict[str, int]:

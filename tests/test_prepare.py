@@ -83,6 +83,9 @@ def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
     assert summary["stages"]["dedupe"] == {"rule": "earliest", "removed": n_dups, "rows": len(truth) - n_dups,
                                            "users": truth["user"].nunique(), "items": truth["item"].nunique()}
     assert summary["stages"]["image_filter"]["items_removed"] == 15
+    n_items = expected["item"].nunique()
+    assert summary["stages"]["catalogue"] == {"items": n_items, "with_meta": n_items, "without_meta": 0,
+                                              "with_image_url": n_items}
     assert summary["stages"]["kcore"]["rows_out"] == len(expected)
     assert summary["sources"]["reviews"]["sha256"] == sha256_file(reviews)
     assert summary["read_reports"]["reviews"]["lines_read"] == len(truth)
@@ -160,7 +163,8 @@ def test_cli_bad_protocol_param_is_a_clean_error(tmp_path):
 def test_real_2018_magazine_subscriptions(shared_data, tmp_path):
     reviews = shared_data / "2018-Magazine_Subscriptions" / "Magazine_Subscriptions_5.json.gz"
     meta = shared_data / "2018-Magazine_Subscriptions" / "meta_Magazine_Subscriptions.json.gz"
-    split = prepare(PrepareConfig.from_mapping({"release": "2018", "reviews": reviews, "meta": meta,
+    # strict: the meta's repeated asins are identical lines (notes), so strict reading goes through
+    split = prepare(PrepareConfig.from_mapping({"release": "2018", "reviews": reviews, "meta": meta, "strict": True,
                                                 "out": tmp_path / "p", "protocol": "loo", "kcore": 5}))
     with gzip.open(reviews, "rt", encoding="utf-8") as fh:
         recs = [json.loads(line) for line in fh]
@@ -173,6 +177,28 @@ def test_real_2018_magazine_subscriptions(shared_data, tmp_path):
     assert set(zip(split.test["orig_user_id"], split.test["orig_item_id"])) == set(zip(last["user"], last["item"]))
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["stages"]["dedupe"]["removed"] == int(truth.duplicated(["user", "item"]).sum())
+    # how much of the split the metadata covers is reported (independent count from the raw meta)
+    with gzip.open(meta, "rt", encoding="utf-8") as fh:
+        mrecs = [json.loads(line) for line in fh]
+    meta_items = {r["asin"] for r in mrecs}
+    with_image = {r["asin"] for r in mrecs if r.get("imageURLHighRes") or r.get("imageURL")}
+    split_items = set(expected["item"])
+    assert summary["stages"]["catalogue"] == {
+        "items": len(split_items), "with_meta": len(split_items & meta_items),
+        "without_meta": len(split_items - meta_items), "with_image_url": len(split_items & with_image)}
+
+
+@pytest.mark.realdata
+def test_loo_on_2023_rating_only_reproduces_the_official_last_out_split(shared_data, tmp_path):
+    # The release's own leave-last-out files are an independent reference for our `loo` protocol.
+    base = shared_data / "2023-All_Beauty" / "5core"
+    split = prepare(PrepareConfig.from_mapping({"release": "2023", "reviews": base / "rating_only" / "All_Beauty.csv",
+                                                "out": tmp_path / "l", "protocol": "loo", "kcore": 0}))
+    for part in PARTS:
+        official = pd.read_csv(base / "last_out_w_his" / f"All_Beauty.{part}.csv")
+        ours = split.part(part)
+        assert sorted(zip(ours["orig_user_id"], ours["orig_item_id"], ours["timestamp"])) == sorted(
+            zip(official["user_id"], official["parent_asin"], official["timestamp"] // 1000)), part
 
 
 @pytest.mark.realdata

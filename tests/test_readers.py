@@ -275,6 +275,38 @@ def test_bad_line_strict_raises(tmp_path: Path, kind: str) -> None:
     assert f"{p}:{bad_at}: {kind}" in str(err.value)
 
 
+@pytest.mark.parametrize("layout", ["2018-json", "2023-jsonl", "2018-csv"])
+def test_malformed_first_line_is_a_counted_skip_not_a_wrong_format(tmp_path: Path, layout: str) -> None:
+    # Regression: the format used to be sniffed from the first line alone, so one cut or garbled
+    # first line made the whole file "not a recognised Amazon file".
+    rows = ROWS[:8]
+    if layout == "2018-json":
+        good, release = [json.dumps(review_2018(r)) for r in rows], "2018"
+    elif layout == "2023-jsonl":
+        good, release = [json.dumps(review_2023(r)) for r in rows], "2023"
+    else:
+        good, release = [f"{r.item},{r.user},{r.rating},{r.ts}" for r in rows], "2018"
+    p = write_lines(tmp_path / "Toys.data", ["garbage that is neither JSON nor CSV", *good])
+    df, rep = read_reviews(p, release)
+    assert_interactions(df, rows)
+    assert rep.counts == {"malformed": 1} and rep.examples["malformed"] == [1]
+    with pytest.raises(BadInputError) as err:
+        read_reviews(p, release, strict=True)
+    assert err.value.kind == "malformed" and err.value.line == 1
+
+
+def test_utf8_bom_is_not_content(tmp_path: Path) -> None:
+    rows = ROWS[:6]
+    jsonl = tmp_path / "Toys.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(review_2023(r)) for r in rows).encode() + b"\n")
+    df, rep = read_reviews(jsonl, "2023")
+    assert_interactions(df, rows) is None and rep.counts == {}
+    bench = write_2023_benchmark(tmp_path / "b", "Toys", rows)["rating_only"]
+    bench.write_bytes(b"\xef\xbb\xbf" + bench.read_bytes())
+    df, rep = read_reviews(bench, "2023")
+    assert_interactions(df, rows) is None and rep.counts == {}
+
+
 def test_wrong_type_in_csv(tmp_path: Path) -> None:
     lines = [f"{r.item},{r.user},{r.rating},{r.ts}" for r in ROWS[:5]]
     lines[2] = f"{ROWS[2].item},{ROWS[2].user},5.0,yesterday"
@@ -311,12 +343,24 @@ def test_truncated_gzip_strict(tmp_path: Path) -> None:
 
 
 def test_duplicate_meta_strict(tmp_path: Path) -> None:
-    p = write_lines(tmp_path / "meta.json", [meta_2018(ITEMS[0]), meta_2018(ITEMS[1]), meta_2018(ITEMS[0])])
+    other_title = dict(ITEMS[0], title="A different title")
+    p = write_lines(tmp_path / "meta.json", [meta_2018(ITEMS[0]), meta_2018(ITEMS[1]), meta_2018(other_title)])
     df, rep = read_meta(p, "2018")
     assert len(df) == 2 and rep.counts == {"duplicate": 1} and rep.examples["duplicate"] == [3]
     with pytest.raises(BadInputError) as err:
         read_meta(p, "2018", strict=True)
     assert err.value.kind == "duplicate" and err.value.line == 3
+
+
+def test_identical_meta_repeat_is_a_note_even_when_strict(tmp_path: Path) -> None:
+    # Regression: the real 2018 metadata repeats lines verbatim (1,065 in Magazine_Subscriptions,
+    # none conflicting); counting them as a problem made --strict unusable on any 2018 meta file.
+    lines = [meta_2018(ITEMS[0]), meta_2018(ITEMS[1]), meta_2018(ITEMS[0]), meta_2018(ITEMS[1])]
+    p = write_lines(tmp_path / "meta.json", lines)
+    for strict in (False, True):
+        df, rep = read_meta(p, "2018", strict=strict)
+        assert df["item"].tolist() == [ITEMS[0]["item"], ITEMS[1]["item"]]
+        assert rep.counts == {"repeat": 2} and rep.examples["repeat"] == [3, 4] and rep.n_problems == 0
 
 
 def test_meta_missing_and_empty_item(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from benchmark.data.report import ReadReport
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
 #: files larger than this get a progress bar (bytes of the file on disk)
 PROGRESS_MIN_BYTES = 64 << 20
@@ -66,6 +67,8 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
                 for line in parts:
                     lineno += 1
                     report.lines_read = lineno
+                    if lineno == 1 and line.startswith(UTF8_BOM):
+                        line = line[len(UTF8_BOM):]  # a BOM is encoding, not content
                     if line.endswith(b"\r"):
                         line = line[:-1]
                     if not line.strip():
@@ -82,6 +85,8 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
     if rest.strip():
         lineno += 1
         report.lines_read = lineno
+        if lineno == 1 and rest.startswith(UTF8_BOM):
+            rest = rest[len(UTF8_BOM):]
         yield lineno, rest.rstrip(b"\r")
 
 

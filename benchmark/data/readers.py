@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.data import amazon2014, amazon2018, amazon2023
-from benchmark.data.lines import head_lines
+from benchmark.data.lines import UTF8_BOM, head_lines
 from benchmark.data.records import LineError, parse_json, parse_json_or_literal
 from benchmark.data.report import BadInputError, ReadReport, WrongFormatError
 
@@ -43,12 +43,19 @@ class Sniffed:
 
 def sniff(path: str | os.PathLike[str], n: int = 20) -> Sniffed:
     """Guess the format of an Amazon file from its first ``n`` non-blank lines."""
-    lines = head_lines(path, n)
+    lines = [_strip_bom(ln) if k == 0 else ln for k, ln in enumerate(head_lines(path, n))]
     if not lines:
         return Sniffed("unknown", RELEASES, "an empty file")
-    if lines[0].lstrip().startswith(b"{"):
+    # Decide by the majority of the sniffed lines, not the first alone: one malformed (or cut)
+    # first line must be a counted skip, not a "wrong format" for the whole file.
+    n_records = sum(ln.lstrip().startswith(b"{") for ln in lines)
+    if n_records * 2 >= len(lines) or (n_records and lines[0].lstrip().startswith(b"{")):
         return _sniff_records(lines)
     return _sniff_csv(lines)
+
+
+def _strip_bom(line: bytes) -> bytes:
+    return line[len(UTF8_BOM):] if line.startswith(UTF8_BOM) else line
 
 
 def _sniff_records(lines: list[bytes]) -> Sniffed:
@@ -93,13 +100,11 @@ def _sniff_csv(lines: list[bytes]) -> Sniffed:
         hist = " with history" if "history" in first else ""
         return Sniffed("benchmark_csv", ("2023",), f"an Amazon 2023 benchmark CSV (user_id,parent_asin,…){hist}")
     rows = [ln.decode("utf-8", "replace").strip().split(",") for ln in lines]
-    rows = [r for r in rows if len(r) == 4]
-    if not rows:
-        return Sniffed("unknown", (), f"a text file whose first line is {lines[0][:80]!r}")
-    try:
-        float(rows[0][2])
-    except ValueError:
-        return Sniffed("unknown", (), f"a CSV with header {first}, not an Amazon ratings file")
+    rows = [r for r in rows if len(r) == 4 and _is_number(r[2])]
+    # A ratings CSV has no header: most sniffed lines must be 4 fields with a numeric rating
+    # (a few bad lines are the reader's business: counted, not a wrong format).
+    if not rows or len(rows) * 2 < len(lines):
+        return Sniffed("unknown", (), f"a text file whose first line is {lines[0][:80]!r}, not an Amazon ratings CSV")
     item_first = sum(bool(_ITEM_LIKE.match(a) and _USER_LIKE.match(b)) for a, b, *_ in rows) / len(rows)
     user_first = sum(bool(_USER_LIKE.match(a) and _ITEM_LIKE.match(b)) for a, b, *_ in rows) / len(rows)
     if item_first >= 0.8:
@@ -107,6 +112,14 @@ def _sniff_csv(lines: list[bytes]) -> Sniffed:
     if user_first >= 0.8:
         return Sniffed("ratings_csv", ("2014",), "an Amazon 2014 ratings CSV (user,item,rating,timestamp)", False)
     return Sniffed("ratings_csv", ("2014", "2018"), "a header-less 4-column ratings CSV", None)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_release(release: str) -> str:

@@ -11,10 +11,14 @@ Problem kinds
     ``missing_field``  a required field is absent
     ``empty_id``       a user or item id is empty
     ``truncated``      the (gzip) stream ended early; what was read before is kept
-    ``duplicate``      a second metadata line for an item that already has one (one is kept)
+    ``duplicate``      a second metadata line for an item that already has one and *disagrees*
+                       with it in a kept field (one is kept, by the rule of ``CatalogueBuilder``)
 Note kinds
     ``html_cleaned``   HTML tags/entities were removed from an item's text fields
     ``blank``          an empty line
+    ``repeat``         a metadata line identical, in every field the catalogue keeps, to one
+                       already read for that item (the 2018 metadata repeats many such lines;
+                       nothing is lost, so ``strict`` does not stop on it)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROBLEM_KINDS: tuple[str, ...] = ("malformed", "wrong_type", "missing_field", "empty_id", "truncated", "duplicate")
-NOTE_KINDS: tuple[str, ...] = ("html_cleaned", "blank")
+NOTE_KINDS: tuple[str, ...] = ("html_cleaned", "blank", "repeat")
 MAX_EXAMPLES = 5
 
 log = logging.getLogger(__name__)
