@@ -208,3 +208,30 @@ def test_seeds_reproduce_and_differ(seed, protocol):
     assert _split_triples(a, "test") == _split_triples(b, "test")
     assert _split_triples(a, "test") != _split_triples(c, "test")
     assert a.fingerprint != c.fingerprint
+
+
+def _official(parts: dict, variant: str):
+    from benchmark.split import Split
+
+    return Split.from_parts({k: pd.DataFrame(v, columns=["user", "item", "rating", "timestamp"]) for k, v in parts.items()},
+                            None, "official", {"variant": variant})
+
+
+def test_official_last_out_split_is_checked_per_user_in_time():
+    from benchmark.splits import LeakageError, check_leakage
+
+    ok = {"train": [("u", "a", 5, 1), ("u", "b", 5, 2)], "valid": [("u", "c", 5, 3)], "test": [("u", "d", 5, 4)]}
+    assert check_leakage(_official(ok, "last_out_w_his"))["temporal"]["users_late_train"] == 0
+    bad = {"train": [("u", "a", 5, 1), ("u", "b", 5, 9)], "valid": [("u", "c", 5, 3)], "test": [("u", "d", 5, 4)]}
+    with pytest.raises(LeakageError, match="later than their held-out"):
+        check_leakage(_official(bad, "last_out"))
+
+
+def test_official_timestamp_split_parts_must_not_overlap_in_time():
+    from benchmark.splits import LeakageError, check_leakage
+
+    ok = {"train": [("u", "a", 5, 1), ("v", "b", 5, 2)], "valid": [("u", "c", 5, 3)], "test": [("v", "d", 5, 4)]}
+    assert check_leakage(_official(ok, "timestamp_w_his"))["temporal"]["train_after_valid_start"] == 0
+    bad = {"train": [("u", "a", 5, 1), ("v", "b", 5, 5)], "valid": [("u", "c", 5, 3)], "test": [("v", "d", 5, 6)]}
+    with pytest.raises(LeakageError, match="train interactions are later than the first valid"):
+        check_leakage(_official(bad, "timestamp"))

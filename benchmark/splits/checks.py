@@ -23,8 +23,11 @@ def check_leakage(split: Split) -> dict[str, Any]:
     protocols: ``loo`` — per user, no training interaction is later than that user's earliest
     valid/test interaction, and valid is not later than test; ``global-time`` — every train
     timestamp is < ``valid_start``, valid lies in [``valid_start``, ``test_start``) and test is
-    ≥ ``test_start`` (cuts read from ``split.params["cuts"]``). Raises :class:`LeakageError`
-    listing the first offending examples with original ids.
+    ≥ ``test_start`` (cuts read from ``split.params["cuts"]``); ``official`` 2023 benchmark
+    splits — the ``last_out*`` variants as ``loo``, the ``timestamp*`` variants by their observed
+    extremes (no train interaction later than the earliest valid one, no valid one later than the
+    earliest test one). Raises :class:`LeakageError` listing the first offending examples with
+    original ids.
     """
     report: dict[str, Any] = {"protocol": split.protocol, "pair_overlap": {}}
     n_items = max(1, split.n_items)
@@ -54,6 +57,12 @@ def check_leakage(split: Split) -> dict[str, Any]:
         report["temporal"] = _check_loo(split, problems)
     elif split.protocol == "global-time":
         report["temporal"] = _check_global(split, problems)
+    elif split.protocol == "official":
+        variant = str(split.params.get("variant", ""))
+        if variant.startswith("last_out"):
+            report["temporal"] = _check_loo(split, problems)
+        elif variant.startswith("timestamp"):
+            report["temporal"] = _check_observed_cuts(split, problems)
     if problems:
         raise LeakageError(f"split ({split.protocol}) leaks: " + "; ".join(problems))
     report["ok"] = True
@@ -99,6 +108,22 @@ def _check_global(split: Split, problems: list[str]) -> dict[str, Any]:
             rows = df.loc[bad].head(_N_EXAMPLES)
             ex = list(zip(rows["orig_user_id"], rows["orig_item_id"], rows["timestamp"].astype(int)))
             problems.append(f"{int(bad.sum())} {name} interactions lie outside [{lo}, {hi}), e.g. {ex}")
+    return out
+
+
+def _check_observed_cuts(split: Split, problems: list[str]) -> dict[str, Any]:
+    """A global time split whose cut points are not recorded: the parts must not overlap in time."""
+    out: dict[str, Any] = {}
+    for early, late in (("train", "valid"), ("valid", "test")):
+        a, b = split.part(early)["timestamp"], split.part(late)["timestamp"]
+        if len(a) and len(b):
+            n_bad = int((a > b.min()).sum())
+            out[f"{early}_after_{late}_start"] = n_bad
+            if n_bad:
+                rows = split.part(early).loc[a > b.min()].head(_N_EXAMPLES)
+                ex = list(zip(rows["orig_user_id"], rows["orig_item_id"], rows["timestamp"].astype(int)))
+                problems.append(f"{n_bad} {early} interactions are later than the first {late} one "
+                                f"({int(b.min())}), e.g. {ex}")
     return out
 
 
