@@ -105,3 +105,19 @@ def test_bad_arguments(tmp_path):
     assert main(base + ["--metrics", "auc@10"]) == 2
     assert main(base + ["--baseline", "nope"]) == 2
     assert main(base + ["--run", f"A={tmp_path / 'B.run'}"]) == 2
+    # the floor: a randomization test needs >= 10,000 permutations
+    two = base + ["--run", str(tmp_path / "B.run"), "--test", "randomization", "--format", "json"]
+    assert main(two + ["--n-resamples", "999"]) == 2
+
+
+def test_rank_column_that_disagrees_with_scores_is_warned(tmp_path, capsys, caplog):
+    # Constant scores with the order in the rank column only: we rank by score (ties by item id),
+    # like trec_eval; the user must be told rather than silently get a different ranking.
+    (tmp_path / "q.txt").write_text("u1 0 z 1\nu2 0 a 1\n")
+    (tmp_path / "r.run").write_text("u1 Q0 z 1 0 t\nu1 Q0 a 2 0 t\nu2 Q0 a 1 1 t\nu2 Q0 b 2 0 t\n")
+    rc = main(["evaluate", "--qrels", str(tmp_path / "q.txt"), "--run", str(tmp_path / "r.run"),
+               "--metrics", "mrr@2", "--format", "json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"]["r"]["mrr@2"] == pytest.approx((0.5 + 1.0) / 2)  # u1: z ranked after a
+    assert "for 1 users the rank column orders items differently" in caplog.text

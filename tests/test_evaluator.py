@@ -123,6 +123,23 @@ def test_tie_breaking_is_deterministic_and_exact():
         assert np.array_equal(got.numpy(), ref)
 
 
+def test_tie_at_the_cut_still_orders_the_list_by_score():
+    """Regression: a tie between the K-th and (K+1)-th score rebuilt the top-K set in item-id
+    order and, with no equal neighbours left in it, never re-sorted it by score."""
+    assert topk_items(torch.tensor([[5.0, 1.0, 7.0, 1.0]]), 3)[0].tolist() == [[2, 0, 1]]
+    assert topk_items(torch.tensor([[0.5, 0.1, 0.9, 0.1, 0.3]]), 4)[0].tolist() == [[2, 0, 4, 1]]
+    rng = np.random.default_rng(7)
+    for k in (1, 2, 5, 9):
+        s = rng.permutation(40).astype(np.float32).reshape(1, 40).repeat(8, axis=0)
+        for row in s:  # distinct scores except one tie exactly at the cut
+            rng.shuffle(row)
+            order = np.argsort(-row, kind="stable")
+            row[order[k]] = row[order[k - 1]]
+        got, _ = topk_items(torch.from_numpy(s), k)
+        ref = np.stack([np.lexsort((np.arange(40), -r))[:k] for r in s])
+        assert np.array_equal(got.numpy(), ref)
+
+
 def test_ranking_with_infinities_matches_reference():
     rng = np.random.default_rng(1)
     vals = np.array([-np.inf, 0.0, 1.0, 2.0, np.inf], dtype=np.float32)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +218,26 @@ def test_plot_errors(tmp_path):
     with pytest.raises(ValueError, match=r"\['ndcg'\]"):
         plot_metric_vs_k({"a": {"recall@10": 0.1}}, tmp_path / "y.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_comparison_table_shows_infinite_effect_size():
+    # A constant per-user difference has effect size ±inf (sd = 0); it must not print as "nan".
+    t = {**_test("better", "recall@10", True, 0.1), "effect_size": float("inf")}
+    u = {**_test("worse", "recall@10", True, -0.1), "effect_size": float("-inf")}
+    md = comparison_table([t, u], "md")
+    assert "| +inf |" in md and "| -inf |" in md and "nan" not in md
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+def test_latex_tables_compile_with_booktabs(tmp_path):
+    means = dict(MEANS)
+    means["VLM4Rec_text & 100% ~x^"] = {"recall@10": 0.01, "recall@20": 0.02, "ndcg@10": 0.0}
+    spread = {r: {m: {"std": 0.001} for m in v} for r, v in means.items()}
+    tex = leaderboard(means, TESTS, fmt="latex", caption={**CAP, "note": "Costs in $; 50% off #1"}, spread=spread)
+    doc = ("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + tex
+           + comparison_table(TESTS, "latex") + "\\end{document}\n")
+    (tmp_path / "t.tex").write_text(doc, encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 0

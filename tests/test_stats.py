@@ -97,11 +97,15 @@ def test_identical_runs_give_p_one(test):
         assert r["rel_improvement"] == 0.0
 
 
-def test_constant_difference_effect_size_zero_and_t_ci_degenerate():
+def test_constant_difference_effect_size_infinite_and_t_ci_degenerate():
     base = pd.DataFrame({"user_id": range(50), "m": np.linspace(0, 0.5, 50)})
     run = base.assign(m=base["m"] + 0.1)
-    r = compare({"b": base, "r": run}, "b", test="t")[0]
-    assert r["effect_size"] == 0.0  # sd(d) = 0 (documented convention)
+    worse = base.assign(m=base["m"] - 0.1)
+    # Regression: every user gaining exactly 0.1 (sd(d) = 0 up to round-off) was reported as
+    # effect size 0 ("no effect") next to p ≈ 0; it is the most consistent effect possible.
+    res = compare({"b": base, "r": run, "w": worse}, "b", test="t")
+    assert res[0]["effect_size"] == np.inf and res[1]["effect_size"] == -np.inf
+    r = res[0]
     assert r["p"] == pytest.approx(0.0, abs=1e-12) and r["significant"]
     assert r["ci_low"] == pytest.approx(0.1) and r["ci_high"] == pytest.approx(0.1)
 

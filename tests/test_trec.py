@@ -33,6 +33,27 @@ def test_read_qrels_and_run(tmp_path):
     assert rank_run(r, k=1)["item"].tolist() == ["c", "x"]
 
 
+def test_byte_order_mark_does_not_rename_the_first_user(tmp_path):
+    # Regression: a UTF-8 BOM became part of the first user id ("\ufeffu1"), which then matched
+    # nothing in the other file and silently scored 0.
+    q_path, r_path = tmp_path / "q.txt", tmp_path / "r.txt"
+    q_path.write_bytes("u1 0 a 1\nu2 0 b 1\n".encode("utf-8-sig"))
+    r_path.write_bytes("u1 Q0 a 1 0.5 t\n".encode("utf-8-sig"))
+    q, _ = read_qrels(q_path)
+    r, _ = read_run(r_path)
+    assert q["user"].tolist() == ["u1", "u2"] and r["user"].tolist() == ["u1"]
+
+
+def test_non_utf8_line_is_reported_not_a_crash(tmp_path):
+    # Regression: one Latin-1 byte raised UnicodeDecodeError (a traceback, no file/line).
+    p = tmp_path / "run.txt"
+    p.write_bytes(b"u1 Q0 a 1 0.5 t\nu1 Q0 caf\xe9 2 0.4 t\nu1 Q0 b 3 0.3 t\n")
+    with pytest.raises(BadInputError, match="run.txt:2: malformed"):
+        read_run(p)
+    df, rep = read_run(p, strict=False)
+    assert df["item"].tolist() == ["a", "b"] and rep.counts == {"malformed": 1} and rep.lines_read == 3
+
+
 @pytest.mark.parametrize(
     "text, line, kind",
     [

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = "recall@10,recall@20,ndcg@10,ndcg@20,hitrate@10,precision@10,mrr@10,map@10"
 FORMATS = ("json", "md", "latex", "csv")
+# Fewer random permutations make p-values and CIs too coarse to publish (p ≥ 1/(R+1)).
+MIN_RESAMPLES = 10000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--correction", default="holm", choices=("holm", "bonferroni", "bh", "none"),
                    help="multiple-comparison correction over the whole table (default holm)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--n-resamples", type=int, default=10000, help="permutations / bootstrap resamples (default 10000)")
+    p.add_argument("--n-resamples", type=int, default=MIN_RESAMPLES,
+                   help=f"permutations / bootstrap resamples (default and minimum {MIN_RESAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling tests (default 0)")
     p.add_argument("--per-user", type=Path, metavar="OUT.tsv", help="write every per-user value (run, user_id, metrics) as TSV")
     p.add_argument("--format", default="md", choices=FORMATS, help="output on stdout (default md)")
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--baseline {baseline!r} is not a run; runs: {', '.join(run_paths)}")
     if not 0 < args.alpha < 1:
         raise CliError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if args.n_resamples < MIN_RESAMPLES:
+        raise CliError(f"--n-resamples must be at least {MIN_RESAMPLES}, got {args.n_resamples}")
 
     names = sorted({s.name for s in specs}, key=[s.name for s in specs].index)
     ks = sorted({s.k for s in specs})
@@ -109,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
             frame, rrep = read_run(path, strict=strict)
             rrep.log_summary(log)
             skipped[name] = rrep.n_problems
-            ranked = rank_run(frame, k=max(ks))
+            ranked = rank_run(frame)
+            n_reordered = _users_reordered(frame, ranked)
+            if n_reordered:
+                log.warning("run %s: for %d users the rank column orders items differently from the scores; "
+                            "ranked by score (ties: item id ascending), the rank column is ignored",
+                            name, n_reordered)
+            ranked = ranked[ranked["rank"] <= max(ks)]
             res = evaluate_topk(ranked, relevant, ks, names)
             table = res.per_user[["user_id", *labels]]
             per_user[name] = table
@@ -157,6 +168,16 @@ def run(args: argparse.Namespace) -> int:
     print(leaderboard(means, tests, fmt=args.format, baseline=baseline if tests else None,
                       caption=caption, metrics=labels))
     return 0
+
+
+def _users_reordered(frame: pd.DataFrame, ranked: pd.DataFrame) -> int:
+    """Users whose file ``rank`` order differs from the score order the evaluation uses (e.g. a
+    run with constant scores whose order is in the rank column only)."""
+    m = frame[["user", "item", "rank"]].merge(
+        ranked[["user", "item", "rank"]].rename(columns={"rank": "new"}), on=["user", "item"])
+    m = m.sort_values(["user", "rank", "new"], kind="stable")
+    prev = m.groupby("user", sort=False)["new"].shift()
+    return int(m.loc[m["new"] < prev, "user"].nunique())
 
 
 def _json_safe(d: dict[str, Any]) -> dict[str, Any]:

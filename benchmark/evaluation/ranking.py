@@ -82,10 +82,13 @@ def topk_items(
         chosen = (sub > kth_sub) | take_eq
         # every row has exactly k_eff chosen items; nonzero() lists them row-major, ids ascending
         sel = chosen.nonzero()[:, 1].view(len(rows), k_eff)
+        # ``sel`` is in id order; a stable sort by value (desc) gives (value desc, id asc). This
+        # must happen here: the adjacent-tie test below cannot see that e.g. [5, 1, 7] is unsorted.
+        sel_vals, perm = torch.sort(torch.gather(sub, 1, sel), dim=1, descending=True, stable=True)
         idx = idx.clone()
         vals = vals.clone()
-        idx[rows] = sel
-        vals[rows] = torch.gather(sub, 1, sel)
+        idx[rows] = torch.gather(sel, 1, perm)
+        vals[rows] = sel_vals
     # topk's order is already by value; only rows with equal values inside the list need the
     # (value desc, id asc) re-sort
     if k_eff > 1:

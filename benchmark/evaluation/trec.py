@@ -31,9 +31,20 @@ from benchmark.split import Split
 __all__ = ["read_qrels", "read_run", "rank_run", "relevant_from_qrels", "write_run", "write_qrels"]
 
 
-def _lines(path: Path):
-    with open(path, "r", encoding="utf-8") as fh:
-        yield from enumerate(fh, start=1)
+def _lines(path: Path, report: ReadReport):
+    """``(line number, text)`` of every decodable line; a line that is not UTF-8 is a
+    ``malformed`` problem (file and line named) instead of a crash half-way through the file."""
+    with open(path, "rb") as fh:
+        for no, raw in enumerate(fh, start=1):
+            if no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                # a byte-order mark (Windows editors) would otherwise glue itself to the first
+                # user id, which then silently matches nothing
+                raw = raw[3:]
+            try:
+                yield no, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                report.lines_read += 1
+                report.add("malformed", no, f"not UTF-8 ({exc.reason} at byte {exc.start})")
 
 
 def read_qrels(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, ReadReport]:
@@ -42,7 +53,7 @@ def read_qrels(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, 
     report = ReadReport(file=str(p), release="trec", layout="qrels", strict=strict)
     users, items, rels = [], [], []
     seen: set[tuple[str, str]] = set()
-    for no, line in _lines(p):
+    for no, line in _lines(p, report):
         report.lines_read += 1
         f = line.split()
         if not f:
@@ -76,7 +87,7 @@ def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, Re
     report = ReadReport(file=str(p), release="trec", layout="run", strict=strict)
     users, items, scores, ranks, tags = [], [], [], [], []
     seen: set[tuple[str, str]] = set()
-    for no, line in _lines(p):
+    for no, line in _lines(p, report):
         report.lines_read += 1
         f = line.split()
         if not f:

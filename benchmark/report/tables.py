@@ -231,6 +231,8 @@ def _caption_info(cap: dict[str, Any], baseline: str | None,
 
 def _num(x: Any, digits: int, signed: bool = False) -> str:
     if x is None or not _finite(x):
+        if isinstance(x, (int, float)) and math.isinf(x):  # e.g. effect size of a constant difference
+            return ("+inf" if signed else "inf") if x > 0 else "-inf"
         return "–" if x is None else "nan"
     return f"{float(x):+.{digits}f}" if signed else f"{float(x):.{digits}f}"
 

@@ -8,8 +8,9 @@ same users (aligned on ``user_id``):
 * ``wilcoxon`` — Wilcoxon signed-rank, :func:`scipy.stats.wilcoxon` on ``d`` with
   ``zero_method="pratt"``, ``correction=False``, ``method="auto"``. Pratt keeps users whose
   two runs tie (very common in top-K metrics: both 0) in the ranking and then drops their
-  ranks, so ties count towards n instead of being thrown away as ``"wilcox"`` does — dropping
-  them would test only the users where the runs differ and overstate significance.
+  ranks, so ties count towards n instead of being thrown away as ``"wilcox"`` does (which
+  would test only the users where the runs differ). The two can give different p-values in
+  either direction; Pratt is used because it does not discard users.
   ``method="auto"`` is scipy's documented choice: exact null distribution for n ≤ 50 without
   ties/zeros, exhaustive permutations for n ≤ 13 with them, else the normal approximation
   with tie and zero corrections. ``d`` is rounded to 12 decimals first (scipy's own advice)
@@ -20,8 +21,8 @@ same users (aligned on ``user_id``):
   shifted-null bootstrap test (Efron & Tibshirani 1993, §16.4): centre the bootstrap
   distribution of ``mean d*`` on 0 and count ``|mean d* − mean d| ≥ |mean d|``, +1-corrected.
 
-For every comparison, whatever the test: effect size ``mean(d) / sd(d, ddof=1)`` (0 when all
-differences are equal, sd = 0); the ``ci_level`` CI of the mean difference — t-based
+For every comparison, whatever the test: effect size ``mean(d) / sd(d, ddof=1)`` (when sd = 0:
+0 if every difference is 0, ±inf if every user differs by the same non-zero amount); the ``ci_level`` CI of the mean difference — t-based
 (:meth:`TtestResult.confidence_interval`) for the t-test, bootstrap percentile for the other
 tests; relative improvement ``mean_diff / mean_baseline`` with a bootstrap-percentile CI of the
 ratio of means (NaN when the baseline mean is 0; resamples whose baseline mean is 0 are left
@@ -54,6 +55,8 @@ USER_COL = "user_id"
 # Independent random streams for the bootstrap and the sign-flip test under one user seed.
 _BOOT_STREAM, _PERM_STREAM = 0xB0075, 0x51F9
 _WILCOXON_DECIMALS = 12
+MIN_RESAMPLES = 10000
+"""Fewest permutations / bootstrap resamples for reported results (fewer: a logged warning)."""
 
 RESULT_KEYS: tuple[str, ...] = (
     "metric", "run", "baseline", "test", "p", "p_adjusted", "mean_diff", "ci_low", "ci_high",
@@ -86,7 +89,8 @@ def compare(
         correction: ``"holm"``, ``"bonferroni"``, ``"bh"`` or ``"none"``, applied over every
             (run, metric) comparison returned by this call — the family is the table.
         alpha: significance level; ``significant`` is ``p_adjusted ≤ alpha``.
-        n_resamples: bootstrap resamples / random sign vectors (≥ 10,000 recommended for p).
+        n_resamples: bootstrap resamples / random sign vectors; below :data:`MIN_RESAMPLES`
+            (10,000) a warning is logged (the CLI refuses such values).
         seed: seed of the resampling streams.
         runs: runs to compare (default: every run but the baseline, in mapping order); the
             baseline, if listed, is skipped.
@@ -111,6 +115,9 @@ def compare(
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
     n_resamples = int(n_resamples)
+    if n_resamples < MIN_RESAMPLES:
+        log.warning("n_resamples=%d is below %d: resampled p-values and CIs are too coarse to report",
+                    n_resamples, MIN_RESAMPLES)
     if baseline not in per_user_by_run:
         raise ValueError(f"baseline {baseline!r} is not among the runs: {sorted(per_user_by_run)}")
     run_names = _select_runs(per_user_by_run, baseline, runs)
@@ -277,13 +284,16 @@ def _bootstrap_p(boot_diff: np.ndarray, mean_d: float, d: np.ndarray) -> float:
 
 
 def _effect_size(d: np.ndarray) -> float:
-    if d.size < 2:
-        return 0.0
-    sd = float(np.std(d, ddof=1))
-    # Equal differences can leave sd at round-off level instead of exactly 0.
-    if sd <= 1e-12 * max(1.0, float(np.abs(d).max())):
-        return 0.0
-    return float(np.mean(d) / sd)
+    """``mean(d) / sd(d)``; with sd = 0 it is 0 when every difference is 0 and ±inf when every
+    user gains (or loses) the same non-zero amount — the most consistent effect there is, not
+    "no effect"."""
+    mean = float(np.mean(d)) if d.size else 0.0
+    scale = max(1.0, float(np.abs(d).max(initial=0.0)))
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
+    # Equal differences can leave sd (and a zero mean) at round-off level instead of exactly 0.
+    if sd <= 1e-12 * scale:
+        return 0.0 if abs(mean) <= 1e-12 * scale else float(np.copysign(np.inf, mean))
+    return mean / sd
 
 
 def _relative(mean_d: float, mean_base: float, boot_diff: np.ndarray, boot_base: np.ndarray,
