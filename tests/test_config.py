@@ -86,6 +86,14 @@ def test_value_outside_allowed_set_lists_them():
     check(d, "evaluation.metrics[1]", "'auc' is not a metric", "ndcg")
 
 
+def test_resampling_tests_need_enough_resamples():
+    d = base()
+    d["statistics"] = {"test": "randomization", "n_resamples": 999}
+    check(d, "statistics.n_resamples", "at least 10000")
+    d["statistics"] = {"alpha": 1.5}
+    check(d, "statistics.alpha", "between 0 and 1")
+
+
 def test_missing_required_key():
     d = base()
     del d["experiment"]

@@ -120,6 +120,13 @@ class StatisticsConfig:
     n_resamples: int = 10000
     plot_metric: Optional[str] = None
 
+    def validate(self, path: str) -> None:
+        p = f"{path}." if path else ""
+        if self.test in ("randomization", "bootstrap") and self.n_resamples < 10000:
+            raise ConfigError(f"{p}n_resamples: the {self.test} test needs at least 10000 resamples, got {self.n_resamples}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"{p}alpha: must be between 0 and 1, got {self.alpha}")
+
 
 @dataclass
 class LoggingConfig:
