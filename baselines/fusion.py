@@ -31,7 +31,8 @@ Objectives (``loss=``):
 
 The paper trains with Adam (lr 1e-3), T = 0.07, 4 negatives, gradient clipping at 1.0 and
 ``hidden_dim=512``, ``output_dim=768`` (the defaults here). Items lacking either feature (mask
-False) are left out of profiles and score ``-inf``.
+False) are left out of profiles, of the training positives (and the paper loss's negatives) and
+score ``-inf``.
 """
 
 from __future__ import annotations
@@ -215,11 +216,14 @@ class FusionRecommender(TrainableRecommender):
         T = p["temperature"]
         if p["loss"] == "paper":
             return self._paper_loss(pos)
+        # A positive without both features can never be recommended (it scores -inf) and its fused
+        # vector is that of an all-zero input: it teaches nothing about the user, so it is left out.
+        usable_pos = self.item_mask[pos]
         if p["user"] == "embedding":
             u = self.user_embedding[users]
             f = self.fuse(torch.cat([pos, neg]))
             fp, fn = f[: len(pos)], f[len(pos):]
-            valid = torch.ones(len(users), dtype=torch.bool, device=users.device)
+            valid = usable_pos
         else:
             rows, hist = self._histories(users)
             uniq, inv = torch.unique(torch.cat([hist, pos, neg]), return_inverse=True)
@@ -231,7 +235,7 @@ class FusionRecommender(TrainableRecommender):
             pos_in = self.item_mask[pos].to(fused.dtype)  # the positive is in its own history iff usable
             left = counts - pos_in
             u = (sums - fp * pos_in[:, None]) / left.clamp_min(1)[:, None]  # leave-one-out profile
-            valid = left > 0
+            valid = (left > 0) & usable_pos
         if not valid.any():
             return (fp.sum() + fn.sum()) * 0.0  # keeps the graph; nothing to learn from this batch
         if p["loss"] == "bpr":
@@ -244,16 +248,25 @@ class FusionRecommender(TrainableRecommender):
         cand_items = torch.cat([pos, neg])
         same = cand_items[None, :] == pos[:, None]
         same[torch.arange(len(pos)), torch.arange(len(pos))] = False
+        same |= ~self.item_mask[cand_items][None, :]  # featureless candidates are not real competitors
         logits = logits.masked_fill(same, -float("inf"))
         target = torch.arange(len(pos), device=logits.device)
         return F.cross_entropy(logits[valid], target[valid])
 
     def _paper_loss(self, pos: torch.Tensor) -> torch.Tensor:
-        n_items, k = self.text.shape[0], self.params["n_negatives"]
-        neg = torch.randint(n_items, (len(pos), k), device=pos.device)
+        k = self.params["n_negatives"]
+        # the paper's code trains on items that have both features; so do positives and negatives here
+        usable = torch.nonzero(self.item_mask).flatten()
+        if len(usable) < 2:
+            raise ValueError("the paper loss needs at least two items with both features")
+        kept = pos[self.item_mask[pos]]
+        if not len(kept):
+            return self.fuse(pos[:1]).sum() * 0.0  # keeps the graph; nothing to learn from this batch
+        pos = kept
+        neg = usable[torch.randint(len(usable), (len(pos), k), device=pos.device)]
         clash = neg == pos[:, None]
         while clash.any():  # the paper draws negatives among items other than the positive
-            neg[clash] = torch.randint(n_items, (int(clash.sum()),), device=pos.device)
+            neg[clash] = usable[torch.randint(len(usable), (int(clash.sum()),), device=pos.device)]
             clash = neg == pos[:, None]
         f = F.normalize(self.fuse(torch.cat([pos, neg.flatten()])), dim=-1)
         fp, fn = f[: len(pos)], f[len(pos):].view(len(pos), k, -1)

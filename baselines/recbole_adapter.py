@@ -18,7 +18,6 @@ space); its test loader is never evaluated.
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ from benchmark.features import ItemFeatures
 from benchmark.recommender import BaseRecommender
 from benchmark.registry import register_model
 from benchmark.split import PARTS, Split
-from baselines.recbole_compat import contained, import_recbole
+from baselines.recbole_compat import contained, import_recbole, in_memory_best
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +145,7 @@ class RecBoleRecommender(BaseRecommender):
                 utils_mod.init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
                 model_cls = utils_mod.get_model(config["model"])
                 model = model_cls(config, train_data._dataset).to(config["device"])
-                trainer_cls = _in_memory(utils_mod.get_trainer(config["MODEL_TYPE"], config["model"]))
+                trainer_cls = in_memory_best(utils_mod.get_trainer(config["MODEL_TYPE"], config["model"]))
                 trainer = trainer_cls(config, model)
             log.info("training RecBole %s on %d users × %d items (≤ %d epochs)", self.params["model"],
                      split.n_users, split.n_items, self.params["epochs"])
@@ -194,30 +193,6 @@ class RecBoleRecommender(BaseRecommender):
         if torch.isnan(out).any():
             raise FloatingPointError(f"RecBole {self.params['model']} produced NaN scores")
         return out.to(user_ids.device)
-
-
-def _in_memory(trainer_cls: type) -> type:
-    """A subclass of RecBole's trainer that keeps the best epoch's weights in memory.
-
-    RecBole's ``_save_checkpoint`` pickles its ``Config`` into a file that torch >= 2.6 only
-    loads with ``weights_only=False``; holding a copy of the state dict (and RecBole's
-    ``other_parameter``, e.g. LightGCN's propagated embeddings) avoids that file entirely.
-    """
-
-    def _save_checkpoint(self: Any, epoch: int, *args: Any, **kwargs: Any) -> None:
-        self.best_state = copy.deepcopy(self.model.state_dict())
-        self.best_other = copy.deepcopy(self.model.other_parameter())
-        self.best_epoch = epoch
-
-    def restore_best(self: Any) -> None:
-        state = getattr(self, "best_state", None)
-        if state is None:
-            return  # no validation improvement recorded: keep the last weights
-        self.model.load_state_dict(state)
-        self.model.load_other_parameter(self.best_other)
-
-    return type(f"InMemory{trainer_cls.__name__}", (trainer_cls,),
-                {"_save_checkpoint": _save_checkpoint, "restore_best": restore_best})
 
 
 def _named(model: str) -> Any:

@@ -10,8 +10,8 @@ Import RecBole only through :func:`import_recbole` (or after calling :func:`appl
   name is pointed at the new method (only where missing).
 - ``recbole.quick_start`` is never imported: it imports ray 2.6, which fails on numpy 2.
 - torch >= 2.6 defaults ``torch.load(weights_only=True)`` and RecBole's checkpoints pickle its
-  ``Config``; instead of loosening ``torch.load`` we keep the best state dict in memory
-  (:class:`InMemoryCheckpointTrainer` in :mod:`baselines.recbole_adapter`), so no shim is needed.
+  ``Config``; instead of loosening ``torch.load``, :func:`in_memory_best` subclasses RecBole's
+  trainer to keep the best epoch's state dict in memory (no checkpoint file at all).
 - RecBole's ``Config`` overwrites ``CUDA_VISIBLE_DEVICES`` and its ``Trainer`` opens a
   TensorBoard writer under ``./log_tensorboard``; :func:`contained` keeps both side effects out
   of the caller's process environment and working directory.
@@ -20,12 +20,13 @@ Import RecBole only through :func:`import_recbole` (or after calling :func:`appl
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -98,3 +99,27 @@ def contained(workdir: str | os.PathLike[str]) -> Iterator[None]:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = old_env
+
+
+def in_memory_best(trainer_cls: type) -> type:
+    """A subclass of RecBole's trainer that keeps the best epoch's weights in memory.
+
+    RecBole's ``_save_checkpoint`` pickles its ``Config`` into a file that torch >= 2.6 only
+    loads with ``weights_only=False``; holding a copy of the state dict (and RecBole's
+    ``other_parameter``, e.g. LightGCN's propagated embeddings) avoids that file entirely.
+    """
+
+    def _save_checkpoint(self: Any, epoch: int, *args: Any, **kwargs: Any) -> None:
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self.best_other = copy.deepcopy(self.model.other_parameter())
+        self.best_epoch = epoch
+
+    def restore_best(self: Any) -> None:
+        state = getattr(self, "best_state", None)
+        if state is None:
+            return  # no validation improvement recorded: keep the last weights
+        self.model.load_state_dict(state)
+        self.model.load_other_parameter(self.best_other)
+
+    return type(f"InMemory{trainer_cls.__name__}", (trainer_cls,),
+                {"_save_checkpoint": _save_checkpoint, "restore_best": restore_best})

@@ -16,6 +16,12 @@ like with like; for a batch of triples (u, i, j), summed over the batch:
 with Glorot-uniform γ, θ, E, β' and zero β, optimised by Adam (Cornac's defaults: k = k2 = 10,
 lr 0.005, λ_w = λ_b = 0.01, λ_e = 0, batch 100). Items without the feature (mask False) get a
 zero feature vector, i.e. only their collaborative terms.
+
+One known difference from Cornac 3.0.1, where ours follows the paper: Cornac adds
+``feat_diff.mm(Bp)`` (shape ``[B, 1]``) to the ``[B]`` terms, so its ``x_uij`` broadcasts to a
+``[B × B]`` matrix and its log-likelihood sums over every pair of rows in the batch (each row's
+collaborative terms with every other row's β'·(f_i − f_j)). Ours is the paper's per-triple
+``x_uij``. The parity check is therefore on Recall@20 within seed noise, not on equal losses.
 """
 
 from __future__ import annotations

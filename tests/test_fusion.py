@@ -99,3 +99,41 @@ def test_missing_features_and_bad_options(data):
         FusionRecommender(loss="triplet")
     with pytest.raises(ValueError, match="user"):
         FusionRecommender(user="mean")
+
+
+@pytest.mark.parametrize("opts", [dict(loss="bpr"), dict(loss="softmax"), dict(loss="bpr", user="embedding"),
+                                  dict(loss="paper")], ids=["bpr", "softmax", "embedding", "paper"])
+def test_items_without_features_are_not_trained_on(data, opts):
+    """A positive lacking a feature scores -inf at evaluation; its fused vector is that of a zero input.
+    Training on it would only pull profiles towards that constant vector, so it adds no loss."""
+    from benchmark.features import ItemFeatures
+
+    split, feats = data
+    text = feats["text"]
+    mask = text.mask.clone()
+    mask[::2] = False  # even items have no text feature
+    feats = dict(feats, text=ItemFeatures(text.name, text.values, mask, text.provenance))
+    m = create_model("attention-fusion", **dict(SMALL, **opts))
+    m.n_users, m.n_items = split.n_users, split.n_items
+    m.build(split, feats)
+    train = split.train
+    odd = train[train.item_id % 2 == 1].head(16)
+    even = train[train.item_id % 2 == 0].head(16)
+    users_e, pos_e = torch.tensor(even.user_id.to_numpy()), torch.tensor(even.item_id.to_numpy())
+    neg = torch.full_like(pos_e, 1)  # an item with features
+    torch.manual_seed(0)
+    only_featureless = m.triplet_loss(users_e, pos_e, neg)
+    assert only_featureless.item() == 0.0
+    only_featureless.backward()  # still a graph, so Lightning's step works
+    assert all(p.grad is None or not p.grad.any() for p in m.parameters())
+    # a mixed batch gives the same loss as its usable rows alone
+    users_o, pos_o = torch.tensor(odd.user_id.to_numpy()), torch.tensor(odd.item_id.to_numpy())
+    neg_o = (pos_o + 2) % split.n_items
+    torch.manual_seed(1)
+    alone = m.triplet_loss(users_o, pos_o, neg_o)
+    torch.manual_seed(1)
+    mixed = m.triplet_loss(torch.cat([users_o, users_e]), torch.cat([pos_o, pos_e]), torch.cat([neg_o, neg]))
+    if opts["loss"] != "softmax":  # in-batch softmax: the featureless positives are masked candidates too
+        torch.testing.assert_close(mixed, alone)
+    else:
+        assert torch.isfinite(mixed)

@@ -191,3 +191,56 @@ def test_killed_describe_resumes_exactly_once(tmp_path, tiny_llava_dir):
     assert sorted(items) == [f"I{i:03d}" for i in range(n_items)]  # each item described exactly once
     rows = pd.read_json(tmp_path / "out" / "descriptions.jsonl", lines=True)
     assert (rows["status"] == "ok").all() and len(rows) == n_items
+
+
+def test_precomputed_items_sharing_an_image_or_lacking_one_keep_their_own_text(tmp_path):
+    """The precomputed text is looked up by item id: two items without an image (or with the same
+    image file) must not share one cache entry, or one item's text silently becomes the other's."""
+    import shutil
+
+    split_dir = make_image_split(tmp_path, n_items=6, n_users=2, missing=(1, 4))
+    split = Split.load(split_dir)
+    items = split.items.copy()
+    # item I003 points at I000's image file: same bytes, same sha256
+    shutil.copy(split_dir / "images" / "I000.png", split_dir / "images" / "I003.png")
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text("".join(json.dumps({"item": f"I{i:03d}", "description": f"caption {i}"}) + "\n" for i in range(6)))
+    out = run_describe(items, PrecomputedDescriber(refs), tmp_path / "cache", tmp_path / "out",
+                       image_root=split_dir, batch_size=2, progress=False)
+    rows = {json.loads(x)["item"]: json.loads(x)["description"] for x in out.descriptions_path.read_text().splitlines()}
+    assert rows == {f"I{i:03d}": f"caption {i}" for i in range(6)}
+    assert out.n_run == 6
+
+
+def test_preset_is_the_paper_setting_and_an_explicit_dtype_replaces_4bit(tiny_llava_dir):
+    from benchmark.cli import build_parser
+    from vlm4rec.cli import build_describer
+
+    paper = HFDescriber.from_preset("llava-next-7b", model=str(tiny_llava_dir))
+    assert (paper.quantization, paper.dtype, paper.generation.as_dict()) == (
+        "4bit", "fp16", {"max_new_tokens": 150, "do_sample": False})
+    # the paper's literal prompt text, whatever chat template a processor ships
+    assert paper.use_chat_template is False
+    parser = build_parser()
+
+    def built(*extra):
+        return build_describer(parser.parse_args(["describe", "x", "--preset", "llava-next-7b",
+                                                  "--model", str(tiny_llava_dir), *extra]))
+
+    assert (built().quantization, built().dtype) == ("4bit", "fp16")
+    assert (built("--dtype", "4bit").quantization, built("--dtype", "4bit").dtype) == ("4bit", "fp16")
+    # what the missing-bitsandbytes error tells the user to do must give a plain fp16 model
+    assert (built("--dtype", "fp16").quantization, built("--dtype", "fp16").dtype) == (None, "fp16")
+    assert (built("--dtype", "bf16").quantization, built("--dtype", "bf16").dtype) == (None, "bf16")
+    assert built("--chat-template", "yes").use_chat_template is True
+    # the runner's producer passes dtype="auto": that keeps the preset (4-bit)
+    assert HFDescriber.from_preset("llava-next-7b", model=str(tiny_llava_dir), dtype="auto").quantization == "4bit"
+
+
+def test_auto_dtype_is_resolved_into_the_cache_identity(tiny_llava_dir):
+    """fp16 (GPU) and fp32 (CPU) greedy outputs differ, so ``auto`` must not key both alike."""
+    cpu = HFDescriber(str(tiny_llava_dir), dtype="auto", device="cpu")
+    assert cpu.identity()["dtype"] == "fp32"
+    assert HFDescriber(str(tiny_llava_dir), dtype="auto", device="cuda:0").identity()["dtype"] == "fp16"
+    assert HFDescriber(str(tiny_llava_dir), quantization="4bit").identity()["dtype"] == "fp16"
+    assert cpu.identity() != HFDescriber(str(tiny_llava_dir), dtype="fp16", device="cpu").identity()

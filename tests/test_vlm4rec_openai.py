@@ -51,7 +51,13 @@ class Server:
                     self.end_headers()
                     self.wfile.write(b"bad request")
                     return
-                payload = {"choices": [{"message": {"role": "assistant", "content": f"A fine {title}."}}],
+                if "Product 7 " in title:  # a server that echoes the credentials it got
+                    self.send_response(401)
+                    self.end_headers()
+                    self.wfile.write(f"invalid key: {self.headers.get('Authorization')}".encode())
+                    return
+                content = "  " if "Product 6 " in title else f"A fine {title}."  # 6: a blank generation
+                payload = {"choices": [{"message": {"role": "assistant", "content": content}}],
                            "usage": {"completion_tokens": 5}}
                 data = json.dumps(payload).encode()
                 try:
@@ -121,3 +127,29 @@ def test_openai_describer_gives_up_after_retries(tmp_path):
         res = d.describe([rec])[0]
     assert not res.ok and "gave up after 1 attempts" in res.error and "ReadTimeout" in res.error
     assert srv.requests[0]["auth"] is None
+
+
+def test_blank_generation_is_a_counted_failure_and_echoed_key_is_redacted(tmp_path, monkeypatch, caplog):
+    """A blank answer is not a description: coverage counts it as failed_generation (so the fallback
+    policy applies) instead of reporting it ok. A key echoed back by the server is redacted."""
+    monkeypatch.setenv("VLM_TEST_KEY", SECRET)
+    split_dir = make_image_split(tmp_path, n_items=8, n_users=2)
+    split = Split.load(split_dir)
+    caplog.set_level(logging.DEBUG)
+    with Server() as srv:
+        d = OpenAIDescriber(srv.url, "served-llava", api_key_env="VLM_TEST_KEY", timeout=2.0, max_retries=1,
+                            backoff=0.01)
+        items = split.items[split.items["orig_item_id"].isin(["I000", "I006", "I007"])]
+        out = run_describe(items, d, tmp_path / "cache", tmp_path / "out", image_root=split_dir, batch_size=3,
+                           progress=False)
+    rows = {json.loads(x)["item"]: json.loads(x) for x in out.descriptions_path.read_text().splitlines()}
+    assert rows["I000"]["status"] == "ok"
+    assert rows["I006"]["status"] == "failed_generation" and rows["I006"]["description"] is None
+    assert rows["I006"]["error"] == "empty description" and rows["I006"]["action"] == "fallback_title"
+    assert rows["I007"]["status"] == "failed_generation" and "HTTP 401" in rows["I007"]["error"]
+    assert "***" in rows["I007"]["error"] and SECRET not in rows["I007"]["error"]
+    assert out.coverage["status_counts"] == {"ok": 1, "failed_generation": 2}
+    assert SECRET not in caplog.text
+    for f in tmp_path.rglob("*"):
+        if f.is_file() and f.suffix in (".jsonl", ".json"):
+            assert SECRET not in f.read_text()

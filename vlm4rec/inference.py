@@ -9,7 +9,7 @@ and each rank writes ``shard-<rank>``; rank 0 then merges the shards into the de
 table and the coverage report.
 
 Coverage statuses: ``ok``, ``no_image`` (no local image file), ``undecodable_image`` (PIL could
-not read it), ``failed_generation`` (the describer returned an error). The fallback policy
+not read it), ``failed_generation`` (the describer returned an error or blank text). The fallback policy
 decides what the encoder does with a non-ok item: ``title`` (embed the title alone; an item
 with an empty title is dropped and counted) or ``drop`` (no feature: mask False).
 """
@@ -168,7 +168,8 @@ def cache_entry(rec: ItemRecord, res: DescriptionResult, rank: int) -> dict[str,
     else:
         status = STATUS_FAILED
     return {"key": rec.key, "item": rec.item, "image_sha256": rec.image_sha256, "prompt_sha256": rec.prompt_sha256,
-            "text": res.text if res.ok else None, "error": None if res.ok else res.error, "status": status,
+            "text": res.text if res.ok else None,
+            "error": None if res.ok else (res.error or "empty description"), "status": status,
             "n_new_tokens": res.n_new_tokens, "rank": rank, "written_at": now()}
 
 

@@ -47,4 +47,6 @@ class DescriptionResult:
 
     @property
     def ok(self) -> bool:
-        return self.text is not None and self.error is None
+        """A usable description: no error and some non-blank text (an empty generation is a failure,
+        so the coverage report counts it and the fallback policy applies, instead of calling it ok)."""
+        return self.text is not None and bool(self.text.strip()) and self.error is None

@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             n_tok = 0
             for s in range(0, len(records), bs):
                 res = d.describe(records[s:s + bs])
-                bad = [r.error for r in res if not r.ok]
+                bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
                 if bad:
                     raise RuntimeError(f"generation failed: {bad[0]}")
                 n_tok += sum(r.n_new_tokens or 0 for r in res)

@@ -34,13 +34,29 @@ class HFPreset:
     quantization: str | None
     dtype: str
     max_new_tokens: int = 150
+    #: None: the processor's chat template when it has one; False: the prompt's raw text as-is
+    use_chat_template: bool | None = None
 
 
 PRESETS: dict[str, HFPreset] = {
-    # The paper: LLaVA-NeXT 7B in 4-bit nf4 + double quantisation, fp16 compute, greedy, 150 new tokens.
-    "llava-next-7b": HFPreset("llava-hf/llava-v1.6-mistral-7b-hf", "4bit", "fp16", 150),
+    # The paper: LLaVA-NeXT 7B in 4-bit nf4 + double quantisation, fp16 compute, greedy, 150 new tokens,
+    # and the paper's literal "[INST] <image>\n… [/INST]" text (not whatever chat template a
+    # processor revision ships), so the prompt is exactly the published one.
+    "llava-next-7b": HFPreset("llava-hf/llava-v1.6-mistral-7b-hf", "4bit", "fp16", 150, use_chat_template=False),
     "qwen2.5-vl-7b": HFPreset("Qwen/Qwen2.5-VL-7B-Instruct", None, "bf16", 150),
 }
+
+
+def resolve_dtype(dtype: str, device: str | torch.device | None) -> str:
+    """``auto`` → ``fp16`` on CUDA (the given device, else when CUDA is available), ``fp32`` otherwise.
+
+    Resolved when the describer is built, so the description cache key names the dtype that
+    actually generates (fp16 and fp32 greedy outputs differ)."""
+    if dtype != "auto":
+        return dtype
+    if device is not None:
+        return "fp16" if torch.device(device).type == "cuda" else "fp32"
+    return "fp16" if torch.cuda.is_available() else "fp32"
 
 
 class QuantizationUnavailable(ImportError):
@@ -127,7 +143,7 @@ class HFDescriber(Describer):
         self.model_name = model
         self.revision = model_revision(model, revision)
         self.requested_revision = revision
-        self.dtype = dtype
+        self.dtype = "fp16" if quantization == "4bit" else resolve_dtype(dtype, device)
         self.quantization = quantization
         self.generation = GenerationSettings(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
         self.use_chat_template = use_chat_template
@@ -143,7 +159,14 @@ class HFDescriber(Describer):
             p = PRESETS[name]
         except KeyError:
             raise KeyError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}") from None
-        kw: dict[str, Any] = {"quantization": p.quantization, "dtype": p.dtype, "max_new_tokens": p.max_new_tokens}
+        kw: dict[str, Any] = {"quantization": p.quantization, "dtype": p.dtype, "max_new_tokens": p.max_new_tokens,
+                              "use_chat_template": p.use_chat_template}
+        dtype, quant = overrides.pop("dtype", None), overrides.pop("quantization", None)
+        if quant is not None:
+            kw.update(quantization=quant, dtype="fp16")
+        elif dtype not in (None, "auto"):
+            # an explicit dtype replaces the preset's weights setting, 4-bit included
+            kw.update(quantization=None, dtype=dtype)
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(model or p.model, **kw)
 
@@ -172,8 +195,7 @@ class HFDescriber(Describer):
             kwargs["device_map"] = {"": self.device.index or 0}
             kwargs["dtype"] = torch.float16
         else:
-            kwargs["dtype"] = DTYPES[self.dtype] if self.dtype != "auto" else (
-                torch.float16 if self.device.type == "cuda" else torch.float32)
+            kwargs["dtype"] = DTYPES[self.dtype]
         self.processor = AutoProcessor.from_pretrained(self.model_name, revision=self.requested_revision)
         tok = getattr(self.processor, "tokenizer", None)
         if tok is not None:

@@ -76,7 +76,9 @@ class PrecomputedDescriber(Describer):
         return {"describer": self.kind, "file": self.path.name, "file_sha256": self.file_sha256}
 
     def rendered_prompt(self, record: ItemRecord) -> str:
-        return ""
+        # The text is looked up by item id, so the id must be in the cache key: items that share
+        # an image file (or have none) must not share one entry.
+        return f"precomputed:{record.item}"
 
     def describe(self, batch: list[ItemRecord]) -> list[DescriptionResult]:
         out = []
