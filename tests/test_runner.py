@@ -33,7 +33,7 @@ SMALL = {
         {"name": "desc_text", "producer": "vlm4rec-text",
          "params": {"describer": "precomputed", "descriptions": "reference_captions.jsonl", "encoder": "minilm",
                     "text": "title+description"}},
-        {"name": "meta_text", "producer": "vlm4rec-text", "params": {"encoder": "minilm", "text": "metadata"}},
+        {"name": "meta_text", "producer": "vlm4rec-text", "params": {"encoder": "minilm", "text": "catalogue"}},
         {"name": "pixels", "producer": "pixels"},
     ],
     "models": [

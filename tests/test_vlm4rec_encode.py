@@ -156,3 +156,21 @@ def test_clip_text_tower_tiny(tmp_path):
     v = enc.encode(["a red shirt", "a steel knife", "a red shirt"], batch_size=2, progress=False)
     assert v.shape == (3, 16) and np.allclose(v[0], v[2], atol=1e-5) and not np.allclose(v[0], v[1])
     assert enc.identity()["pretrained"] is None
+
+
+def test_catalogue_text_uses_the_items_own_description_and_needs_no_describer():
+    import pandas as pd
+
+    from vlm4rec.encoders import item_texts
+
+    items = pd.DataFrame({"item_id": [0, 1], "orig_item_id": ["a", "b"], "title": ["Red hat", "Mug"],
+                          "categories": [["Hats", "Women"], []], "description": ["Wool, warm.", ""]})
+    texts, counts = item_texts(items, None, "catalogue")
+    assert texts == ["Red hat. Hats > Women. Wool, warm.", "Mug"]
+    assert counts["not_in_descriptions"] == 0 and counts["dropped"] == 0
+    # the generated-description choices cannot silently become title-only without descriptions
+    from benchmark.producers import FeatureContext
+    from vlm4rec.producers import vlm4rec_text
+
+    with pytest.raises(ValueError, match="needs descriptions"):
+        vlm4rec_text(FeatureContext(split=None, split_dir=None, cache_dir=None), text="metadata")

@@ -146,6 +146,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from benchmark.cli import CliError
     from vlm4rec.describers.precomputed import read_description_table
     from vlm4rec.encoders import encode_items, make_encoder
+    from vlm4rec.texts import NO_DESCRIPTION_NEEDED
 
     split = _load_split(args.split_dir)
     descriptions = None
@@ -154,8 +155,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
             descriptions = read_description_table(args.descriptions)
         except (FileNotFoundError, ValueError) as exc:
             raise CliError(str(exc)) from exc
-    elif args.text != "title":
-        raise CliError(f"--text {args.text} needs --descriptions (only --text title works without)")
+    elif args.text not in NO_DESCRIPTION_NEEDED:
+        raise CliError(f"--text {args.text} needs --descriptions (without them: {', '.join(NO_DESCRIPTION_NEEDED)})")
     extra = {}
     if args.encoder == "clip":
         pre = None if args.clip_pretrained.lower() == "none" else args.clip_pretrained

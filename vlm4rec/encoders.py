@@ -176,12 +176,14 @@ def item_texts(items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: s
             desc, action = by_item[orig]
         else:
             desc, action = None, default_action
-            counts["not_in_descriptions"] += 1
-        text = compose_text(row.title, desc, getattr(row, "categories", None), choice, action)
+            if descriptions is not None:
+                counts["not_in_descriptions"] += 1
+        text = compose_text(row.title, desc, getattr(row, "categories", None), choice, action,
+                            catalogue_description=getattr(row, "description", None))
         texts.append(text)
         if text is None:
             counts["dropped"] += 1
-        elif choice != "title" and action != "use":
+        elif choice not in ("title", "catalogue") and action != "use":
             counts["title_fallback"] += 1
         else:
             counts["description"] += 1

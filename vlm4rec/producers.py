@@ -85,7 +85,7 @@ def vlm4rec_text(
     """Descriptions (optional) → text choice → sentence/CLIP-text embeddings, cached by provenance."""
     from vlm4rec.describers.precomputed import read_description_table
     from vlm4rec.encoders import encode_items, make_encoder
-    from vlm4rec.texts import TEXT_CHOICES
+    from vlm4rec.texts import NO_DESCRIPTION_NEEDED, TEXT_CHOICES
 
     if text not in TEXT_CHOICES:
         raise ValueError(f"unknown text choice {text!r}; allowed: {', '.join(TEXT_CHOICES)}")
@@ -112,8 +112,9 @@ def vlm4rec_text(
                                                                   "coverage", "fallback")}}
         if outcome is not None:
             log.info("descriptions: %s (coverage %.1f%%)", desc_path, 100 * cov.get("coverage", 0.0))
-    elif text not in ("title", "metadata"):
-        raise ValueError(f"text {text!r} needs descriptions: set `describer` (hf, openai or precomputed)")
+    elif text not in NO_DESCRIPTION_NEEDED:
+        raise ValueError(f"text {text!r} needs descriptions: set `describer` (hf, openai or precomputed); "
+                         f"without one, use one of {', '.join(NO_DESCRIPTION_NEEDED)}")
     kw: dict[str, Any] = {}
     if encoder == "clip":
         kw["pretrained"] = clip_pretrained

@@ -4,6 +4,8 @@
 - ``title+description`` (the paper): ``f"{title}. {description}"``
 - ``title``: the title alone (no LVLM at all)
 - ``metadata``: title, categories and description: ``"{title}. {categories}. {description}"``
+- ``catalogue``: title, categories and the catalogue's *own* description — no LVLM at all; the
+  text a "BERT text-only" baseline embeds
 
 An item whose description is missing follows the describe step's action: ``fallback_title``
 embeds the title alone, ``drop`` gives it no feature (``None`` here, mask False later).
@@ -15,17 +17,21 @@ from typing import Any
 
 from vlm4rec.prompts import field_text
 
-TEXT_CHOICES = ("description", "title+description", "title", "metadata")
+TEXT_CHOICES = ("description", "title+description", "title", "metadata", "catalogue")
+NO_DESCRIPTION_NEEDED = ("title", "catalogue")
 
 
 def compose_text(title: Any, description: str | None, categories: Any = None, choice: str = "title+description",
-                 action: str = "use") -> str | None:
+                 action: str = "use", catalogue_description: Any = None) -> str | None:
     """The text to embed for one item, or ``None`` when the item gets no feature."""
     if choice not in TEXT_CHOICES:
         raise ValueError(f"unknown text choice {choice!r}; allowed: {', '.join(TEXT_CHOICES)}")
     title_s = field_text(title).strip()
     if choice == "title":
         return title_s or None
+    if choice == "catalogue":
+        parts = (title_s, field_text(categories).strip(), field_text(catalogue_description).strip())
+        return ". ".join(p for p in parts if p) or None
     if action == "drop":
         return None
     if action == "fallback_title" or description is None or not str(description).strip():
