@@ -36,10 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--descriptions-file", type=Path, help="precomputed: JSONL/Parquet of (item, description)")
     d.add_argument("--base-url", help="openai: e.g. http://127.0.0.1:8000/v1")
     d.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
-    d.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    d.add_argument("--concurrency", type=int, default=8,
+                   help="openai: requests in flight (at most --batch-size: each batch is sent, then awaited)")
     d.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
     d.add_argument("--retries", type=int, default=4, help="openai: retries on timeout/429/5xx")
-    d.add_argument("--batch-size", type=int, default=8)
+    d.add_argument("--batch-size", type=int, default=8,
+                   help="items per batch (per GPU for hf; for openai also the most requests in flight)")
     d.add_argument("--devices", default="1", help="devices per node (an int, or 'auto')")
     d.add_argument("--num-nodes", type=int, default=1)
     d.add_argument("--accelerator", default="auto")
