@@ -151,7 +151,10 @@ class ProfileMatcher(BaseRecommender):
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:
         if self.profiles is None or self.item_vectors is None or self.item_mask is None:
             raise RuntimeError("call fit() before score()")
-        items = self.item_vectors.to(user_ids.device) if user_ids.is_cuda else self.item_vectors
-        s = self.profiles[user_ids.cpu()].to(items.device) @ items.T
-        s[:, ~self.item_mask.to(s.device)] = float("-inf")
+        dev = user_ids.device
+        if self.item_vectors.device != dev:  # move the model once, not once per scored batch
+            self.item_vectors, self.item_mask, self.profiles = (
+                t.to(dev) for t in (self.item_vectors, self.item_mask, self.profiles))
+        s = self.profiles[user_ids] @ self.item_vectors.T
+        s[:, ~self.item_mask] = float("-inf")
         return s

@@ -17,7 +17,7 @@ import pytest
 
 from benchmark.data.interop import import_2023_official, import_mmrec, read_mmrec_maps
 from benchmark.data.readers import read_meta, read_reviews
-from benchmark.data.report import BadInputError, WrongFormatError
+from benchmark.data.report import WrongFormatError
 
 pytestmark = pytest.mark.realdata
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.simple import ItemKNN, MostPopular, RandomRecommender
+from baselines.simple import ItemKNN, RandomRecommender
 from benchmark.evaluation import evaluate
 from benchmark.features import ItemFeatures
 from benchmark.perf.vbpr import make_synthetic

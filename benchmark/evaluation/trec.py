@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,31 +47,45 @@ def _lines(path: Path, report: ReadReport):
                 report.add("malformed", no, f"not UTF-8 ({exc.reason} at byte {exc.start})")
 
 
+def _fields(path: Path, report: ReadReport, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """Whitespace-split fields of each non-blank line with exactly as many fields as ``layout``
+    names; blank and short/long lines are reported, not yielded."""
+    n = len(layout.split())
+    for no, line in _lines(path, report):
+        report.lines_read += 1
+        f = line.split()
+        if not f:
+            report.add("blank", no)
+        elif len(f) != n:
+            report.add("malformed", no, f"expected {n} fields '{layout}', got {len(f)}: {line.strip()[:80]!r}")
+        else:
+            yield no, f
+
+
+def _first_time(seen: set[tuple[str, str]], f: list[str], report: ReadReport, no: int, verb: str) -> bool:
+    """True the first time (user, item) occurs; a repeat is reported as ``duplicate``."""
+    key = (f[0], f[2])
+    if key in seen:
+        report.add("duplicate", no, f"user {f[0]} item {f[2]} {verb} twice")
+        return False
+    seen.add(key)
+    return True
+
+
 def read_qrels(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, ReadReport]:
     """Read ``user 0 item rel`` lines into a frame ``user, item, rel`` (str, str, int64)."""
     p = Path(path)
     report = ReadReport(file=str(p), release="trec", layout="qrels", strict=strict)
     users, items, rels = [], [], []
     seen: set[tuple[str, str]] = set()
-    for no, line in _lines(p, report):
-        report.lines_read += 1
-        f = line.split()
-        if not f:
-            report.add("blank", no)
-            continue
-        if len(f) != 4:
-            report.add("malformed", no, f"expected 4 fields 'user 0 item rel', got {len(f)}: {line.strip()[:80]!r}")
-            continue
+    for no, f in _fields(p, report, "user 0 item rel"):
         try:
             rel = int(f[3])
         except ValueError:
             report.add("wrong_type", no, f"relevance {f[3]!r} is not an integer")
             continue
-        key = (f[0], f[2])
-        if key in seen:
-            report.add("duplicate", no, f"user {f[0]} item {f[2]} judged twice")
+        if not _first_time(seen, f, report, no, "judged"):
             continue
-        seen.add(key)
         users.append(f[0])
         items.append(f[2])
         rels.append(rel)
@@ -87,15 +101,7 @@ def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, Re
     report = ReadReport(file=str(p), release="trec", layout="run", strict=strict)
     users, items, scores, ranks, tags = [], [], [], [], []
     seen: set[tuple[str, str]] = set()
-    for no, line in _lines(p, report):
-        report.lines_read += 1
-        f = line.split()
-        if not f:
-            report.add("blank", no)
-            continue
-        if len(f) != 6:
-            report.add("malformed", no, f"expected 6 fields 'user Q0 item rank score tag', got {len(f)}: {line.strip()[:80]!r}")
-            continue
+    for no, f in _fields(p, report, "user Q0 item rank score tag"):
         try:
             rank = int(f[3])
         except ValueError:
@@ -109,11 +115,8 @@ def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, Re
         if math.isnan(score):
             report.add("wrong_type", no, "score is NaN")
             continue
-        key = (f[0], f[2])
-        if key in seen:
-            report.add("duplicate", no, f"user {f[0]} item {f[2]} listed twice")
+        if not _first_time(seen, f, report, no, "listed"):
             continue
-        seen.add(key)
         users.append(f[0])
         items.append(f[2])
         scores.append(score)

@@ -37,7 +37,7 @@ import yaml
 
 from benchmark.configuration import to_dict
 from benchmark.features import ItemFeatures
-from benchmark.io import atomic_open, read_json, sha256_file, write_json, write_parquet
+from benchmark.io import atomic_open, read_json, write_json, write_parquet
 from benchmark.producers import FeatureContext, produce
 from benchmark.registry import create_model, get_model_factory
 from benchmark.runner.config import ExperimentConfig
@@ -520,7 +520,3 @@ def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str |
     finally:
         summary_tracker.finish()
     return RunResult(rdir, split, means, tests, ran, done)
-
-
-def dataset_checksums(paths: list[str | Path]) -> dict[str, str]:
-    return {str(p): sha256_file(p) for p in paths if Path(p).exists()}
