@@ -7,7 +7,8 @@ only the rows used in the batch. Factors are Glorot-uniform, biases start at zer
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,11 +48,26 @@ class BPRMF(TrainableRecommender):
         eval_batch_size: int = 1024,
     ) -> None:
         super().__init__(
-            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, eval_every=eval_every,
-            patience=patience, metric=metric, eval_k=eval_k, seed=seed, accelerator=accelerator, devices=devices,
-            deterministic=deterministic, enable_progress_bar=enable_progress_bar, logger=logger,
-            gradient_clip_val=gradient_clip_val, eval_batch_size=eval_batch_size,
-            factors=k, lambda_w=lambda_w, lambda_b=lambda_b, item_bias=item_bias,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            eval_every=eval_every,
+            patience=patience,
+            metric=metric,
+            eval_k=eval_k,
+            seed=seed,
+            accelerator=accelerator,
+            devices=devices,
+            deterministic=deterministic,
+            enable_progress_bar=enable_progress_bar,
+            logger=logger,
+            gradient_clip_val=gradient_clip_val,
+            eval_batch_size=eval_batch_size,
+            factors=k,
+            lambda_w=lambda_w,
+            lambda_b=lambda_b,
+            item_bias=item_bias,
         )
         self.user_factors = nn.Parameter(torch.empty(0, k))
         self.item_factors = nn.Parameter(torch.empty(0, k))

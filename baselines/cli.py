@@ -19,23 +19,33 @@ DEFAULT_NAMES = {"clip-image": "clip_image", "clip-text": "clip_text", "pixels":
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the baselines' subcommands (feature extraction)."""
     p = subparsers.add_parser(
-        "features", help="compute or import item features aligned to a prepared split",
+        "features",
+        help="compute or import item features aligned to a prepared split",
         description="Compute CLIP image/text or pixel features for a split's items, or import a published "
-                    "feature file (.npy) aligned through original item ids. Items without an image/text are "
-                    "kept with mask=False and counted.",
+        "feature file (.npy) aligned through original item ids. Items without an image/text are "
+        "kept with mask=False and counted.",
     )
     p.add_argument("split_dir", type=Path, help="a prepared split directory (split.json, items.parquet, …)")
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--out", required=True, type=Path, help="output directory for <name>.safetensors/.json")
     p.add_argument("--name", help="feature name (default: clip_image, clip_text, pixels or imported)")
     g = p.add_argument_group("images (clip-image, pixels)")
-    g.add_argument("--images", type=Path, help="directory with fetched images (an index.* file mapping url->path, "
-                   "or files named <item id>.jpg|png); local paths and file:// URLs work without it")
+    g.add_argument(
+        "--images",
+        type=Path,
+        help="directory with fetched images (an index.* file mapping url->path, "
+        "or files named <item id>.jpg|png); local paths and file:// URLs work without it",
+    )
     g = p.add_argument_group("CLIP (clip-image, clip-text)")
     g.add_argument("--model", default="ViT-L-14", help="open_clip architecture name (default ViT-L-14)")
-    g.add_argument("--pretrained", default="openai",
-                   help="open_clip pretrained tag or local weights file; 'none' for random init (default openai)")
-    g.add_argument("--text-fields", default="title", help="comma-separated item fields for clip-text (e.g. title,description)")
+    g.add_argument(
+        "--pretrained",
+        default="openai",
+        help="open_clip pretrained tag or local weights file; 'none' for random init (default openai)",
+    )
+    g.add_argument(
+        "--text-fields", default="title", help="comma-separated item fields for clip-text (e.g. title,description)"
+    )
     g.add_argument("--raw", action="store_true", help="keep raw CLIP projections instead of L2-normalising them")
     g.add_argument("--batch-size", type=int, default=64)
     g.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
@@ -80,14 +90,27 @@ def run_features(args: argparse.Namespace) -> int:
         try:
             model = load_clip(args.model, pretrained, args.precision)
         except Exception as exc:  # open_clip raises several types for an unknown model or absent weights
-            raise CliError(f"could not build CLIP model {args.model!r} (pretrained {args.pretrained!r}): "
-                           f"{type(exc).__name__}: {exc}") from None
+            raise CliError(
+                f"could not build CLIP model {args.model!r} (pretrained {args.pretrained!r}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         feats = clip_features(
-            split, args.kind.split("-")[1], args.model, pretrained, images=args.images,
+            split,
+            args.kind.split("-")[1],
+            args.model,
+            pretrained,
+            images=args.images,
             text_fields=tuple(f.strip() for f in args.text_fields.split(",") if f.strip()),
-            normalize=not args.raw, batch_size=args.batch_size, num_workers=args.num_workers,
-            accelerator=args.accelerator, devices=_devices(args.devices), strategy=args.strategy,
-            precision=args.precision, cache_dir=args.cache_dir, name=name, model=model,
+            normalize=not args.raw,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            accelerator=args.accelerator,
+            devices=_devices(args.devices),
+            strategy=args.strategy,
+            precision=args.precision,
+            cache_dir=args.cache_dir,
+            name=name,
+            model=model,
         )
     elif args.kind == "pixels":
         from baselines.features.pixels import pixel_features
@@ -102,13 +125,19 @@ def run_features(args: argparse.Namespace) -> int:
             if path is not None and not path.exists():
                 raise CliError(f"no such file: {path}")
         try:
-            feats = (import_mmrec(split, args.npy, args.mmrec_map, name) if args.mmrec_map
-                     else import_npy(split, args.npy, args.ids, name, args.id_column))
+            feats = (
+                import_mmrec(split, args.npy, args.mmrec_map, name)
+                if args.mmrec_map
+                else import_npy(split, args.npy, args.ids, name, args.id_column)
+            )
         except ValueError as exc:
             raise CliError(str(exc)) from None
     path = feats.save(args.out)
     missing = feats.provenance.get("missing") or feats.provenance.get("counts") or {}
-    print(f"{name}: {feats.n_items} items x {feats.dim} dims, {int(feats.mask.sum())} with a feature, "
-          f"{feats.n_items - int(feats.mask.sum())} without" + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(missing.items()))})" if missing else ""))
+    print(
+        f"{name}: {feats.n_items} items x {feats.dim} dims, {int(feats.mask.sum())} with a feature, "
+        f"{feats.n_items - int(feats.mask.sum())} without"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(missing.items()))})" if missing else "")
+    )
     print(f"wrote {path}")
     return 0

@@ -37,7 +37,8 @@ score ``-inf``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,8 +65,9 @@ class AttentionFusion(nn.Module):
         super().__init__()
         self.text_proj = nn.Linear(text_dim, hidden_dim)
         self.vision_proj = nn.Linear(image_dim, hidden_dim)
-        self.attention = nn.Sequential(nn.Linear(2 * hidden_dim, hidden_dim), nn.ReLU(),
-                                       nn.Linear(hidden_dim, 2), nn.Softmax(dim=-1))
+        self.attention = nn.Sequential(
+            nn.Linear(2 * hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2), nn.Softmax(dim=-1)
+        )
         self.output_proj = _head(hidden_dim, output_dim)
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -81,8 +83,9 @@ class GatingFusion(nn.Module):
         super().__init__()
         self.text_proj = nn.Linear(text_dim, hidden_dim)
         self.vision_proj = nn.Linear(image_dim, hidden_dim)
-        self.gate = nn.Sequential(nn.Linear(2 * hidden_dim, hidden_dim), nn.ReLU(),
-                                  nn.Linear(hidden_dim, hidden_dim), nn.Sigmoid())
+        self.gate = nn.Sequential(
+            nn.Linear(2 * hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.Sigmoid()
+        )
         self.output_proj = _head(hidden_dim, output_dim)
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -154,12 +157,31 @@ class FusionRecommender(TrainableRecommender):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         super().__init__(
-            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, eval_every=eval_every,
-            patience=patience, metric=metric, eval_k=eval_k, seed=seed, accelerator=accelerator, devices=devices,
-            deterministic=deterministic, enable_progress_bar=enable_progress_bar, logger=logger,
-            gradient_clip_val=gradient_clip_val, eval_batch_size=eval_batch_size,
-            fusion=self.fusion, text_feature=text_feature, image_feature=image_feature, hidden_dim=hidden_dim,
-            output_dim=output_dim, num_heads=num_heads, user=user, loss=loss, temperature=temperature,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            eval_every=eval_every,
+            patience=patience,
+            metric=metric,
+            eval_k=eval_k,
+            seed=seed,
+            accelerator=accelerator,
+            devices=devices,
+            deterministic=deterministic,
+            enable_progress_bar=enable_progress_bar,
+            logger=logger,
+            gradient_clip_val=gradient_clip_val,
+            eval_batch_size=eval_batch_size,
+            fusion=self.fusion,
+            text_feature=text_feature,
+            image_feature=image_feature,
+            hidden_dim=hidden_dim,
+            output_dim=output_dim,
+            num_heads=num_heads,
+            user=user,
+            loss=loss,
+            temperature=temperature,
             n_negatives=n_negatives,
         )
         self.required_features = (text_feature, image_feature)
@@ -193,13 +215,15 @@ class FusionRecommender(TrainableRecommender):
         counts = ends - starts
         rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
         offsets = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts)
+            torch.cumsum(counts, 0) - counts, counts
+        )
         items = self.indices[torch.repeat_interleave(starts, counts) + offsets]
         keep = self.item_mask[items]
         return rows[keep], items[keep]
 
-    def _profile_sums(self, users: torch.Tensor, item_vecs: torch.Tensor, rows: torch.Tensor,
-                      hist_vecs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _profile_sums(
+        self, users: torch.Tensor, item_vecs: torch.Tensor, rows: torch.Tensor, hist_vecs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         sums = torch.zeros(len(users), item_vecs.shape[1], device=item_vecs.device, dtype=item_vecs.dtype)
         sums.index_add_(0, rows, hist_vecs)
         counts = torch.bincount(rows, minlength=len(users)).to(item_vecs.dtype)
@@ -207,8 +231,9 @@ class FusionRecommender(TrainableRecommender):
 
     def _all_fused(self) -> torch.Tensor:
         n = self.text.shape[0]
-        return torch.cat([self.fuse(torch.arange(s, min(s + 4096, n), device=self.text.device))
-                          for s in range(0, n, 4096)])
+        return torch.cat(
+            [self.fuse(torch.arange(s, min(s + 4096, n), device=self.text.device)) for s in range(0, n, 4096)]
+        )
 
     # ------------------------------------------------------------------ training
     def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -222,15 +247,15 @@ class FusionRecommender(TrainableRecommender):
         if p["user"] == "embedding":
             u = self.user_embedding[users]
             f = self.fuse(torch.cat([pos, neg]))
-            fp, fn = f[: len(pos)], f[len(pos):]
+            fp, fn = f[: len(pos)], f[len(pos) :]
             valid = usable_pos
         else:
             rows, hist = self._histories(users)
             uniq, inv = torch.unique(torch.cat([hist, pos, neg]), return_inverse=True)
             fused = self.fuse(uniq)
             fh = fused[inv[: len(hist)]]
-            fp = fused[inv[len(hist): len(hist) + len(pos)]]
-            fn = fused[inv[len(hist) + len(pos):]]
+            fp = fused[inv[len(hist) : len(hist) + len(pos)]]
+            fn = fused[inv[len(hist) + len(pos) :]]
             sums, counts = self._profile_sums(users, fused, rows, fh)
             pos_in = self.item_mask[pos].to(fused.dtype)  # the positive is in its own history iff usable
             left = counts - pos_in
@@ -269,7 +294,7 @@ class FusionRecommender(TrainableRecommender):
             neg[clash] = usable[torch.randint(len(usable), (int(clash.sum()),), device=pos.device)]
             clash = neg == pos[:, None]
         f = F.normalize(self.fuse(torch.cat([pos, neg.flatten()])), dim=-1)
-        fp, fn = f[: len(pos)], f[len(pos):].view(len(pos), k, -1)
+        fp, fn = f[: len(pos)], f[len(pos) :].view(len(pos), k, -1)
         T = self.params["temperature"]
         pos_sim = (fp * fp).sum(-1, keepdim=True) / T
         neg_sim = torch.einsum("bd,bkd->bk", fp, fn) / T

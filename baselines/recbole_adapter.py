@@ -21,18 +21,19 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from baselines.recbole_compat import contained, import_recbole, in_memory_best
 from benchmark.data.interop import export_recbole
 from benchmark.features import ItemFeatures
 from benchmark.recommender import BaseRecommender
 from benchmark.registry import register_model
 from benchmark.split import PARTS, Split
-from baselines.recbole_compat import contained, import_recbole, in_memory_best
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,16 @@ class RecBoleRecommender(BaseRecommender):
         device: str | None = None,
         workdir: str | None = None,
     ) -> None:
-        super().__init__(model=model, epochs=epochs, config_overrides=dict(config_overrides or {}), seed=seed,
-                         valid_metric=valid_metric, stopping_step=stopping_step, device=device, workdir=workdir)
+        super().__init__(
+            model=model,
+            epochs=epochs,
+            config_overrides=dict(config_overrides or {}),
+            seed=seed,
+            valid_metric=valid_metric,
+            stopping_step=stopping_step,
+            device=device,
+            workdir=workdir,
+        )
         fixed = [k for k in self.params["config_overrides"] if k in _FIXED_KEYS]
         if fixed:
             raise ValueError(f"config_overrides may not set {fixed}: the adapter fixes the data layout")
@@ -90,8 +99,13 @@ class RecBoleRecommender(BaseRecommender):
         metric, _, k_str = self.params["valid_metric"].partition("@")
         k = int(k_str) if k_str else 20
         if k > self.n_items - 1:  # RecBole's top-k over its items fails when k exceeds them
-            log.warning("valid_metric %s: only %d items, selecting on %s@%d instead",
-                        self.params["valid_metric"], self.n_items, metric, self.n_items - 1)
+            log.warning(
+                "valid_metric %s: only %d items, selecting on %s@%d instead",
+                self.params["valid_metric"],
+                self.n_items,
+                metric,
+                self.n_items - 1,
+            )
             k = self.n_items - 1
         cfg: dict[str, Any] = {
             "epochs": int(self.params["epochs"]),
@@ -124,7 +138,7 @@ class RecBoleRecommender(BaseRecommender):
         return cfg
 
     # ------------------------------------------------------------------------------ fit
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "RecBoleRecommender":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> RecBoleRecommender:
         super().fit(split, features)
         config_mod = import_recbole("recbole.config")
         data_mod = import_recbole("recbole.data")
@@ -137,8 +151,9 @@ class RecBoleRecommender(BaseRecommender):
                 raise ValueError("the split has missing ratings/timestamps; RecBole would silently fill them")
             export_recbole(split, workdir, name)
             with contained(workdir):
-                config = config_mod.Config(model=self.params["model"], dataset=name,
-                                           config_dict=self.recbole_config(workdir, name, workdir))
+                config = config_mod.Config(
+                    model=self.params["model"], dataset=name, config_dict=self.recbole_config(workdir, name, workdir)
+                )
                 utils_mod.init_seed(config["seed"], config["reproducibility"])
                 dataset = data_mod.create_dataset(config)
                 train_data, valid_data, _test_data = data_mod.data_preparation(config, dataset)
@@ -147,10 +162,16 @@ class RecBoleRecommender(BaseRecommender):
                 model = model_cls(config, train_data._dataset).to(config["device"])
                 trainer_cls = in_memory_best(utils_mod.get_trainer(config["MODEL_TYPE"], config["model"]))
                 trainer = trainer_cls(config, model)
-            log.info("training RecBole %s on %d users × %d items (≤ %d epochs)", self.params["model"],
-                     split.n_users, split.n_items, self.params["epochs"])
-            self.best_valid_score, self.best_valid_result = trainer.fit(train_data, valid_data, saved=True,
-                                                                        verbose=False)
+            log.info(
+                "training RecBole %s on %d users × %d items (≤ %d epochs)",
+                self.params["model"],
+                split.n_users,
+                split.n_items,
+                self.params["epochs"],
+            )
+            self.best_valid_score, self.best_valid_result = trainer.fit(
+                train_data, valid_data, saved=True, verbose=False
+            )
             trainer.restore_best()
             trainer.tensorboard.close()
             model.eval()

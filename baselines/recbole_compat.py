@@ -24,9 +24,10 @@ import copy
 import importlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,5 +122,8 @@ def in_memory_best(trainer_cls: type) -> type:
         self.model.load_state_dict(state)
         self.model.load_other_parameter(self.best_other)
 
-    return type(f"InMemory{trainer_cls.__name__}", (trainer_cls,),
-                {"_save_checkpoint": _save_checkpoint, "restore_best": restore_best})
+    return type(
+        f"InMemory{trainer_cls.__name__}",
+        (trainer_cls,),
+        {"_save_checkpoint": _save_checkpoint, "restore_best": restore_best},
+    )

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,11 +32,12 @@ class MostPopular(BaseRecommender):
         super().__init__()
         self.counts: torch.Tensor | None = None
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> "MostPopular":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> MostPopular:
         super().fit(split, features or {})
         pairs = split.train[["user_id", "item_id"]].drop_duplicates()
-        self.counts = torch.bincount(torch.from_numpy(pairs["item_id"].to_numpy(dtype=np.int64).copy()),
-                                     minlength=split.n_items).to(torch.float32)
+        self.counts = torch.bincount(
+            torch.from_numpy(pairs["item_id"].to_numpy(dtype=np.int64).copy()), minlength=split.n_items
+        ).to(torch.float32)
         return self
 
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:
@@ -98,7 +99,7 @@ class ItemKNN(BaseRecommender):
         self.history: sp.csr_matrix | None = None
         self.similarity: sp.csr_matrix | None = None
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> "ItemKNN":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> ItemKNN:
         features = features or {}
         super().fit(split, features)
         self.check_features(features, split)

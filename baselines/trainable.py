@@ -23,7 +23,8 @@ import itertools
 import logging
 import time
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,8 +83,9 @@ class NegativeSampler:
 class _EpochTriples(IterableDataset):
     """Yields whole batches ``(users, pos, neg)``; every pass (= epoch) reshuffles and resamples."""
 
-    def __init__(self, users: torch.Tensor, items: torch.Tensor, sampler: NegativeSampler,
-                 batch_size: int, shuffle: bool) -> None:
+    def __init__(
+        self, users: torch.Tensor, items: torch.Tensor, sampler: NegativeSampler, batch_size: int, shuffle: bool
+    ) -> None:
         self.users, self.items, self.sampler = users, items, sampler
         self.batch_size, self.shuffle = int(batch_size), shuffle
 
@@ -146,7 +148,7 @@ class _ValidationSelection(pl.Callback):
         self.bad_checks = 0
         self.history: list[dict[str, float]] = []
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: "TrainableRecommender") -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: TrainableRecommender) -> None:
         epoch = trainer.current_epoch + 1
         if epoch % self.every and epoch != trainer.max_epochs:
             return
@@ -160,8 +162,13 @@ class _ValidationSelection(pl.Callback):
         else:
             self.bad_checks += 1
             if self.bad_checks >= self.patience:
-                log.info("early stop at epoch %d (best %s = %.5f at epoch %d)", epoch, self.key,
-                         self.best_value, self.best_epoch)
+                log.info(
+                    "early stop at epoch %d (best %s = %.5f at epoch %d)",
+                    epoch,
+                    self.key,
+                    self.best_value,
+                    self.best_epoch,
+                )
                 trainer.should_stop = True
 
 
@@ -221,10 +228,22 @@ class TrainableRecommender(pl.LightningModule):
         if max_epochs < 1 or eval_every < 1 or patience < 1:
             raise ValueError("max_epochs, eval_every and patience must all be >= 1")
         self.params: dict[str, Any] = dict(
-            model_params, lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-            eval_every=eval_every, patience=patience, metric=metric, eval_k=eval_k, seed=seed, accelerator=accelerator,
-            devices=devices, deterministic=deterministic, enable_progress_bar=enable_progress_bar,
-            gradient_clip_val=gradient_clip_val, eval_batch_size=eval_batch_size,
+            model_params,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            eval_every=eval_every,
+            patience=patience,
+            metric=metric,
+            eval_k=eval_k,
+            seed=seed,
+            accelerator=accelerator,
+            devices=devices,
+            deterministic=deterministic,
+            enable_progress_bar=enable_progress_bar,
+            gradient_clip_val=gradient_clip_val,
+            eval_batch_size=eval_batch_size,
         )
         # not ``self.logger``: LightningModule owns that name (the trainer's logger)
         self._external_logger = logger
@@ -240,7 +259,9 @@ class TrainableRecommender(pl.LightningModule):
     def build(self, split: Split, features: Mapping[str, ItemFeatures]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def triplet_loss(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -255,7 +276,7 @@ class TrainableRecommender(pl.LightningModule):
                 )
             features[name].check_aligned(split.n_items)
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> "TrainableRecommender":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> TrainableRecommender:
         """Train on ``split.train``, select the best epoch on ``split.valid``, restore it."""
         features = features or {}
         p = self.params
@@ -264,8 +285,9 @@ class TrainableRecommender(pl.LightningModule):
         self.n_users, self.n_items = split.n_users, split.n_items
         self.build(split, features)
         data = TripletDataModule(split, batch_size=p["batch_size"], seed=p["seed"])
-        selection = _ValidationSelection(split, p["metric"], p["eval_k"], p["eval_every"], p["patience"],
-                                         p["eval_batch_size"])
+        selection = _ValidationSelection(
+            split, p["metric"], p["eval_k"], p["eval_every"], p["patience"], p["eval_batch_size"]
+        )
         timer = _EpochTimer()
         # CPU runs are reproducible without torch's deterministic mode (the kernels used here —
         # index/index_add/matmul — are deterministic on CPU; tests check two fits are identical).
@@ -298,8 +320,9 @@ class TrainableRecommender(pl.LightningModule):
         self.epoch_times = timer.times
         self._cache.clear()
         self.eval()
-        log.info("%s: best valid %s = %.5f at epoch %d", type(self).__name__, selection.key,
-                 self.best_value, self.best_epoch)
+        log.info(
+            "%s: best valid %s = %.5f at epoch %d", type(self).__name__, selection.key, self.best_value, self.best_epoch
+        )
         return self
 
     def set_logger(self, logger: Any) -> None:
@@ -324,8 +347,7 @@ class TrainableRecommender(pl.LightningModule):
         from benchmark.evaluation import evaluate
 
         self._cache.clear()
-        result = evaluate(self, split, part="valid", ks=(k,), metrics=(metric,), batch_size=batch_size,
-                          progress=False)
+        result = evaluate(self, split, part="valid", ks=(k,), metrics=(metric,), batch_size=batch_size, progress=False)
         return float(result.means()[f"{metric}@{k}"])
 
     def describe(self) -> dict[str, Any]:
@@ -398,4 +420,3 @@ def grid_search(
         raise ValueError("grid is empty")
     table = pd.DataFrame(rows).sort_values(f"valid_{key}", ascending=False, kind="stable").reset_index(drop=True)
     return best[1], table
-

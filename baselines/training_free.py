@@ -19,38 +19,57 @@ item needs both parts.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from benchmark.profiles import ProfileMatcher
 from benchmark.registry import register_model
 
 
 @register_model("vision-only")
-def vision_only(feature: str = "clip_image", aggregation: str = "mean", last_n: int = 10,
-                decay: float = 0.9) -> ProfileMatcher:
+def vision_only(
+    feature: str = "clip_image", aggregation: str = "mean", last_n: int = 10, decay: float = 0.9
+) -> ProfileMatcher:
     """Mean profile of the history's image vectors, cosine to every item's image vector."""
     return ProfileMatcher(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay)
 
 
 @register_model("text-only")
-def text_only(feature: str = "clip_text", aggregation: str = "mean", last_n: int = 10,
-              decay: float = 0.9) -> ProfileMatcher:
+def text_only(
+    feature: str = "clip_text", aggregation: str = "mean", last_n: int = 10, decay: float = 0.9
+) -> ProfileMatcher:
     """Mean profile of the history's text vectors, cosine to every item's text vector."""
     return ProfileMatcher(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay)
 
 
 @register_model("naive-fusion")
-def naive_fusion(image_feature: str = "clip_image", text_feature: str = "clip_text",
-                 weights: Sequence[float] = (0.5, 0.5), aggregation: str = "mean", last_n: int = 10,
-                 decay: float = 0.9) -> ProfileMatcher:
+def naive_fusion(
+    image_feature: str = "clip_image",
+    text_feature: str = "clip_text",
+    weights: Sequence[float] = (0.5, 0.5),
+    aggregation: str = "mean",
+    last_n: int = 10,
+    decay: float = 0.9,
+) -> ProfileMatcher:
     """Item vector = weighted average of the normalised image and text vectors (paper: 50/50)."""
-    return ProfileMatcher(feature=f"{image_feature}+{text_feature}", fusion="average", weights=list(weights),
-                          aggregation=aggregation, last_n=last_n, decay=decay)
+    return ProfileMatcher(
+        feature=f"{image_feature}+{text_feature}",
+        fusion="average",
+        weights=list(weights),
+        aggregation=aggregation,
+        last_n=last_n,
+        decay=decay,
+    )
 
 
 @register_model("concat-fusion")
-def concat_fusion(image_feature: str = "clip_image", text_feature: str = "clip_text",
-                  aggregation: str = "mean", last_n: int = 10, decay: float = 0.9) -> ProfileMatcher:
+def concat_fusion(
+    image_feature: str = "clip_image",
+    text_feature: str = "clip_text",
+    aggregation: str = "mean",
+    last_n: int = 10,
+    decay: float = 0.9,
+) -> ProfileMatcher:
     """Item vector = [normalised image ; normalised text]."""
-    return ProfileMatcher(feature=f"{image_feature}+{text_feature}", fusion="concat",
-                          aggregation=aggregation, last_n=last_n, decay=decay)
+    return ProfileMatcher(
+        feature=f"{image_feature}+{text_feature}", fusion="concat", aggregation=aggregation, last_n=last_n, decay=decay
+    )

@@ -26,7 +26,8 @@ collaborative terms with every other row's β'·(f_i − f_j)). Ours is the pape
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,11 +80,28 @@ class VBPR(TrainableRecommender):
         eval_batch_size: int = 1024,
     ) -> None:
         super().__init__(
-            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, eval_every=eval_every,
-            patience=patience, metric=metric, eval_k=eval_k, seed=seed, accelerator=accelerator, devices=devices,
-            deterministic=deterministic, enable_progress_bar=enable_progress_bar, logger=logger,
-            gradient_clip_val=gradient_clip_val, eval_batch_size=eval_batch_size,
-            feature=feature, k=k, k2=k2, lambda_w=lambda_w, lambda_b=lambda_b, lambda_e=lambda_e,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            eval_every=eval_every,
+            patience=patience,
+            metric=metric,
+            eval_k=eval_k,
+            seed=seed,
+            accelerator=accelerator,
+            devices=devices,
+            deterministic=deterministic,
+            enable_progress_bar=enable_progress_bar,
+            logger=logger,
+            gradient_clip_val=gradient_clip_val,
+            eval_batch_size=eval_batch_size,
+            feature=feature,
+            k=k,
+            k2=k2,
+            lambda_w=lambda_w,
+            lambda_b=lambda_b,
+            lambda_e=lambda_e,
         )
         self.required_features = tuple(feature.split("+"))
         self.beta_item = nn.Parameter(torch.empty(0))
@@ -115,11 +133,18 @@ class VBPR(TrainableRecommender):
         bi, bj = self.beta_item[pos], self.beta_item[neg]
         gi, gj = self.gamma_item[pos], self.gamma_item[neg]
         fdiff = self.item_features[pos] - self.item_features[neg]
-        x = (bi - bj + (gu * (gi - gj)).sum(dim=1) + (tu * (fdiff @ self.emb_matrix)).sum(dim=1)
-             + (fdiff @ self.beta_prime).squeeze(1))
-        reg = (0.5 * p["lambda_w"] * (gu.pow(2).sum() + gi.pow(2).sum() + gj.pow(2).sum() + tu.pow(2).sum())
-               + 0.5 * p["lambda_b"] * bi.pow(2).sum()
-               + 0.5 * p["lambda_b"] / 10 * bj.pow(2).sum())
+        x = (
+            bi
+            - bj
+            + (gu * (gi - gj)).sum(dim=1)
+            + (tu * (fdiff @ self.emb_matrix)).sum(dim=1)
+            + (fdiff @ self.beta_prime).squeeze(1)
+        )
+        reg = (
+            0.5 * p["lambda_w"] * (gu.pow(2).sum() + gi.pow(2).sum() + gj.pow(2).sum() + tu.pow(2).sum())
+            + 0.5 * p["lambda_b"] * bi.pow(2).sum()
+            + 0.5 * p["lambda_b"] / 10 * bj.pow(2).sum()
+        )
         if p["lambda_e"]:
             reg = reg + 0.5 * p["lambda_e"] * (self.emb_matrix.pow(2).sum() + self.beta_prime.pow(2).sum())
         return -F.logsigmoid(x).sum() + reg

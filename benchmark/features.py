@@ -37,7 +37,9 @@ class ItemFeatures:
             self.mask = torch.ones(self.values.shape[0], dtype=torch.bool)
         self.mask = torch.as_tensor(self.mask, dtype=torch.bool).contiguous()
         if self.mask.shape != (self.values.shape[0],):
-            raise ValueError(f"mask of {self.name!r} has shape {tuple(self.mask.shape)}, expected ({self.values.shape[0]},)")
+            raise ValueError(
+                f"mask of {self.name!r} has shape {tuple(self.mask.shape)}, expected ({self.values.shape[0]},)"
+            )
         if not torch.isfinite(self.values[self.mask]).all():
             raise ValueError(f"features {self.name!r} contain NaN/inf for items marked present")
 
@@ -72,12 +74,19 @@ class ItemFeatures:
         d.mkdir(parents=True, exist_ok=True)
         with atomic_path(d / f"{self.name}.safetensors") as tmp:
             save_file({"values": self.values, "mask": self.mask}, str(tmp))
-        write_json(d / f"{self.name}.json", {"name": self.name, "shape": list(self.values.shape),
-                                              "checksum": self.checksum(), "provenance": self.provenance})
+        write_json(
+            d / f"{self.name}.json",
+            {
+                "name": self.name,
+                "shape": list(self.values.shape),
+                "checksum": self.checksum(),
+                "provenance": self.provenance,
+            },
+        )
         return d / f"{self.name}.safetensors"
 
     @classmethod
-    def load(cls, directory: str | Path, name: str) -> "ItemFeatures":
+    def load(cls, directory: str | Path, name: str) -> ItemFeatures:
         d = Path(directory)
         tensors = load_file(str(d / f"{name}.safetensors"))
         meta = read_json(d / f"{name}.json")
@@ -96,5 +105,9 @@ def concat_features(name: str, parts: list[ItemFeatures]) -> ItemFeatures:
         p.check_aligned(n)
     values = torch.cat([p.values for p in parts], dim=1)
     mask = torch.stack([p.mask for p in parts]).all(dim=0)
-    return ItemFeatures(name, values, mask, {"op": "concat", "inputs": [p.name for p in parts],
-                                              "input_checksums": [p.checksum() for p in parts]})
+    return ItemFeatures(
+        name,
+        values,
+        mask,
+        {"op": "concat", "inputs": [p.name for p in parts], "input_checksums": [p.checksum() for p in parts]},
+    )

@@ -101,8 +101,14 @@ def kcore(df: pd.DataFrame, user_k: int = 5, item_k: int = 5) -> tuple[pd.DataFr
     i, n_items = _codes(df["item"])
     alive = np.ones(len(df), dtype=bool)
     stats = KcoreStats(
-        user_k=int(user_k), item_k=int(item_k), rows_in=len(df), rows_out=len(df),
-        users_in=n_users, users_out=n_users, items_in=n_items, items_out=n_items,
+        user_k=int(user_k),
+        item_k=int(item_k),
+        rows_in=len(df),
+        rows_out=len(df),
+        users_in=n_users,
+        users_out=n_users,
+        items_in=n_items,
+        items_out=n_items,
     )
     users_left, items_left = n_users, n_items
     it = 0
@@ -124,9 +130,13 @@ def kcore(df: pd.DataFrame, user_k: int = 5, item_k: int = 5) -> tuple[pd.DataFr
         new_items = int(np.count_nonzero(np.bincount(i[alive], minlength=n_items)))
         stats.iterations.append(
             KcoreIteration(
-                iteration=it, rows_removed=n_bad, users_removed=users_left - new_users,
-                items_removed=items_left - new_items, rows_left=int(alive.sum()),
-                users_left=new_users, items_left=new_items,
+                iteration=it,
+                rows_removed=n_bad,
+                users_removed=users_left - new_users,
+                items_removed=items_left - new_items,
+                rows_left=int(alive.sum()),
+                users_left=new_users,
+                items_left=new_items,
             )
         )
         log.debug("k-core pass %d removed %d rows", it, n_bad)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -73,7 +74,7 @@ class PrepareConfig:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], base_dir: str | Path | None = None) -> "PrepareConfig":
+    def from_mapping(cls, values: Mapping[str, Any], base_dir: str | Path | None = None) -> PrepareConfig:
         """Validate ``values`` (a config file's keys or CLI flags); relative paths resolve
         against ``base_dir`` (the config file's folder). Errors name the key and allowed values."""
         values = {k.replace("-", "_"): v for k, v in values.items() if v is not None}
@@ -204,7 +205,9 @@ def prepare(config: PrepareConfig) -> Split:
     df, kstats = kcore(df, user_k=user_k, item_k=item_k)
     stages["kcore"] = kstats.to_dict()
     if df.empty:
-        raise ValueError(f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only")
+        raise ValueError(
+            f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only"
+        )
 
     filtering = {
         "release": config.release,
@@ -236,8 +239,9 @@ def _prepare_official(config: PrepareConfig, catalogue: pd.DataFrame | None, rep
     from benchmark.data.interop import import_2023_official
 
     read_reports: list[Any] = []
-    split = import_2023_official(config.reviews, config.category, config.variant, catalogue=catalogue,
-                                 strict=config.strict, reports=read_reports)
+    split = import_2023_official(
+        config.reviews, config.category, config.variant, catalogue=catalogue, strict=config.strict, reports=read_reports
+    )
     reports["official"] = [r.to_dict() for r in read_reports]
     try:
         reports["_leakage"] = check_leakage(split)
@@ -256,8 +260,12 @@ def _coverage(split: Split) -> dict[str, int]:
     has_meta = items["has_meta"].to_numpy(dtype=bool)
     url = items["image_url"] if "image_url" in items.columns else pd.Series([None] * len(items))
     has_image = (url.notna() & url.astype(str).str.strip().ne("")).to_numpy()
-    return {"items": int(len(items)), "with_meta": int(has_meta.sum()), "without_meta": int((~has_meta).sum()),
-            "with_image_url": int(has_image.sum())}
+    return {
+        "items": int(len(items)),
+        "with_meta": int(has_meta.sum()),
+        "without_meta": int((~has_meta).sum()),
+        "with_image_url": int(has_image.sum()),
+    }
 
 
 def _counts(df: pd.DataFrame) -> dict[str, int]:
@@ -268,8 +276,12 @@ def _source(path: Path) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
-        return {"name": p.name, "path": str(p), "sha256": None,
-                "files": {str(f.relative_to(p)): sha256_file(f) for f in files}}
+        return {
+            "name": p.name,
+            "path": str(p),
+            "sha256": None,
+            "files": {str(f.relative_to(p)): sha256_file(f) for f in files},
+        }
     return {"name": p.name, "path": str(p), "size": p.stat().st_size, "sha256": sha256_file(p)}
 
 

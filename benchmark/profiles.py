@@ -18,7 +18,7 @@ evaluator's tie rule (lower item id first) decides.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,9 @@ def history_weights(
     n = len(history)
     if aggregation == "mean" or n == 0:
         return np.ones(n, dtype=np.float64)
-    order = np.lexsort((-history["item_id"].to_numpy(), -history["timestamp"].to_numpy(), history["user_id"].to_numpy()))
+    order = np.lexsort(
+        (-history["item_id"].to_numpy(), -history["timestamp"].to_numpy(), history["user_id"].to_numpy())
+    )
     # rank from the most recent: 0 = latest interaction of that user
     users_sorted = history["user_id"].to_numpy()[order]
     starts = np.r_[0, np.flatnonzero(np.diff(users_sorted)) + 1]
@@ -102,9 +104,16 @@ class ProfileMatcher(BaseRecommender):
         normalize_items: bool = True,
         history_parts: Sequence[str] = ("train",),
     ) -> None:
-        super().__init__(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay, fusion=fusion,
-                         weights=list(weights) if weights is not None else None,
-                         normalize_items=normalize_items, history_parts=list(history_parts))
+        super().__init__(
+            feature=feature,
+            aggregation=aggregation,
+            last_n=last_n,
+            decay=decay,
+            fusion=fusion,
+            weights=list(weights) if weights is not None else None,
+            normalize_items=normalize_items,
+            history_parts=list(history_parts),
+        )
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}; allowed: {', '.join(AGGREGATIONS)}")
         if fusion not in self.FUSIONS:
@@ -135,13 +144,14 @@ class ProfileMatcher(BaseRecommender):
             mat = torch.cat([wi * v for wi, v in zip(w, vecs)], dim=1)
         return mat, mask
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "ProfileMatcher":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> ProfileMatcher:
         super().fit(split, features)
         self.check_features(features, split)
         mat, mask = self.item_matrix(features)
         history = pd.concat([split.part(p) for p in self.params["history_parts"]], ignore_index=True)
-        prof = build_profiles(history, mat, mask, split.n_users, self.params["aggregation"],
-                              self.params["last_n"], self.params["decay"])
+        prof = build_profiles(
+            history, mat, mask, split.n_users, self.params["aggregation"], self.params["last_n"], self.params["decay"]
+        )
         self.item_vectors = F.normalize(mat, dim=1)
         self.item_mask = mask
         self.profiles = F.normalize(prof, dim=1)
@@ -154,7 +164,8 @@ class ProfileMatcher(BaseRecommender):
         dev = user_ids.device
         if self.item_vectors.device != dev:  # move the model once, not once per scored batch
             self.item_vectors, self.item_mask, self.profiles = (
-                t.to(dev) for t in (self.item_vectors, self.item_mask, self.profiles))
+                t.to(dev) for t in (self.item_vectors, self.item_mask, self.profiles)
+            )
         s = self.profiles[user_ids] @ self.item_vectors.T
         s[:, ~self.item_mask] = float("-inf")
         return s

@@ -9,7 +9,8 @@ Higher is better; ``-inf`` is allowed (ranked last), NaN is an error.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -21,11 +22,9 @@ from benchmark.split import Split
 class Recommender(Protocol):
     """What the evaluator and the runner need from a model."""
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "Recommender":
-        ...
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> Recommender: ...
 
-    def score(self, user_ids: torch.Tensor) -> torch.Tensor:
-        ...
+    def score(self, user_ids: torch.Tensor) -> torch.Tensor: ...
 
 
 class BaseRecommender:
@@ -48,7 +47,7 @@ class BaseRecommender:
                 )
             features[name].check_aligned(split.n_items)
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "BaseRecommender":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> BaseRecommender:
         self.n_users, self.n_items = split.n_users, split.n_items
         return self
 

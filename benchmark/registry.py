@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from benchmark.recommender import Recommender
 

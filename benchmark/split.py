@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,10 +34,21 @@ from benchmark.io import read_json, write_json, write_parquet
 PARTS: tuple[str, ...] = ("train", "valid", "test")
 RAW_INTERACTION_COLUMNS: tuple[str, ...] = ("user", "item", "rating", "timestamp")
 CATALOGUE_COLUMNS: tuple[str, ...] = (
-    "item", "title", "description", "brand", "categories", "image_url", "image_urls",
+    "item",
+    "title",
+    "description",
+    "brand",
+    "categories",
+    "image_url",
+    "image_urls",
 )
 PART_COLUMNS: tuple[str, ...] = (
-    "user_id", "item_id", "rating", "timestamp", "orig_user_id", "orig_item_id",
+    "user_id",
+    "item_id",
+    "rating",
+    "timestamp",
+    "orig_user_id",
+    "orig_item_id",
 )
 SCHEMA_VERSION = 1
 
@@ -104,7 +116,7 @@ class Split:
         user_order: Sequence[str] | None = None,
         item_order: Sequence[str] | None = None,
         interactions: pd.DataFrame | None = None,
-    ) -> "Split":
+    ) -> Split:
         """Build a split from raw-schema parts (``user``, ``item``, ``rating``, ``timestamp``).
 
         ``catalogue`` (raw catalogue schema) supplies metadata; items without a row get empty
@@ -235,15 +247,19 @@ class Split:
             "n_items": self.n_items,
         }
         write_json(d / "split.json", meta)
-        summary = {"fingerprint": self.fingerprint, "protocol": self.protocol, "params": self.params,
-                   "split": self.summary()}
+        summary = {
+            "fingerprint": self.fingerprint,
+            "protocol": self.protocol,
+            "params": self.params,
+            "split": self.summary(),
+        }
         if extra_summary:
             summary.update(extra_summary)
         write_json(d / "summary.json", summary)
         return d
 
     @classmethod
-    def load(cls, directory: str | Path, verify: bool = True) -> "Split":
+    def load(cls, directory: str | Path, verify: bool = True) -> Split:
         """Load a split written by :meth:`save`; ``verify`` recomputes the fingerprint."""
         d = Path(directory)
         meta_path = d / "split.json"

@@ -12,17 +12,44 @@ import yaml
 from benchmark.runner.claims import claims_report
 
 PUBLISHED = {
-    "source": "test", "metrics": ["recall@10"],
-    "methods": {"Ours": {"recall@10": 0.3}, "Weak": {"recall@10": 0.1}, "Strong": {"recall@10": 0.2},
-                "Absent": {"recall@10": 0.05}},
+    "source": "test",
+    "metrics": ["recall@10"],
+    "methods": {
+        "Ours": {"recall@10": 0.3},
+        "Weak": {"recall@10": 0.1},
+        "Strong": {"recall@10": 0.2},
+        "Absent": {"recall@10": 0.05},
+    },
     "claims": [
-        {"id": "beats-weak", "text": "Ours beats Weak", "metric": "recall@10", "better": "Ours", "than": ["Weak"],
-         "published_relative_improvement": 0.5},
-        {"id": "beats-strong", "text": "Ours beats Strong", "metric": "recall@10", "better": "Ours", "than": ["Strong"]},
-        {"id": "beats-all", "text": "Ours beats everything", "metric": "recall@10", "better": "Ours",
-         "than": ["Weak", "Strong", "Absent"]},
-        {"id": "beats-weak-and-absent", "text": "Ours beats Weak and Absent", "metric": "recall@10",
-         "better": "Ours", "than": ["Weak", "Absent"]},
+        {
+            "id": "beats-weak",
+            "text": "Ours beats Weak",
+            "metric": "recall@10",
+            "better": "Ours",
+            "than": ["Weak"],
+            "published_relative_improvement": 0.5,
+        },
+        {
+            "id": "beats-strong",
+            "text": "Ours beats Strong",
+            "metric": "recall@10",
+            "better": "Ours",
+            "than": ["Strong"],
+        },
+        {
+            "id": "beats-all",
+            "text": "Ours beats everything",
+            "metric": "recall@10",
+            "better": "Ours",
+            "than": ["Weak", "Strong", "Absent"],
+        },
+        {
+            "id": "beats-weak-and-absent",
+            "text": "Ours beats Weak and Absent",
+            "metric": "recall@10",
+            "better": "Ours",
+            "than": ["Weak", "Absent"],
+        },
         {"id": "ties", "text": "Ours beats Twin", "metric": "recall@10", "better": "Ours", "than": ["Twin"]},
     ],
 }
@@ -32,8 +59,12 @@ def make_run(tmp: Path) -> Path:
     rng = np.random.default_rng(0)
     n = 400
     base = rng.uniform(0.2, 0.4, n)
-    values = {"Ours": base, "Weak": base - 0.1 + rng.normal(0, 0.02, n), "Strong": base + 0.1 + rng.normal(0, 0.02, n),
-              "Twin": base + rng.normal(0, 0.05, n)}
+    values = {
+        "Ours": base,
+        "Weak": base - 0.1 + rng.normal(0, 0.02, n),
+        "Strong": base + 0.1 + rng.normal(0, 0.02, n),
+        "Twin": base + rng.normal(0, 0.05, n),
+    }
     d = tmp / "run"
     (d / "units").mkdir(parents=True)
     for name, v in values.items():
@@ -41,8 +72,11 @@ def make_run(tmp: Path) -> Path:
         (d / "units" / f"{name}.json").write_text(json.dumps({"model": name, "seed": None}))
     models = [{"name": m, "model": "x", "paper_name": m} for m in ("Ours", "Weak", "Strong")]
     models.append({"name": "Twin", "model": "x", "paper_name": "Twin"})
-    (d / "config.resolved.yaml").write_text(yaml.safe_dump({"experiment": "t", "models": models,
-                                                           "statistics": {"test": "t", "correction": "holm", "alpha": 0.05}}))
+    (d / "config.resolved.yaml").write_text(
+        yaml.safe_dump(
+            {"experiment": "t", "models": models, "statistics": {"test": "t", "correction": "holm", "alpha": 0.05}}
+        )
+    )
     (d / "split.json").write_text(json.dumps({"fingerprint": "f" * 64}))
     pub = tmp / "published.yaml"
     PUBLISHED["methods"]["Twin"] = {"recall@10": 0.3}

@@ -30,7 +30,9 @@ def make_files(tmp_path, n_users=40, n_items=30, seed=0):
             scores = rng.integers(0, 5, size=15).astype(float)  # ties → item id order decides
             order = sorted(range(15), key=lambda j: (-scores[j], f"i{items[j]:02d}"))
             lists[name][f"u{u}"] = [f"i{items[j]:02d}" for j in order]
-            runs[name] += [f"u{u} Q0 i{items[j]:02d} {r + 1} {scores[j]} {name}" for r, j in enumerate(rng.permutation(15))]
+            runs[name] += [
+                f"u{u} Q0 i{items[j]:02d} {r + 1} {scores[j]} {name}" for r, j in enumerate(rng.permutation(15))
+            ]
     q_lines.append("ux 0 i00 0")  # a user with nothing relevant: excluded
     (tmp_path / "qrels.txt").write_text("\n".join(q_lines) + "\n")
     for name, lines in runs.items():
@@ -47,9 +49,23 @@ def expected(relevant, lists, spec):
 def test_json_output(tmp_path, capsys):
     relevant, lists = make_files(tmp_path)
     metrics = "recall@10,ndcg@5,hitrate@3,precision@20,mrr@10,map@10"
-    rc = main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run", str(tmp_path / "A.run"),
-               "--run", f"Other={tmp_path / 'B.run'}", "--metrics", metrics, "--format", "json",
-               "--per-user", str(tmp_path / "pu.tsv")])
+    rc = main(
+        [
+            "evaluate",
+            "--qrels",
+            str(tmp_path / "qrels.txt"),
+            "--run",
+            str(tmp_path / "A.run"),
+            "--run",
+            f"Other={tmp_path / 'B.run'}",
+            "--metrics",
+            metrics,
+            "--format",
+            "json",
+            "--per-user",
+            str(tmp_path / "pu.tsv"),
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert {"runs", "n_users", "missing_users", "tests"} <= set(out)
@@ -65,8 +81,19 @@ def test_json_output(tmp_path, capsys):
             assert out["runs"][run][s.label] == pytest.approx(vals.mean(), abs=1e-12)
     assert len(out["tests"]) == len(specs)
     for t in out["tests"]:
-        assert {"metric", "run", "baseline", "test", "p", "p_adjusted", "mean_diff", "ci_low", "ci_high",
-                "effect_size", "significant"} <= set(t)
+        assert {
+            "metric",
+            "run",
+            "baseline",
+            "test",
+            "p",
+            "p_adjusted",
+            "mean_diff",
+            "ci_low",
+            "ci_high",
+            "effect_size",
+            "significant",
+        } <= set(t)
         assert (t["run"], t["baseline"], t["test"]) == ("Other", "A", "t")
         x, y = per_user[("Other", t["metric"])], per_user[("A", t["metric"])]
         direct = stats.ttest_rel(x, y)
@@ -79,8 +106,19 @@ def test_json_output(tmp_path, capsys):
 
 def test_markdown_and_single_run(tmp_path, capsys):
     make_files(tmp_path)
-    rc = main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run", str(tmp_path / "B.run"),
-               "--metrics", "recall@10", "--format", "md"])
+    rc = main(
+        [
+            "evaluate",
+            "--qrels",
+            str(tmp_path / "qrels.txt"),
+            "--run",
+            str(tmp_path / "B.run"),
+            "--metrics",
+            "recall@10",
+            "--format",
+            "md",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "Recall@10" in out and "B" in out and "missing" in out
@@ -115,8 +153,19 @@ def test_rank_column_that_disagrees_with_scores_is_warned(tmp_path, capsys, capl
     # like trec_eval; the user must be told rather than silently get a different ranking.
     (tmp_path / "q.txt").write_text("u1 0 z 1\nu2 0 a 1\n")
     (tmp_path / "r.run").write_text("u1 Q0 z 1 0 t\nu1 Q0 a 2 0 t\nu2 Q0 a 1 1 t\nu2 Q0 b 2 0 t\n")
-    rc = main(["evaluate", "--qrels", str(tmp_path / "q.txt"), "--run", str(tmp_path / "r.run"),
-               "--metrics", "mrr@2", "--format", "json"])
+    rc = main(
+        [
+            "evaluate",
+            "--qrels",
+            str(tmp_path / "q.txt"),
+            "--run",
+            str(tmp_path / "r.run"),
+            "--metrics",
+            "mrr@2",
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["runs"]["r"]["mrr@2"] == pytest.approx((0.5 + 1.0) / 2)  # u1: z ranked after a

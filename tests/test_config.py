@@ -31,8 +31,10 @@ def base() -> dict:
         "experiment": "t",
         "dataset": {"source": "demo"},
         "features": [{"name": "f", "producer": "cfgtest-producer", "params": {"dim": 3}}],
-        "models": [{"name": "A", "model": "cfgtest-model", "params": {"feature": "f"}},
-                   {"name": "B", "model": "cfgtest-model", "params": {"aggregation": "last_n"}}],
+        "models": [
+            {"name": "A", "model": "cfgtest-model", "params": {"feature": "f"}},
+            {"name": "B", "model": "cfgtest-model", "params": {"aggregation": "last_n"}},
+        ],
     }
 
 
@@ -172,12 +174,14 @@ def test_overrides_apply_and_report_bad_paths(tmp_path: Path):
     with pytest.raises(ConfigError, match="must look like"):
         apply_overrides(base(), ["seeds"])
     p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent("""
+    p.write_text(
+        textwrap.dedent("""
         experiment: t
         dataset: {source: demo}
         features: [{name: f, producer: cfgtest-producer}]
         models: [{name: A, model: cfgtest-model}]
-    """))
+    """)
+    )
     with pytest.raises(ConfigError, match="models\\[0\\].params.bogus"):
         load_config(p, ["models.0.params.bogus=1"])
 

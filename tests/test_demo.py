@@ -31,8 +31,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,17 @@ def test_relative_urls_make_the_folder_byte_identical(tmp_path: Path) -> None:
 
 def test_reviews_are_2023_layout_with_millisecond_timestamps(demo) -> None:
     rows = read_jsonl(demo.reviews)
-    keys = {"user_id", "parent_asin", "asin", "rating", "timestamp", "title", "text", "verified_purchase",
-            "helpful_vote"}
+    keys = {
+        "user_id",
+        "parent_asin",
+        "asin",
+        "rating",
+        "timestamp",
+        "title",
+        "text",
+        "verified_purchase",
+        "helpful_vote",
+    }
     assert all(keys <= r.keys() for r in rows)
     ts = pd.Series([r["timestamp"] for r in rows])
     # Milliseconds: 2018..2024 in ms is 1.5e12..1.8e12.

@@ -24,13 +24,31 @@ def _one_thread(one_torch_thread):
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo-learning")
     paths = generate_demo(tmp / "raw", seed=0)  # the default demo catalogue
-    split = prepare(PrepareConfig(release="2023", reviews=str(paths.reviews), meta=str(paths.meta),
-                                  protocol="mmrec", seed=0, out=str(tmp / "split")))
-    ctx = FeatureContext(split=split, split_dir=tmp / "split", cache_dir=tmp / "cache", raw_dir=tmp / "raw",
-                         progress=False)
+    split = prepare(
+        PrepareConfig(
+            release="2023",
+            reviews=str(paths.reviews),
+            meta=str(paths.meta),
+            protocol="mmrec",
+            seed=0,
+            out=str(tmp / "split"),
+        )
+    )
+    ctx = FeatureContext(
+        split=split, split_dir=tmp / "split", cache_dir=tmp / "cache", raw_dir=tmp / "raw", progress=False
+    )
     feats = {
-        "desc_text": produce("vlm4rec-text", ctx, {"describer": "precomputed", "descriptions": "reference_captions.jsonl",
-                                                   "encoder": "minilm", "text": "title+description"}, "desc_text"),
+        "desc_text": produce(
+            "vlm4rec-text",
+            ctx,
+            {
+                "describer": "precomputed",
+                "descriptions": "reference_captions.jsonl",
+                "encoder": "minilm",
+                "text": "title+description",
+            },
+            "desc_text",
+        ),
         "pixels": produce("pixels", ctx, {}, "pixels"),
     }
     return split, feats
@@ -43,12 +61,20 @@ def valid_recall(model, split) -> float:
 @pytest.fixture(scope="module")
 def floors(demo):
     split, feats = demo
-    return {name: valid_recall(create_model(name, **kw).fit(split, feats), split)
-            for name, kw in (("random", {"seed": 0}), ("popularity", {}))}
+    return {
+        name: valid_recall(create_model(name, **kw).fit(split, feats), split)
+        for name, kw in (("random", {"seed": 0}), ("popularity", {}))
+    }
 
 
-FUSION = {"text_feature": "desc_text", "image_feature": "pixels", "hidden_dim": 64, "output_dim": 64,
-          "max_epochs": 8, "batch_size": 512}
+FUSION = {
+    "text_feature": "desc_text",
+    "image_feature": "pixels",
+    "hidden_dim": 64,
+    "output_dim": 64,
+    "max_epochs": 8,
+    "batch_size": 512,
+}
 TRAINED = [
     ("bpr", {"k": 32, "max_epochs": 20, "lr": 1e-2}),
     ("vbpr", {"feature": "pixels", "max_epochs": 10, "batch_size": 256}),

@@ -28,8 +28,8 @@ class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.ignore_range: set[str] = set()
-        self.fail_first: dict[str, int] = {}   # path -> number of 503 answers before serving
-        self.cut_first: dict[str, int] = {}    # path -> send this many body bytes, then drop (once)
+        self.fail_first: dict[str, int] = {}  # path -> number of 503 answers before serving
+        self.cut_first: dict[str, int] = {}  # path -> send this many body bytes, then drop (once)
         self.requests: list[tuple[str, str | None]] = []
         self.bytes_sent = 0
         server = self
@@ -84,7 +84,7 @@ class FileServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 
@@ -188,8 +188,9 @@ def test_checksum_mismatch_keeps_part_corrupt_and_raises(server: FileServer, tmp
 def test_expected_checksum_verified(server: FileServer, tmp_path: Path) -> None:
     data = payload(5000)
     server.files["/f"] = data
-    rec = download_file(server.url + "/f", tmp_path / "f", expected_sha256=sha(data), expected_size=len(data),
-                        progress=False)
+    rec = download_file(
+        server.url + "/f", tmp_path / "f", expected_sha256=sha(data), expected_size=len(data), progress=False
+    )
     assert rec.verified
 
 
@@ -243,8 +244,10 @@ def test_official_url_patterns() -> None:
     assert full["reviews"] == f"{base18}/categoryFiles/Gift_Cards.json.gz"
     base23 = "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_2023"
     f23 = {f.kind: f.url for f in plan_downloads("2023", "All_Beauty", out_dir="o")}
-    assert f23 == {"reviews": f"{base23}/raw/review_categories/All_Beauty.jsonl.gz",
-                   "meta": f"{base23}/raw/meta_categories/meta_All_Beauty.jsonl.gz"}
+    assert f23 == {
+        "reviews": f"{base23}/raw/review_categories/All_Beauty.jsonl.gz",
+        "meta": f"{base23}/raw/meta_categories/meta_All_Beauty.jsonl.gz",
+    }
 
 
 def test_hf_files_carry_official_checksums_and_default_out_dir() -> None:
@@ -292,14 +295,46 @@ def test_cli_download_and_errors(server: FileServer, tmp_path: Path, capsys: pyt
     server.files["/m/reviews_Baby_5.json.gz"] = payload(100, 4)
     server.files["/m/meta_Baby.json.gz"] = payload(100, 5)
     server.files["/m/ratings_Baby.csv"] = payload(100, 6)
-    rc = main(["-q", "data", "download", "--release", "2014", "--category", "Baby", "--base-url", server.url + "/m",
-               "--out", str(tmp_path)])
+    rc = main(
+        [
+            "-q",
+            "data",
+            "download",
+            "--release",
+            "2014",
+            "--category",
+            "Baby",
+            "--base-url",
+            server.url + "/m",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        MANIFEST_NAME, "meta_Baby.json.gz", "ratings_Baby.csv", "reviews_Baby_5.json.gz"]
+        MANIFEST_NAME,
+        "meta_Baby.json.gz",
+        "ratings_Baby.csv",
+        "reviews_Baby_5.json.gz",
+    ]
     assert "downloaded" in capsys.readouterr().out
-    rc = main(["-q", "data", "download", "--release", "2014", "--category", "Nope", "--base-url", server.url + "/m",
-               "--out", str(tmp_path / "n"), "--retries", "0"])
+    rc = main(
+        [
+            "-q",
+            "data",
+            "download",
+            "--release",
+            "2014",
+            "--category",
+            "Nope",
+            "--base-url",
+            server.url + "/m",
+            "--out",
+            str(tmp_path / "n"),
+            "--retries",
+            "0",
+        ]
+    )
     assert rc == 2
 
 
@@ -310,11 +345,27 @@ def test_real_hf_file_verifies_against_shipped_checksum(shared_data: Path, serve
         pytest.skip("2023 All_Beauty 5-core file absent")
     data = real.read_bytes()
     server.files["/hf/benchmark/5core/rating_only/All_Beauty.csv"] = data
-    recs = download_release("2023", "All_Beauty", source="hf", kind="ratings", five_core=True,
-                            base_url=server.url + "/hf", out_dir=tmp_path, progress=False)
+    recs = download_release(
+        "2023",
+        "All_Beauty",
+        source="hf",
+        kind="ratings",
+        five_core=True,
+        base_url=server.url + "/hf",
+        out_dir=tmp_path,
+        progress=False,
+    )
     assert len(recs) == 1 and recs[0].verified and recs[0].sha256 == sha(data)
     # The same file with one byte changed must fail verification.
     server.files["/hf/benchmark/5core/rating_only/All_Beauty.csv"] = data[:-1] + b"#"
     with pytest.raises(ChecksumError):
-        download_release("2023", "All_Beauty", source="hf", kind="ratings", five_core=True,
-                         base_url=server.url + "/hf", out_dir=tmp_path / "b", progress=False)
+        download_release(
+            "2023",
+            "All_Beauty",
+            source="hf",
+            kind="ratings",
+            five_core=True,
+            base_url=server.url + "/hf",
+            out_dir=tmp_path / "b",
+            progress=False,
+        )

@@ -59,11 +59,22 @@ def reference(split: Split, table: torch.Tensor, part: str, ks) -> dict[str, np.
         order = np.lexsort((np.arange(len(s)), -s))
         lists[u] = [int(i) for i in order if np.isfinite(s[i])][: max(ks)]
     qrels = ranx.Qrels({f"u{u}": {f"i{i}": 1 for i in rel} for u, rel in rel_sets.items()})
-    run = ranx.Run({f"u{u}": {f"i{i}": float(len(lst) - r) for r, i in enumerate(lst)} for u, lst in lists.items() if lst})
-    names = {"recall": "recall", "ndcg": "ndcg", "hitrate": "hit_rate", "precision": "precision", "mrr": "mrr", "map": "map"}
+    run = ranx.Run(
+        {f"u{u}": {f"i{i}": float(len(lst) - r) for r, i in enumerate(lst)} for u, lst in lists.items() if lst}
+    )
+    names = {
+        "recall": "recall",
+        "ndcg": "ndcg",
+        "hitrate": "hit_rate",
+        "precision": "precision",
+        "mrr": "mrr",
+        "map": "map",
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranx.evaluate(qrels, run, [f"{names[m]}@{k}" for k in ks for m in names], make_comparable=True, save_results_in_run=True)
+        ranx.evaluate(
+            qrels, run, [f"{names[m]}@{k}" for k in ks for m in names], make_comparable=True, save_results_in_run=True
+        )
     users = sorted(rel_sets)
     out = {f"{m}@{k}": np.array([run.scores[f"{names[m]}@{k}"][f"u{u}"] for u in users]) for k in ks for m in names}
     out["user_id"] = np.array(users)
@@ -85,7 +96,7 @@ def test_matches_brute_force_reference(part, levels):
     for row, u in enumerate(res.per_user["user_id"]):
         lst = ref["lists"][u]
         assert res.topk[row, : len(lst)].tolist() == lst
-        assert (res.topk[row, len(lst):] == PAD_ITEM).all()
+        assert (res.topk[row, len(lst) :] == PAD_ITEM).all()
 
 
 def test_masking_rule_valid_vs_test():
@@ -149,7 +160,7 @@ def test_ranking_with_infinities_matches_reference():
         for row, r in enumerate(s):
             ref = [int(i) for i in np.lexsort((np.arange(40), -r)) if r[i] > -np.inf][:k]
             assert got[row, : len(ref)].tolist() == ref
-            assert (got[row, len(ref):] == PAD_ITEM).all()
+            assert (got[row, len(ref) :] == PAD_ITEM).all()
     ints, _ = topk_items(torch.tensor([[3, 1, 3, 2]]), 2)  # integer scores are ranked too
     assert ints.tolist() == [[0, 2]]
 

@@ -25,9 +25,11 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> str:
     import open_clip
 
     d = tmp_path_factory.mktemp("clipcfg")
-    cfg = {"embed_dim": 16,
-           "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
     (d / f"{TINY_CLIP}.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(d / f"{TINY_CLIP}.json")
     return TINY_CLIP
@@ -45,8 +47,16 @@ def image_split(tmp_path: Path) -> tuple[Split, Path]:
     (img / "broken.png").write_bytes(b"not a png at all")
     pd.DataFrame({"url": ["http://img.example/4.jpg"], "path": ["pic4.png"]}).to_csv(img / "index.csv", index=False)
     cat = empty_catalogue(ids)
-    cat["image_url"] = [str(img / "pic0.png"), (img / "pic1.png").as_uri(), "pic2.png", str(img / "pic3.png"),
-                        "http://img.example/4.jpg", str(img / "broken.png"), "http://img.example/6.jpg", None]
+    cat["image_url"] = [
+        str(img / "pic0.png"),
+        (img / "pic1.png").as_uri(),
+        "pic2.png",
+        str(img / "pic3.png"),
+        "http://img.example/4.jpg",
+        str(img / "broken.png"),
+        "http://img.example/6.jpg",
+        None,
+    ]
     cat["title"] = ["red", "green", "blue", "yellow", "black", "", "seven", "eight"]
     cat["description"] = ["a red thing", "", "", "", "", "", "", ""]
     train = pd.DataFrame({"user": ["u0"] * 8, "item": ids, "rating": 5.0, "timestamp": range(8)})
@@ -64,8 +74,9 @@ def test_clip_image_features_match_direct_encoding(tiny_clip: str, image_split: 
     split, img = image_split
     torch.manual_seed(0)
     model = load_clip(tiny_clip, None)
-    feats = clip_features(split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="cpu",
-                          batch_size=3)
+    feats = clip_features(
+        split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="cpu", batch_size=3
+    )
     assert feats.name == "clip_image" and feats.values.shape == (8, 16)
     assert feats.mask.tolist() == [True, True, True, True, True, False, False, False]
     assert feats.provenance["missing"] == {"undecodable": 1, "remote_not_fetched": 1, "no_image": 1}
@@ -84,8 +95,17 @@ def test_clip_text_and_raw_option(tiny_clip: str, image_split: tuple[Split, Path
 
     split, _ = image_split
     model = load_clip(tiny_clip, None)
-    feats = clip_features(split, "text", tiny_clip, None, model=model, progress=False, accelerator="cpu",
-                          text_fields=("title", "description"), normalize=False)
+    feats = clip_features(
+        split,
+        "text",
+        tiny_clip,
+        None,
+        model=model,
+        progress=False,
+        accelerator="cpu",
+        text_fields=("title", "description"),
+        normalize=False,
+    )
     assert feats.mask.tolist() == [True] * 5 + [False] + [True] * 2
     assert feats.provenance["missing"] == {"no_text": 1}
     clip_model, _, tokenizer = model
@@ -99,14 +119,16 @@ def test_clip_text_and_raw_option(tiny_clip: str, image_split: tuple[Split, Path
     assert bool(long.mask[0]) and torch.isfinite(long.values[0]).all()
 
 
-def test_clip_cache_reused_and_keyed_by_input(tiny_clip: str, image_split: tuple[Split, Path], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clip_cache_reused_and_keyed_by_input(
+    tiny_clip: str, image_split: tuple[Split, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import baselines.features.clip as clip_mod
 
     split, img = image_split
     cache = tmp_path / "cache"
-    first = clip_mod.clip_features(split, "image", tiny_clip, None, images=img, cache_dir=cache, progress=False,
-                                   accelerator="cpu")
+    first = clip_mod.clip_features(
+        split, "image", tiny_clip, None, images=img, cache_dir=cache, progress=False, accelerator="cpu"
+    )
     assert list(cache.rglob("clip_image.safetensors"))
 
     def boom(*a: object, **k: object) -> None:
@@ -216,17 +238,52 @@ def _run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_pixels_and_clip(tiny_clip: str, image_split: tuple[Split, Path], tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_pixels_and_clip(
+    tiny_clip: str, image_split: tuple[Split, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     split, img = image_split
     split.save(tmp_path / "split")
-    assert _run_cli(["features", str(tmp_path / "split"), "--kind", "pixels", "--out", str(tmp_path / "f"),
-                     "--images", str(img), "--bins", "4", "--thumb", "2"]) == 0
+    assert (
+        _run_cli(
+            [
+                "features",
+                str(tmp_path / "split"),
+                "--kind",
+                "pixels",
+                "--out",
+                str(tmp_path / "f"),
+                "--images",
+                str(img),
+                "--bins",
+                "4",
+                "--thumb",
+                "2",
+            ]
+        )
+        == 0
+    )
     feats = ItemFeatures.load(tmp_path / "f", "pixels")
     assert feats.values.shape == (8, 64 + 12) and int(feats.mask.sum()) == 5
     assert "3 without" in capsys.readouterr().out
-    assert _run_cli(["features", str(tmp_path / "split"), "--kind", "clip-text", "--out", str(tmp_path / "f"),
-                     "--model", tiny_clip, "--pretrained", "none", "--accelerator", "cpu"]) == 0
+    assert (
+        _run_cli(
+            [
+                "features",
+                str(tmp_path / "split"),
+                "--kind",
+                "clip-text",
+                "--out",
+                str(tmp_path / "f"),
+                "--model",
+                tiny_clip,
+                "--pretrained",
+                "none",
+                "--accelerator",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert ItemFeatures.load(tmp_path / "f", "clip_text").dim == 16
 
 
@@ -237,8 +294,18 @@ def test_cli_import_needs_ids(image_split: tuple[Split, Path], tmp_path: Path) -
     split.save(tmp_path / "split")
     np.save(tmp_path / "f.npy", np.zeros((2, 2)))
     with pytest.raises(CliError, match="--ids or --mmrec-map"):
-        _run_cli(["features", str(tmp_path / "split"), "--kind", "import", "--out", str(tmp_path / "o"),
-                  "--npy", str(tmp_path / "f.npy")])
+        _run_cli(
+            [
+                "features",
+                str(tmp_path / "split"),
+                "--kind",
+                "import",
+                "--out",
+                str(tmp_path / "o"),
+                "--npy",
+                str(tmp_path / "f.npy"),
+            ]
+        )
 
 
 def test_images_found_through_the_fetchers_index(image_split: tuple[Split, Path]) -> None:
@@ -247,8 +314,14 @@ def test_images_found_through_the_fetchers_index(image_split: tuple[Split, Path]
 
     split, img = image_split
     (img / "index.csv").unlink()
-    pd.DataFrame({"item": ["i4", "i6"], "path": ["pic4.png", "pic3.png"], "sha256": ["-", "-"],
-                  "url": ["http://img.example/4.jpg", "http://elsewhere/6.jpg"]}).to_parquet(img / "index.parquet")
+    pd.DataFrame(
+        {
+            "item": ["i4", "i6"],
+            "path": ["pic4.png", "pic3.png"],
+            "sha256": ["-", "-"],
+            "url": ["http://img.example/4.jpg", "http://elsewhere/6.jpg"],
+        }
+    ).to_parquet(img / "index.parquet")
     src = resolve_images(split.items, img)
     assert src.paths[4] == img / "pic4.png"  # by URL
     assert src.paths[6] == img / "pic3.png"  # the catalogue's URL differs; found by item id
@@ -263,8 +336,9 @@ def test_clip_on_gpu_matches_cpu(tiny_clip: str, image_split: tuple[Split, Path]
     torch.manual_seed(0)
     model = load_clip(tiny_clip, None)
     cpu = clip_features(split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="cpu")
-    gpu = clip_features(split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="gpu",
-                        devices=1)
+    gpu = clip_features(
+        split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="gpu", devices=1
+    )
     assert torch.equal(cpu.mask, gpu.mask)
     torch.testing.assert_close(gpu.values, cpu.values, atol=1e-3, rtol=1e-3)
     text = clip_features(split, "text", tiny_clip, None, model=model, progress=False, accelerator="gpu")
@@ -277,5 +351,17 @@ def test_cli_unknown_clip_model_is_a_user_error(image_split: tuple[Split, Path],
     split, _ = image_split
     split.save(tmp_path / "split")
     with pytest.raises(CliError, match="could not build CLIP model 'no-such-arch'"):
-        _run_cli(["features", str(tmp_path / "split"), "--kind", "clip-text", "--out", str(tmp_path / "o"),
-                  "--model", "no-such-arch", "--pretrained", "none"])
+        _run_cli(
+            [
+                "features",
+                str(tmp_path / "split"),
+                "--kind",
+                "clip-text",
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                "no-such-arch",
+                "--pretrained",
+                "none",
+            ]
+        )

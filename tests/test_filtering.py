@@ -31,10 +31,16 @@ def _naive_kcore(rows: list[tuple], uk: int, ik: int) -> list[tuple]:
 
 
 def test_dedupe_earliest_latest_all_with_file_order_ties():
-    df = _frame([
-        ("a", "x", 1.0, 30), ("a", "x", 2.0, 10), ("b", "y", 3.0, 5),
-        ("a", "x", 4.0, 10), ("a", "x", 5.0, 30), ("b", "z", 1.0, 7),
-    ])
+    df = _frame(
+        [
+            ("a", "x", 1.0, 30),
+            ("a", "x", 2.0, 10),
+            ("b", "y", 3.0, 5),
+            ("a", "x", 4.0, 10),
+            ("a", "x", 5.0, 30),
+            ("b", "z", 1.0, 7),
+        ]
+    )
     out, n = dedupe(df)  # earliest is the default
     assert n == 3
     assert out["rating"].tolist() == [2.0, 3.0, 1.0]  # ts 10 tie: the first row in the file wins; input order kept
@@ -49,21 +55,25 @@ def test_dedupe_earliest_latest_all_with_file_order_ties():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 3)), max_size=40),
-       st.sampled_from(["earliest", "latest"]))
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 3)), max_size=40),
+    st.sampled_from(["earliest", "latest"]),
+)
 def test_dedupe_matches_pandas_reference(rows, keep):
     df = _frame([(f"u{u}", f"i{i}", float(k), t) for k, (u, i, t) in enumerate(rows)])
     out, n = dedupe(df, keep=keep)
-    ref = df.assign(_pos=range(len(df))).sort_values(
-        ["timestamp", "_pos"], ascending=[keep == "earliest", True], kind="stable"
-    ).drop_duplicates(["user", "item"], keep="first").sort_values("_pos")
+    ref = (
+        df.assign(_pos=range(len(df)))
+        .sort_values(["timestamp", "_pos"], ascending=[keep == "earliest", True], kind="stable")
+        .drop_duplicates(["user", "item"], keep="first")
+        .sort_values("_pos")
+    )
     assert out["rating"].tolist() == ref["rating"].tolist()
     assert n == len(df) - len(ref)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=80),
-       st.integers(0, 4), st.integers(0, 4))
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=80), st.integers(0, 4), st.integers(0, 4))
 def test_kcore_equals_naive_fixed_point(pairs, uk, ik):
     rows = [(f"u{u}", f"i{i}", 1.0, k) for k, (u, i) in enumerate(pairs)]
     out, stats = kcore(_frame(rows), user_k=uk, item_k=ik)
@@ -79,8 +89,16 @@ def test_kcore_equals_naive_fixed_point(pairs, uk, ik):
 
 def test_kcore_needs_several_passes_and_sides_are_separate():
     # u3 has 2 rows; removing it drops item c below 2, which drops u2 below 2, ...
-    rows = [("u1", "a", 1, 0), ("u1", "b", 1, 1), ("u2", "b", 1, 2), ("u2", "c", 1, 3),
-            ("u3", "c", 1, 4), ("u4", "a", 1, 5), ("u4", "b", 1, 6), ("u1", "d", 1, 7)]
+    rows = [
+        ("u1", "a", 1, 0),
+        ("u1", "b", 1, 1),
+        ("u2", "b", 1, 2),
+        ("u2", "c", 1, 3),
+        ("u3", "c", 1, 4),
+        ("u4", "a", 1, 5),
+        ("u4", "b", 1, 6),
+        ("u1", "d", 1, 7),
+    ]
     out, stats = kcore(_frame(rows), user_k=2, item_k=2)
     assert len(stats.iterations) >= 2
     assert set(out["user"]) == {"u1", "u4"} and set(out["item"]) == {"a", "b"}
@@ -96,8 +114,14 @@ def test_kcore_needs_several_passes_and_sides_are_separate():
 def test_kcore_large_input_is_vectorised():
     rng = np.random.default_rng(0)
     n = 300_000
-    df = pd.DataFrame({"user": rng.zipf(1.6, n).astype(str), "item": rng.zipf(1.6, n).astype(str),
-                       "rating": 1.0, "timestamp": np.arange(n)})
+    df = pd.DataFrame(
+        {
+            "user": rng.zipf(1.6, n).astype(str),
+            "item": rng.zipf(1.6, n).astype(str),
+            "rating": 1.0,
+            "timestamp": np.arange(n),
+        }
+    )
     out, stats = kcore(df, 5, 5)
     assert out.groupby("user").size().min() >= 5 and out.groupby("item").size().min() >= 5
     assert stats.rows_out == len(out) > 0

@@ -101,8 +101,11 @@ def test_missing_features_and_bad_options(data):
         FusionRecommender(user="mean")
 
 
-@pytest.mark.parametrize("opts", [dict(loss="bpr"), dict(loss="softmax"), dict(loss="bpr", user="embedding"),
-                                  dict(loss="paper")], ids=["bpr", "softmax", "embedding", "paper"])
+@pytest.mark.parametrize(
+    "opts",
+    [dict(loss="bpr"), dict(loss="softmax"), dict(loss="bpr", user="embedding"), dict(loss="paper")],
+    ids=["bpr", "softmax", "embedding", "paper"],
+)
 def test_items_without_features_are_not_trained_on(data, opts):
     """A positive lacking a feature scores -inf at evaluation; its fused vector is that of a zero input.
     Training on it would only pull profiles towards that constant vector, so it adds no loss."""

@@ -33,11 +33,14 @@ def jpeg_bytes() -> bytes:
 
 def bomb_header_png(w: int = 100_000, h: int = 100_000) -> bytes:
     """A PNG whose header claims ``w``×``h`` pixels (no real pixel data)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 class ImageServer:
@@ -68,7 +71,7 @@ class ImageServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
-    def __enter__(self) -> "ImageServer":
+    def __enter__(self) -> ImageServer:
         self.thread.start()
         return self
 
@@ -159,8 +162,12 @@ def test_rerun_skips_existing_and_refetches_broken(catalogue: list, server: Imag
 def test_pixel_limit_applies_to_real_images(server: ImageServer, tmp_path: Path) -> None:
     server.routes["/big.png"] = (200, "image/png", png_bytes(200, 200))
     server.routes["/small.png"] = (200, "image/png", png_bytes(50, 50))
-    rep = fetch_images([("big", server.url + "/big.png"), ("small", server.url + "/small.png")], tmp_path,
-                       max_pixels=10_000, progress=False)
+    rep = fetch_images(
+        [("big", server.url + "/big.png"), ("small", server.url + "/small.png")],
+        tmp_path,
+        max_pixels=10_000,
+        progress=False,
+    )
     assert [r.item for r in rep.records] == ["small"]
     assert rep.failures[0].item == "big" and "too_many_pixels" in rep.failures[0].reason
     # PIL's global limit is restored afterwards.
@@ -170,8 +177,7 @@ def test_pixel_limit_applies_to_real_images(server: ImageServer, tmp_path: Path)
 def test_unsafe_item_ids_get_hashed_names_and_duplicates_are_reported(tmp_path: Path) -> None:
     src = tmp_path / "x.png"
     src.write_bytes(png_bytes())
-    rep = fetch_images([("a/b c", str(src)), ("a/b c", str(src)), ("B00XYZ", str(src))], tmp_path / "o",
-                       progress=False)
+    rep = fetch_images([("a/b c", str(src)), ("a/b c", str(src)), ("B00XYZ", str(src))], tmp_path / "o", progress=False)
     stem = image_stem("a/b c")
     assert stem.startswith("h_") and (tmp_path / "o" / f"{stem}.png").exists()
     assert image_stem("B00XYZ") == "B00XYZ"

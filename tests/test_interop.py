@@ -8,6 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.amazon_files import (
+    Row,
+    make_items,
+    make_rows,
+    write_2023_benchmark,
+    write_align_folder,
+    write_lines,
+    write_mmrec_folder,
+)
 
 from benchmark.cli import main
 from benchmark.data.interop import (
@@ -20,15 +29,6 @@ from benchmark.data.interop import (
 from benchmark.data.report import BadInputError
 from benchmark.features import ItemFeatures
 from benchmark.split import PARTS, Split
-from fixtures.amazon_files import (
-    Row,
-    make_items,
-    make_rows,
-    write_2023_benchmark,
-    write_align_folder,
-    write_lines,
-    write_mmrec_folder,
-)
 
 ROWS = make_rows(n_users=15, n_items=12, per_user=6, seed=11)
 
@@ -38,8 +38,14 @@ def content(split: Split) -> dict:
     out: dict = {"users": split.users["orig_user_id"].tolist(), "items": split.items["orig_item_id"].tolist()}
     for p in PARTS:
         df = split.part(p)
-        out[p] = sorted(zip(df["user_id"].tolist(), df["item_id"].tolist(), df["rating"].astype(np.float32).tolist(),
-                            df["timestamp"].tolist()))
+        out[p] = sorted(
+            zip(
+                df["user_id"].tolist(),
+                df["item_id"].tolist(),
+                df["rating"].astype(np.float32).tolist(),
+                df["timestamp"].tolist(),
+            )
+        )
     return out
 
 
@@ -51,9 +57,17 @@ def simple_split(rows: list[Row] = ROWS, with_titles: bool = True) -> Split:
     cat = None
     if with_titles:
         items = make_items(sorted(df["item"].unique()))
-        cat = pd.DataFrame({"item": [i["item"] for i in items], "title": [i["title"] + "\twith tab" for i in items],
-                            "description": "", "brand": "", "categories": [[] for _ in items],
-                            "image_url": None, "image_urls": [[] for _ in items]})
+        cat = pd.DataFrame(
+            {
+                "item": [i["item"] for i in items],
+                "title": [i["title"] + "\twith tab" for i in items],
+                "description": "",
+                "brand": "",
+                "categories": [[] for _ in items],
+                "image_url": None,
+                "image_urls": [[] for _ in items],
+            }
+        )
     return Split.from_parts(parts, cat, "loo", {"seed": 0})
 
 
@@ -80,8 +94,17 @@ def test_import_2023_official(tmp_path: Path, variant: str) -> None:
 def test_import_2023_official_with_catalogue_and_errors(tmp_path: Path) -> None:
     write_2023_benchmark(tmp_path, "Toys", ROWS)
     item = ROWS[0].item
-    cat = pd.DataFrame({"item": [item], "title": ["T"], "description": [""], "brand": [""], "categories": [["c"]],
-                        "image_url": ["u"], "image_urls": [["u"]]})
+    cat = pd.DataFrame(
+        {
+            "item": [item],
+            "title": ["T"],
+            "description": [""],
+            "brand": [""],
+            "categories": [["c"]],
+            "image_url": ["u"],
+            "image_urls": [["u"]],
+        }
+    )
     split = import_2023_official(tmp_path, "Toys", catalogue=cat)
     row = split.items.set_index("orig_item_id").loc[item]
     assert row["title"] == "T" and bool(row["has_meta"])
@@ -150,7 +173,8 @@ def test_import_mmrec(tmp_path: Path) -> None:
         want = inter[inter["x_label"] == label]
         got = split.part(part)
         assert sorted(zip(got["user_id"], got["item_id"], got["timestamp"])) == sorted(
-            zip(want["userID"], want["itemID"], want["timestamp"]))
+            zip(want["userID"], want["itemID"], want["timestamp"])
+        )
     assert set(feats) == {"mmrec_image", "mmrec_text"}
     np.testing.assert_array_equal(feats["mmrec_image"].values.numpy(), np.load(d / "image_feat.npy"))
 
@@ -200,8 +224,16 @@ def test_export_recbole_files(tmp_path: Path) -> None:
         df = pd.read_csv(paths[p], sep="\t", dtype={"user_id:token": str, "item_id:token": str})
         assert list(df.columns) == ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
         part = split.part(p)
-        assert sorted(zip(df["user_id:token"], df["item_id:token"], df["rating:float"], df["timestamp:float"])) == sorted(
-            zip(part["orig_user_id"], part["orig_item_id"], part["rating"].astype(float), part["timestamp"].astype(float)))
+        assert sorted(
+            zip(df["user_id:token"], df["item_id:token"], df["rating:float"], df["timestamp:float"])
+        ) == sorted(
+            zip(
+                part["orig_user_id"],
+                part["orig_item_id"],
+                part["rating"].astype(float),
+                part["timestamp"].astype(float),
+            )
+        )
     items = pd.read_csv(paths["item"], sep="\t")
     assert len(items) == split.n_items and not items["title:token_seq"].str.contains("\t").any()
     cfg = paths["config"].read_text()
@@ -219,9 +251,19 @@ def test_recbole_loads_the_export(tmp_path: Path) -> None:
 
     split = simple_split(with_titles=False)
     paths = export_recbole(split, tmp_path / "toys", "toys")
-    config = Config(model="Pop", dataset="toys", config_file_list=[str(paths["config"])],
-                    config_dict={"device": "cpu", "use_gpu": False, "checkpoint_dir": str(tmp_path / "ckpt"),
-                                 "show_progress": False, "state": "ERROR", "save_dataset": False})
+    config = Config(
+        model="Pop",
+        dataset="toys",
+        config_file_list=[str(paths["config"])],
+        config_dict={
+            "device": "cpu",
+            "use_gpu": False,
+            "checkpoint_dir": str(tmp_path / "ckpt"),
+            "show_progress": False,
+            "state": "ERROR",
+            "save_dataset": False,
+        },
+    )
     ds = create_dataset(config)
     assert ds.inter_num == sum(len(split.part(p)) for p in PARTS)
     assert ds.file_size_list == [len(split.part(p)) for p in PARTS]
@@ -236,15 +278,45 @@ def test_cli_import_then_export(tmp_path: Path, capsys: pytest.CaptureFixture) -
     split = Split.load(out)
     assert split.protocol == "align-macridvae"
     assert ItemFeatures.load(out / "features", "clip_image").n_items == split.n_items
-    assert main(["data", "export", "mmrec", str(out), "--out", str(tmp_path / "mm"), "--name", "toys",
-                 "--image-feature", "clip_image", "--text-feature", "clip_text"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "export",
+                "mmrec",
+                str(out),
+                "--out",
+                str(tmp_path / "mm"),
+                "--name",
+                "toys",
+                "--image-feature",
+                "clip_image",
+                "--text-feature",
+                "clip_text",
+            ]
+        )
+        == 0
+    )
     back, feats = import_mmrec(tmp_path / "mm", "toys")
     assert content(back) == content(split) and set(feats) == {"mmrec_image", "mmrec_text"}
     assert main(["data", "export", "recbole", str(out), "--out", str(tmp_path / "rb"), "--name", "toys"]) == 0
     assert (tmp_path / "rb" / "toys" / "toys.test.inter").is_file()
     write_2023_benchmark(tmp_path / "bench", "Toys", ROWS)
-    assert main(["data", "import", "official-2023", str(tmp_path / "bench"), "--category", "Toys",
-                 "--out", str(tmp_path / "off")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "official-2023",
+                str(tmp_path / "bench"),
+                "--category",
+                "Toys",
+                "--out",
+                str(tmp_path / "off"),
+            ]
+        )
+        == 0
+    )
     assert Split.load(tmp_path / "off").protocol == "official"
     assert "fingerprint" in capsys.readouterr().out
 

@@ -14,13 +14,22 @@ from benchmark.evaluation.ranking import topk_items
 
 ranx = pytest.importorskip("ranx")
 
-RANX_NAMES = {"recall": "recall", "ndcg": "ndcg", "hitrate": "hit_rate", "precision": "precision", "mrr": "mrr", "map": "map"}
+RANX_NAMES = {
+    "recall": "recall",
+    "ndcg": "ndcg",
+    "hitrate": "hit_rate",
+    "precision": "precision",
+    "mrr": "mrr",
+    "map": "map",
+}
 
 
 def ranx_per_user(lists: dict, relevant: dict, ks) -> dict[str, np.ndarray]:
     """ranx's per-user values (users = sorted keys of ``relevant``); lists get distinct descending scores."""
     qrels = ranx.Qrels({f"u{u}": {f"i{i}": 1 for i in rel} for u, rel in relevant.items()})
-    run = ranx.Run({f"u{u}": {f"i{i}": float(len(lst) - r) for r, i in enumerate(lst)} for u, lst in lists.items() if len(lst)})
+    run = ranx.Run(
+        {f"u{u}": {f"i{i}": float(len(lst) - r) for r, i in enumerate(lst)} for u, lst in lists.items() if len(lst)}
+    )
     names = [f"{RANX_NAMES[m]}@{k}" for k in ks for m in M.METRICS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

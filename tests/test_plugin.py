@@ -28,9 +28,23 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     shutil.copytree(EXAMPLE, build)
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "--disable-pip-version-check", "--target", str(target), str(build)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(build),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     monkeypatch.syspath_prepend(str(target))
@@ -43,7 +57,7 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def rotate(s: str, k: int) -> str:
-    return s[k % len(s):] + s[:k % len(s)]
+    return s[k % len(s) :] + s[: k % len(s)]
 
 
 def small_split() -> Split:
@@ -53,8 +67,9 @@ def small_split() -> Split:
     test = df.groupby("user").tail(1)
     valid = df.drop(test.index).groupby("user").tail(1)
     train = df.drop(test.index).drop(valid.index)
-    return Split.from_parts({"train": train, "valid": valid, "test": test}, empty_catalogue(df["item"].unique()),
-                            "test", {})
+    return Split.from_parts(
+        {"train": train, "valid": valid, "test": test}, empty_catalogue(df["item"].unique()), "test", {}
+    )
 
 
 @pytest.mark.slow

@@ -29,17 +29,46 @@ def _write_2023(tmp: Path, n: int = 1500, seed: int = 0) -> tuple[Path, Path, pd
     reviews = tmp / "All_Beauty.jsonl.gz"
     with gzip.open(reviews, "wt", encoding="utf-8") as fh:
         for u, i, r, t in zip(users, items, ratings, ts_ms):
-            fh.write(json.dumps({"rating": r, "title": "ok", "text": "fine", "images": [], "asin": i,
-                                 "parent_asin": i, "user_id": u, "timestamp": int(t), "helpful_vote": 0,
-                                 "verified_purchase": True}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "rating": r,
+                        "title": "ok",
+                        "text": "fine",
+                        "images": [],
+                        "asin": i,
+                        "parent_asin": i,
+                        "user_id": u,
+                        "timestamp": int(t),
+                        "helpful_vote": 0,
+                        "verified_purchase": True,
+                    }
+                )
+                + "\n"
+            )
     meta = tmp / "meta_All_Beauty.jsonl"
     with open(meta, "w", encoding="utf-8") as fh:
         for k in range(60):
-            images = [] if k % 4 == 0 else [{"thumb": f"http://x/{k}t.jpg", "large": f"http://x/{k}l.jpg",
-                                              "hi_res": None, "variant": "MAIN"}]
-            fh.write(json.dumps({"main_category": "All Beauty", "title": f"Item {k}", "parent_asin": f"B0{k:08d}",
-                                 "description": ["nice"], "categories": [], "store": "S", "details": {},
-                                 "images": images}) + "\n")
+            images = (
+                []
+                if k % 4 == 0
+                else [{"thumb": f"http://x/{k}t.jpg", "large": f"http://x/{k}l.jpg", "hi_res": None, "variant": "MAIN"}]
+            )
+            fh.write(
+                json.dumps(
+                    {
+                        "main_category": "All Beauty",
+                        "title": f"Item {k}",
+                        "parent_asin": f"B0{k:08d}",
+                        "description": ["nice"],
+                        "categories": [],
+                        "store": "S",
+                        "details": {},
+                        "images": images,
+                    }
+                )
+                + "\n"
+            )
     truth = pd.DataFrame({"user": users, "item": items, "rating": ratings, "timestamp": ts_ms // 1000})
     return reviews, meta, truth
 
@@ -61,8 +90,17 @@ def _expected_after_filters(truth: pd.DataFrame, uk: int, ik: int, image_items: 
 def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
     reviews, meta, truth = _write_2023(tmp_path)
     out = tmp_path / "out"
-    cfg = PrepareConfig.from_mapping({"release": "2023", "reviews": reviews, "meta": meta, "out": out,
-                                      "protocol": "mmrec", "seed": 3, "image_only": True})
+    cfg = PrepareConfig.from_mapping(
+        {
+            "release": "2023",
+            "reviews": reviews,
+            "meta": meta,
+            "out": out,
+            "protocol": "mmrec",
+            "seed": 3,
+            "image_only": True,
+        }
+    )
     split = prepare(cfg)
     for name in ("interactions", "items", "train", "valid", "test", "users"):
         assert (out / f"{name}.parquet").is_file()
@@ -73,19 +111,29 @@ def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
     image_items = {f"B0{k:08d}" for k in range(60) if k % 4}
     expected = _expected_after_filters(truth, 5, 5, image_items)
     got = pd.concat([pd.read_parquet(out / f"{p}.parquet") for p in PARTS])
-    assert sorted(zip(got["orig_user_id"], got["orig_item_id"], got["timestamp"])) == \
-        sorted(zip(expected["user"], expected["item"], expected["timestamp"]))
+    assert sorted(zip(got["orig_user_id"], got["orig_item_id"], got["timestamp"])) == sorted(
+        zip(expected["user"], expected["item"], expected["timestamp"])
+    )
     assert len(pd.read_parquet(out / "interactions.parquet")) == len(expected)
 
     summary = json.loads((out / "summary.json").read_text())
     n_dups = int(truth.duplicated(["user", "item"]).sum())
     assert summary["stages"]["read"]["rows"] == len(truth)
-    assert summary["stages"]["dedupe"] == {"rule": "earliest", "removed": n_dups, "rows": len(truth) - n_dups,
-                                           "users": truth["user"].nunique(), "items": truth["item"].nunique()}
+    assert summary["stages"]["dedupe"] == {
+        "rule": "earliest",
+        "removed": n_dups,
+        "rows": len(truth) - n_dups,
+        "users": truth["user"].nunique(),
+        "items": truth["item"].nunique(),
+    }
     assert summary["stages"]["image_filter"]["items_removed"] == 15
     n_items = expected["item"].nunique()
-    assert summary["stages"]["catalogue"] == {"items": n_items, "with_meta": n_items, "without_meta": 0,
-                                              "with_image_url": n_items}
+    assert summary["stages"]["catalogue"] == {
+        "items": n_items,
+        "with_meta": n_items,
+        "without_meta": 0,
+        "with_image_url": n_items,
+    }
     assert summary["stages"]["kcore"]["rows_out"] == len(expected)
     assert summary["sources"]["reviews"]["sha256"] == sha256_file(reviews)
     assert summary["read_reports"]["reviews"]["lines_read"] == len(truth)
@@ -129,8 +177,24 @@ def test_config_errors_name_the_key_and_allowed_values(tmp_path, values, message
 
 def test_cli_flags_and_config_file(tmp_path, capsys):
     reviews, meta, _ = _write_2023(tmp_path, seed=2)
-    rc = main(["data", "prepare", "--release", "2023", "--reviews", str(reviews), "--protocol", "global-time",
-               "--param", "test_frac=0.2", "--kcore", "3", "--out", str(tmp_path / "flags")])
+    rc = main(
+        [
+            "data",
+            "prepare",
+            "--release",
+            "2023",
+            "--reviews",
+            str(reviews),
+            "--protocol",
+            "global-time",
+            "--param",
+            "test_frac=0.2",
+            "--kcore",
+            "3",
+            "--out",
+            str(tmp_path / "flags"),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     split = Split.load(tmp_path / "flags")
@@ -138,9 +202,19 @@ def test_cli_flags_and_config_file(tmp_path, capsys):
     assert split.fingerprint in printed and f"test  {len(split.test):>10}" in printed
 
     cfg = tmp_path / "prep.yaml"
-    cfg.write_text(yaml.safe_dump({"release": 2023, "reviews": reviews.name, "meta": meta.name, "out": "cfgout",
-                                   "protocol": "global-time", "protocol_params": {"test_frac": 0.2},
-                                   "kcore": 3}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "release": 2023,
+                "reviews": reviews.name,
+                "meta": meta.name,
+                "out": "cfgout",
+                "protocol": "global-time",
+                "protocol_params": {"test_frac": 0.2},
+                "kcore": 3,
+            }
+        )
+    )
     assert main(["data", "prepare", "--config", str(cfg)]) == 0
     assert Split.load(tmp_path / "cfgout").fingerprint != split.fingerprint  # meta adds its checksum
     capsys.readouterr()
@@ -153,8 +227,22 @@ def test_cli_flags_and_config_file(tmp_path, capsys):
 
 def test_cli_bad_protocol_param_is_a_clean_error(tmp_path):
     reviews, _, _ = _write_2023(tmp_path, n=300)
-    rc = main(["data", "prepare", "--release", "2023", "--reviews", str(reviews), "--protocol", "loo",
-               "--param", "valid_frac=0.1", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "data",
+            "prepare",
+            "--release",
+            "2023",
+            "--reviews",
+            str(reviews),
+            "--protocol",
+            "loo",
+            "--param",
+            "valid_frac=0.1",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     assert not (tmp_path / "o" / "split.json").exists()
 
@@ -164,12 +252,29 @@ def test_real_2018_magazine_subscriptions(shared_data, tmp_path):
     reviews = shared_data / "2018-Magazine_Subscriptions" / "Magazine_Subscriptions_5.json.gz"
     meta = shared_data / "2018-Magazine_Subscriptions" / "meta_Magazine_Subscriptions.json.gz"
     # strict: the meta's repeated asins are identical lines (notes), so strict reading goes through
-    split = prepare(PrepareConfig.from_mapping({"release": "2018", "reviews": reviews, "meta": meta, "strict": True,
-                                                "out": tmp_path / "p", "protocol": "loo", "kcore": 5}))
+    split = prepare(
+        PrepareConfig.from_mapping(
+            {
+                "release": "2018",
+                "reviews": reviews,
+                "meta": meta,
+                "strict": True,
+                "out": tmp_path / "p",
+                "protocol": "loo",
+                "kcore": 5,
+            }
+        )
+    )
     with gzip.open(reviews, "rt", encoding="utf-8") as fh:
         recs = [json.loads(line) for line in fh]
-    truth = pd.DataFrame({"user": [r["reviewerID"] for r in recs], "item": [r["asin"] for r in recs],
-                          "rating": [r["overall"] for r in recs], "timestamp": [r["unixReviewTime"] for r in recs]})
+    truth = pd.DataFrame(
+        {
+            "user": [r["reviewerID"] for r in recs],
+            "item": [r["asin"] for r in recs],
+            "rating": [r["overall"] for r in recs],
+            "timestamp": [r["unixReviewTime"] for r in recs],
+        }
+    )
     expected = _expected_after_filters(truth, 5, 5)
     assert sum(len(split.part(p)) for p in PARTS) == len(expected)
     assert len(split.test) == expected["user"].nunique()  # every 5-core user has ≥ 3 rows: one test row each
@@ -184,41 +289,71 @@ def test_real_2018_magazine_subscriptions(shared_data, tmp_path):
     with_image = {r["asin"] for r in mrecs if r.get("imageURLHighRes") or r.get("imageURL")}
     split_items = set(expected["item"])
     assert summary["stages"]["catalogue"] == {
-        "items": len(split_items), "with_meta": len(split_items & meta_items),
-        "without_meta": len(split_items - meta_items), "with_image_url": len(split_items & with_image)}
+        "items": len(split_items),
+        "with_meta": len(split_items & meta_items),
+        "without_meta": len(split_items - meta_items),
+        "with_image_url": len(split_items & with_image),
+    }
 
 
 @pytest.mark.realdata
 def test_loo_on_2023_rating_only_reproduces_the_official_last_out_split(shared_data, tmp_path):
     # The release's own leave-last-out files are an independent reference for our `loo` protocol.
     base = shared_data / "2023-All_Beauty" / "5core"
-    split = prepare(PrepareConfig.from_mapping({"release": "2023", "reviews": base / "rating_only" / "All_Beauty.csv",
-                                                "out": tmp_path / "l", "protocol": "loo", "kcore": 0}))
+    split = prepare(
+        PrepareConfig.from_mapping(
+            {
+                "release": "2023",
+                "reviews": base / "rating_only" / "All_Beauty.csv",
+                "out": tmp_path / "l",
+                "protocol": "loo",
+                "kcore": 0,
+            }
+        )
+    )
     for part in PARTS:
         official = pd.read_csv(base / "last_out_w_his" / f"All_Beauty.{part}.csv")
         ours = split.part(part)
         assert sorted(zip(ours["orig_user_id"], ours["orig_item_id"], ours["timestamp"])) == sorted(
-            zip(official["user_id"], official["parent_asin"], official["timestamp"] // 1000)), part
+            zip(official["user_id"], official["parent_asin"], official["timestamp"] // 1000)
+        ), part
 
 
 @pytest.mark.realdata
 def test_official_protocol_dispatches_to_the_importer(shared_data, tmp_path):
     pytest.importorskip("benchmark.data.interop")
     directory = shared_data / "2023-All_Beauty" / "5core"
-    split = prepare(PrepareConfig.from_mapping({"release": "2023", "reviews": directory, "out": tmp_path / "o",
-                                                "protocol": "official", "category": "All_Beauty",
-                                                "variant": "last_out_w_his"}))
+    split = prepare(
+        PrepareConfig.from_mapping(
+            {
+                "release": "2023",
+                "reviews": directory,
+                "out": tmp_path / "o",
+                "protocol": "official",
+                "category": "All_Beauty",
+                "variant": "last_out_w_his",
+            }
+        )
+    )
     test_csv = pd.read_csv(directory / "last_out_w_his" / "All_Beauty.test.csv")
     assert len(split.test) == len(test_csv)
     assert set(split.test["orig_user_id"]) == set(test_csv["user_id"])
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert "leakage" in summary and summary["fingerprint"] == split.fingerprint
-    assert [r["rows_kept"] for r in summary["read_reports"]["official"]] == [len(split.train), len(split.valid), len(split.test)]
+    assert [r["rows_kept"] for r in summary["read_reports"]["official"]] == [
+        len(split.train),
+        len(split.valid),
+        len(split.test),
+    ]
 
 
 def test_read_kcore_perf_script_runs_small(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmark.perf.read_kcore", "--small", "--cache-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmark.perf.read_kcore", "--small", "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ratio ours/pandas throughput" in proc.stdout
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.startswith(("ours", "pandas"))}

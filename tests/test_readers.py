@@ -11,11 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from benchmark.data.readers import read_meta, read_reviews, sniff
-from benchmark.data.report import BadInputError, ReadReport, WrongFormatError
-from benchmark.data.text import clean_html
-from benchmark.split import CATALOGUE_COLUMNS, RAW_INTERACTION_COLUMNS
 from fixtures.amazon_files import (
     Row,
     make_items,
@@ -37,13 +32,23 @@ from fixtures.amazon_files import (
     write_reviews_2023,
 )
 
+from benchmark.data.readers import read_meta, read_reviews, sniff
+from benchmark.data.report import BadInputError, ReadReport, WrongFormatError
+from benchmark.data.text import clean_html
+from benchmark.split import CATALOGUE_COLUMNS, RAW_INTERACTION_COLUMNS
+
 ROWS = make_rows(n_users=12, n_items=10, per_user=5, seed=3)
 
 
 def expected_frame(rows: list[Row]) -> pd.DataFrame:
-    return pd.DataFrame({"user": [r.user for r in rows], "item": [r.item for r in rows],
-                         "rating": np.array([r.rating for r in rows], dtype=np.float32),
-                         "timestamp": np.array([r.ts for r in rows], dtype=np.int64)})
+    return pd.DataFrame(
+        {
+            "user": [r.user for r in rows],
+            "item": [r.item for r in rows],
+            "rating": np.array([r.rating for r in rows], dtype=np.float32),
+            "timestamp": np.array([r.ts for r in rows], dtype=np.int64),
+        }
+    )
 
 
 def assert_interactions(df: pd.DataFrame, rows: list[Row]) -> None:
@@ -148,11 +153,11 @@ def test_2018_meta_duplicates_and_html(tmp_path: Path) -> None:
     a, b, c = ITEMS[0], ITEMS[1], ITEMS[2]
     sparse_a = dict(a, brand="", images=[], title='<span class="a-size-medium a-color-secondary"')
     lines = [
-        meta_2018(sparse_a),                                   # 1: a with fewer fields
-        meta_2018(dict(b, title="Caf&eacute; <b>Noir</b>")),   # 2: b with HTML
-        meta_2018(a),                                          # 3: a, more fields: replaces line 1
-        meta_2018(dict(b, title="Other")),                     # 4: b again, tie → first (line 2) kept
-        meta_2018(c),                                          # 5
+        meta_2018(sparse_a),  # 1: a with fewer fields
+        meta_2018(dict(b, title="Caf&eacute; <b>Noir</b>")),  # 2: b with HTML
+        meta_2018(a),  # 3: a, more fields: replaces line 1
+        meta_2018(dict(b, title="Other")),  # 4: b again, tie → first (line 2) kept
+        meta_2018(c),  # 5
     ]
     p = write_lines(tmp_path / "meta_Toys.json.gz", lines)
     df, rep = read_meta(p, "2018")
@@ -365,7 +370,11 @@ def test_identical_meta_repeat_is_a_note_even_when_strict(tmp_path: Path) -> Non
 
 def test_meta_missing_and_empty_item(tmp_path: Path) -> None:
     good = json.loads(meta_2018(ITEMS[0]))
-    lines = [json.dumps(good), json.dumps({k: v for k, v in good.items() if k != "asin"}), json.dumps(dict(good, asin=""))]
+    lines = [
+        json.dumps(good),
+        json.dumps({k: v for k, v in good.items() if k != "asin"}),
+        json.dumps(dict(good, asin="")),
+    ]
     df, rep = read_meta(write_lines(tmp_path / "meta.json", lines), "2018")
     assert len(df) == 1 and rep.counts == {"missing_field": 1, "empty_id": 1}
     assert rep.examples == {"missing_field": [2], "empty_id": [3]}
@@ -383,12 +392,15 @@ def test_report_rejects_unknown_kind() -> None:
 
 
 # ----------------------------------------------------------------------------------- html
-@pytest.mark.parametrize("raw,clean", [
-    ('<span class="a-size-medium a-color-secondary"', ""),
-    ("tips &amp; tricks, <i>Maximum PC</i><br /><br />more", "tips & tricks, Maximum PC more"),
-    ("size < 5 and <3 you", "size < 5 and <3 you"),
-    ("AT&T phone", "AT&T phone"),
-    ("<script>var x=1;</script>Title<!-- c -->", "Title"),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ('<span class="a-size-medium a-color-secondary"', ""),
+        ("tips &amp; tricks, <i>Maximum PC</i><br /><br />more", "tips & tricks, Maximum PC more"),
+        ("size < 5 and <3 you", "size < 5 and <3 you"),
+        ("AT&T phone", "AT&T phone"),
+        ("<script>var x=1;</script>Title<!-- c -->", "Title"),
+    ],
+)
 def test_clean_html(raw: str, clean: str) -> None:
     assert clean_html(raw) == clean

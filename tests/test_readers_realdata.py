@@ -103,7 +103,9 @@ def test_gift_cards_meta_both_layouts(shared_data: Path) -> None:
     assert set(df_new["item"]) == set(df_old["item"]) == items
     a, b = df_new.set_index("item").sort_index(), df_old.set_index("item").sort_index()
     assert (a["title"] == b["title"]).all() and (a["brand"] == b["brand"]).all()
-    assert int(a["image_url"].notna().sum()) == len({r["asin"] for r in new_recs if r.get("imageURLHighRes") or r.get("imageURL")})
+    assert int(a["image_url"].notna().sum()) == len(
+        {r["asin"] for r in new_recs if r.get("imageURLHighRes") or r.get("imageURL")}
+    )
     assert int(b["image_url"].notna().sum()) == len({r["asin"] for r in old_recs if r.get("image")})
     hi = {r["asin"]: r["imageURLHighRes"][0] for r in new_recs if r.get("imageURLHighRes")}
     assert all(a.loc[k, "image_url"] == v for k, v in hi.items())
@@ -114,19 +116,26 @@ def test_gift_cards_meta_both_layouts(shared_data: Path) -> None:
 # ------------------------------------------------------------------------ 2023 All_Beauty official
 def test_all_beauty_official(shared_data: Path) -> None:
     root = shared_data / "2023-All_Beauty"
-    parts = {p: pd.read_csv(root / "5core" / "last_out_w_his" / f"All_Beauty.{p}.csv", keep_default_na=False)
-             for p in ("train", "valid", "test")}
+    parts = {
+        p: pd.read_csv(root / "5core" / "last_out_w_his" / f"All_Beauty.{p}.csv", keep_default_na=False)
+        for p in ("train", "valid", "test")
+    }
     split = import_2023_official(root, "All_Beauty", "last_out_w_his")
     for p, raw in parts.items():
         got = split.part(p)
         assert len(got) == len(raw)
         assert sorted(zip(got["orig_user_id"], got["orig_item_id"], got["timestamp"])) == sorted(
-            zip(raw["user_id"], raw["parent_asin"], raw["timestamp"] // 1000))
+            zip(raw["user_id"], raw["parent_asin"], raw["timestamp"] // 1000)
+        )
     all_rows = pd.concat(parts.values())
     assert split.n_users == all_rows["user_id"].nunique()
     assert split.n_items == all_rows["parent_asin"].nunique()
-    assert split.params["files"]["All_Beauty.train.csv"] == __import__("hashlib").sha256(
-        (root / "5core" / "last_out_w_his" / "All_Beauty.train.csv").read_bytes()).hexdigest()
+    assert (
+        split.params["files"]["All_Beauty.train.csv"]
+        == __import__("hashlib")
+        .sha256((root / "5core" / "last_out_w_his" / "All_Beauty.train.csv").read_bytes())
+        .hexdigest()
+    )
 
     rating_only = root / "5core" / "rating_only" / "All_Beauty.csv"
     raw = pd.read_csv(rating_only)
@@ -160,9 +169,15 @@ def test_mmrec_baby_maps_and_feature_alignment(shared_data: Path, tmp_path: Path
         os.symlink(src / f, d / f)
     rng = np.random.default_rng(0)
     n = 5000
-    inter = pd.DataFrame({"userID": rng.integers(0, len(umap), n), "itemID": rng.integers(0, len(imap), n),
-                          "rating": 5.0, "timestamp": rng.integers(1_300_000_000, 1_400_000_000, n),
-                          "x_label": rng.choice([0, 1, 2], n, p=[0.8, 0.1, 0.1])})
+    inter = pd.DataFrame(
+        {
+            "userID": rng.integers(0, len(umap), n),
+            "itemID": rng.integers(0, len(imap), n),
+            "rating": 5.0,
+            "timestamp": rng.integers(1_300_000_000, 1_400_000_000, n),
+            "x_label": rng.choice([0, 1, 2], n, p=[0.8, 0.1, 0.1]),
+        }
+    )
     inter.to_csv(d / "baby.inter", sep="\t", index=False)
     feat = np.stack([np.arange(len(imap), dtype=np.float32) + 1, rng.normal(size=len(imap)).astype(np.float32)], 1)
     np.save(d / "image_feat.npy", feat)

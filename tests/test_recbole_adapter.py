@@ -15,8 +15,9 @@ from benchmark.registry import create_model
 from benchmark.split import Split, empty_catalogue
 
 
-def clustered_split(n_users: int = 60, n_items: int = 40, n_clusters: int = 4, per_user: int = 8,
-                    seed: int = 0, noise: float = 0.0) -> Split:
+def clustered_split(
+    n_users: int = 60, n_items: int = 40, n_clusters: int = 4, per_user: int = 8, seed: int = 0, noise: float = 0.0
+) -> Split:
     """Users like one cluster of items (a ``noise`` share of picks is uniform over all items);
     original ids are shuffled strings so RecBole's token order differs from our item order."""
     rng = np.random.default_rng(seed)
@@ -82,8 +83,12 @@ def test_quick_start_is_refused_and_scipy_alias_applied() -> None:
 def test_models_train_and_score_in_our_item_order(model: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # anything RecBole writes to the working directory would land here
     split = clustered_split()
-    rec = create_model(f"recbole-{model.lower()}", epochs=2, seed=1,
-                       config_overrides={"embedding_size": 16} if model != "MultiVAE" else {"latent_dimension": 16})
+    rec = create_model(
+        f"recbole-{model.lower()}",
+        epochs=2,
+        seed=1,
+        config_overrides={"embedding_size": 16} if model != "MultiVAE" else {"latent_dimension": 16},
+    )
     rec.fit(split, {})
     users = torch.arange(split.n_users)
     scores = rec.score(users)
@@ -116,15 +121,21 @@ def test_column_alignment_through_token_maps() -> None:
     torch.testing.assert_close(scores, want)
     # our item 7 made the best: it must be column 7 for every user
     with torch.no_grad():
-        rec.model.item_embedding.weight[rec.recbole_item_tokens.index(split.items["orig_item_id"][7])] = torch.tensor([1e6, 0.0])
+        rec.model.item_embedding.weight[rec.recbole_item_tokens.index(split.items["orig_item_id"][7])] = torch.tensor(
+            [1e6, 0.0]
+        )
     assert (rec.score(users).argmax(dim=1) == 7).all()
 
 
 def test_items_recbole_never_saw_score_minus_inf() -> None:
     base = clustered_split(n_users=20, n_items=12, n_clusters=2, per_user=5)
     # an importer-fixed item order can hold an item no part mentions
-    parts = {p: base.part(p).rename(columns={"orig_user_id": "user", "orig_item_id": "item"})[
-        ["user", "item", "rating", "timestamp"]] for p in ("train", "valid", "test")}
+    parts = {
+        p: base.part(p).rename(columns={"orig_user_id": "user", "orig_item_id": "item"})[
+            ["user", "item", "rating", "timestamp"]
+        ]
+        for p in ("train", "valid", "test")
+    }
     order = ["ghost-item"] + list(base.items["orig_item_id"])
     split = Split.from_parts(parts, empty_catalogue(order), "synthetic", {}, item_order=order)
     rec = create_model("recbole-bpr", epochs=1, seed=0, config_overrides={"embedding_size": 4}).fit(split, {})
@@ -149,16 +160,32 @@ def test_bpr_parity_with_our_lightning_bpr() -> None:
     ours, theirs = [], []
     for seed in (0, 1, 2):
         split = clustered_split(n_users=200, n_items=160, n_clusters=4, per_user=12, seed=seed, noise=0.3)
-        a = create_model("bpr", k=32, lr=1e-2, max_epochs=60, patience=10, seed=seed, batch_size=256,
-                         lambda_w=0.0, lambda_b=0.0, item_bias=False).fit(split, {})
-        b = create_model("recbole-bpr", epochs=60, seed=seed, stopping_step=10,
-                         config_overrides={"embedding_size": 32, "learning_rate": 1e-2,
-                                           "train_batch_size": 256}).fit(split, {})
+        a = create_model(
+            "bpr",
+            k=32,
+            lr=1e-2,
+            max_epochs=60,
+            patience=10,
+            seed=seed,
+            batch_size=256,
+            lambda_w=0.0,
+            lambda_b=0.0,
+            item_bias=False,
+        ).fit(split, {})
+        b = create_model(
+            "recbole-bpr",
+            epochs=60,
+            seed=seed,
+            stopping_step=10,
+            config_overrides={"embedding_size": 32, "learning_rate": 1e-2, "train_batch_size": 256},
+        ).fit(split, {})
         ours.append(evaluate(a, split, part="test", ks=(20,), progress=False).means()["recall@20"])
         theirs.append(evaluate(b, split, part="test", ks=(20,), progress=False).means()["recall@20"])
     ours_m, theirs_m = float(np.mean(ours)), float(np.mean(theirs))
-    print(f"test Recall@20, seeds 0-2: ours {np.round(ours, 3).tolist()} (mean {ours_m:.3f}); "
-          f"RecBole {np.round(theirs, 3).tolist()} (mean {theirs_m:.3f})")
+    print(
+        f"test Recall@20, seeds 0-2: ours {np.round(ours, 3).tolist()} (mean {ours_m:.3f}); "
+        f"RecBole {np.round(theirs, 3).tolist()} (mean {theirs_m:.3f})"
+    )
     chance = 20 / 160
     assert ours_m > 2 * chance and theirs_m > 2 * chance  # both learned the clusters
     assert abs(ours_m - theirs_m) < 0.08  # per-seed spread on 200 test users is about ±0.05
@@ -167,8 +194,9 @@ def test_bpr_parity_with_our_lightning_bpr() -> None:
 @pytest.mark.gpu
 def test_recbole_on_gpu() -> None:
     split = clustered_split()
-    rec = create_model("recbole-lightgcn", epochs=2, seed=0, device="cuda",
-                       config_overrides={"embedding_size": 16}).fit(split, {})
+    rec = create_model(
+        "recbole-lightgcn", epochs=2, seed=0, device="cuda", config_overrides={"embedding_size": 16}
+    ).fit(split, {})
     assert next(rec.model.parameters()).is_cuda
     s = rec.score(torch.arange(split.n_users, device="cuda"))
     assert s.is_cuda and s.shape == (split.n_users, split.n_items) and torch.isfinite(s).all()

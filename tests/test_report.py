@@ -25,10 +25,25 @@ CAP = {"correction": "holm", "alpha": 0.05, "fingerprint": "0123456789abcdef" * 
 
 
 def _test(run, metric, sig, diff, p_adj=0.01):
-    return {"metric": metric, "run": run, "baseline": "base_line", "test": "t", "p": p_adj / 2,
-            "p_adjusted": p_adj, "mean_diff": diff, "ci_low": diff - 0.01, "ci_high": diff + 0.01,
-            "effect_size": 0.5, "significant": sig, "rel_improvement": 0.1, "rel_ci_low": 0.0,
-            "rel_ci_high": 0.2, "n_users": 1234, "mean_run": 0.0, "mean_baseline": 0.0}
+    return {
+        "metric": metric,
+        "run": run,
+        "baseline": "base_line",
+        "test": "t",
+        "p": p_adj / 2,
+        "p_adjusted": p_adj,
+        "mean_diff": diff,
+        "ci_low": diff - 0.01,
+        "ci_high": diff + 0.01,
+        "effect_size": 0.5,
+        "significant": sig,
+        "rel_improvement": 0.1,
+        "rel_ci_low": 0.0,
+        "rel_ci_high": 0.2,
+        "n_users": 1234,
+        "mean_run": 0.0,
+        "mean_baseline": 0.0,
+    }
 
 
 TESTS = [
@@ -57,7 +72,14 @@ def _md_cells(text):
 
 def test_metric_columns_grouped_by_family_then_k():
     assert order_metrics(["ndcg@20", "recall@50", "mrr@10", "recall@10", "ndcg@5", "foo@3", "hitrate@10"]) == [
-        "recall@10", "recall@50", "ndcg@5", "ndcg@20", "hitrate@10", "mrr@10", "foo@3"]
+        "recall@10",
+        "recall@50",
+        "ndcg@5",
+        "ndcg@20",
+        "hitrate@10",
+        "mrr@10",
+        "foo@3",
+    ]
 
 
 def test_markdown_bold_underline_and_markers():
@@ -75,7 +97,15 @@ def test_markdown_bold_underline_and_markers():
     assert not any(m in v for v in cells["base_line (baseline)"].values() for m in "▲▼")
     assert "**Baby_2018 test**" in md
     foot = md.strip().splitlines()[-1]
-    for needle in ("paired t-test", "Holm", "α = 0.05", "9 comparisons", "n_users = 1234", CAP["fingerprint"], "base_line"):
+    for needle in (
+        "paired t-test",
+        "Holm",
+        "α = 0.05",
+        "9 comparisons",
+        "n_users = 1234",
+        CAP["fingerprint"],
+        "base_line",
+    ):
         assert needle in foot
 
 
@@ -166,8 +196,13 @@ def test_end_to_end_with_compare_and_seeds():
     users = np.arange(400)
 
     def table(shift):
-        return pd.DataFrame({"user_id": users, "recall@10": np.clip(rng.random(400) * 0.4 + shift, 0, 1),
-                             "ndcg@10": np.clip(rng.random(400) * 0.3 + shift, 0, 1)})
+        return pd.DataFrame(
+            {
+                "user_id": users,
+                "recall@10": np.clip(rng.random(400) * 0.4 + shift, 0, 1),
+                "ndcg@10": np.clip(rng.random(400) * 0.3 + shift, 0, 1),
+            }
+        )
 
     per_user, spread = {}, {}
     for name, shift in {"pop": 0.0, "vlm4rec": 0.08}.items():
@@ -190,6 +225,7 @@ def test_end_to_end_with_compare_and_seeds():
 
 # --- plots -----------------------------------------------------------------------------------
 
+
 def _is_png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -198,12 +234,18 @@ def test_plots_write_valid_pngs(tmp_path):
     import matplotlib.image as mpimg
 
     rng = np.random.default_rng(0)
-    per_user = {n: pd.DataFrame({"user_id": range(100), "recall@10": rng.random(100) * s}) for n, s in
-                [("a", 0.3), ("b", 0.5), ("c", 0.4)]}
+    per_user = {
+        n: pd.DataFrame({"user_id": range(100), "recall@10": rng.random(100) * s})
+        for n, s in [("a", 0.3), ("b", 0.5), ("c", 0.4)]
+    }
     bars = plot_metric_bars(per_user, "recall@10", tmp_path / "out" / "bars.png", n_resamples=500)
-    curves = plot_metric_vs_k({"a": {"recall@10": 0.1, "recall@20": 0.2, "ndcg@10": 0.05, "ndcg@20": 0.07},
-                               "b": {"recall@10": 0.15, "recall@20": 0.22, "ndcg@10": 0.06, "ndcg@20": 0.08}},
-                              tmp_path / "k.png")
+    curves = plot_metric_vs_k(
+        {
+            "a": {"recall@10": 0.1, "recall@20": 0.2, "ndcg@10": 0.05, "ndcg@20": 0.07},
+            "b": {"recall@10": 0.15, "recall@20": 0.22, "ndcg@10": 0.06, "ndcg@20": 0.08},
+        },
+        tmp_path / "k.png",
+    )
     for p in (bars, curves):
         assert p.exists() and _is_png(p)
         img = mpimg.imread(p)
@@ -234,10 +276,19 @@ def test_latex_tables_compile_with_booktabs(tmp_path):
     means["VLM4Rec_text & 100% ~x^"] = {"recall@10": 0.01, "recall@20": 0.02, "ndcg@10": 0.0}
     spread = {r: {m: {"std": 0.001} for m in v} for r, v in means.items()}
     tex = leaderboard(means, TESTS, fmt="latex", caption={**CAP, "note": "Costs in $; 50% off #1"}, spread=spread)
-    doc = ("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + tex
-           + comparison_table(TESTS, "latex") + "\\end{document}\n")
+    doc = (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        + tex
+        + comparison_table(TESTS, "latex")
+        + "\\end{document}\n"
+    )
     (tmp_path / "t.tex").write_text(doc, encoding="utf-8")
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 0

@@ -27,19 +27,41 @@ SMALL = {
     "experiment": "demo-small",
     "description": "small offline demo for tests",
     "seeds": [0],
-    "dataset": {"name": "demo-small", "source": "demo", "protocol": "mmrec", "split_seed": 0, "kcore": 5,
-                "demo": {"seed": 0, "n_items": 150, "n_users": 120, "min_interactions": 10, "max_interactions": 14}},
+    "dataset": {
+        "name": "demo-small",
+        "source": "demo",
+        "protocol": "mmrec",
+        "split_seed": 0,
+        "kcore": 5,
+        "demo": {"seed": 0, "n_items": 150, "n_users": 120, "min_interactions": 10, "max_interactions": 14},
+    },
     "features": [
-        {"name": "desc_text", "producer": "vlm4rec-text",
-         "params": {"describer": "precomputed", "descriptions": "reference_captions.jsonl", "encoder": "minilm",
-                    "text": "title+description"}},
+        {
+            "name": "desc_text",
+            "producer": "vlm4rec-text",
+            "params": {
+                "describer": "precomputed",
+                "descriptions": "reference_captions.jsonl",
+                "encoder": "minilm",
+                "text": "title+description",
+            },
+        },
         {"name": "meta_text", "producer": "vlm4rec-text", "params": {"encoder": "minilm", "text": "catalogue"}},
         {"name": "pixels", "producer": "pixels"},
     ],
     "models": [
-        {"name": "VLM4Rec", "model": "vlm4rec", "params": {"feature": "desc_text"},
-         "paper_name": "LLaVA-NeXT 7B text-only (VLM4Rec)"},
-        {"name": "Meta text-only", "model": "text-only", "params": {"feature": "meta_text"}, "paper_name": "BERT text-only"},
+        {
+            "name": "VLM4Rec",
+            "model": "vlm4rec",
+            "params": {"feature": "desc_text"},
+            "paper_name": "LLaVA-NeXT 7B text-only (VLM4Rec)",
+        },
+        {
+            "name": "Meta text-only",
+            "model": "text-only",
+            "params": {"feature": "meta_text"},
+            "paper_name": "BERT text-only",
+        },
         {"name": "Vision-only", "model": "vision-only", "params": {"feature": "pixels"}, "paper_name": "vision-only"},
         {"name": "Popularity", "model": "popularity"},
         {"name": "BPR-MF", "model": "bpr", "params": {"max_epochs": 6, "k": 16}},
@@ -72,9 +94,19 @@ def first_run(tmp_path_factory):
 def test_demo_run_writes_every_result_file(first_run):
     _, _, result = first_run
     d = result.run_dir
-    for name in ("config.resolved.yaml", "split.json", "per_user_metrics.parquet", "metrics.json",
-                 "statistics.json", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "provenance.json",
-                 "subsets.md", "subsets.csv"):
+    for name in (
+        "config.resolved.yaml",
+        "split.json",
+        "per_user_metrics.parquet",
+        "metrics.json",
+        "statistics.json",
+        "leaderboard.md",
+        "leaderboard.tex",
+        "leaderboard.csv",
+        "provenance.json",
+        "subsets.md",
+        "subsets.csv",
+    ):
         assert (d / name).is_file(), name
     assert sorted(p.name for p in (d / "plots").glob("*.png")) == ["bars_recall_at_10.png", "metrics_vs_k.png"]
     units = sorted(p.stem for p in (d / "units").glob("*.json"))
@@ -116,7 +148,10 @@ def test_wandb_offline_run_holds_the_logged_metrics(first_run):
     found = False
     for r in runs:
         summary = read_summary(r)
-        if summary.get("test/recall@10") is not None and abs(summary["test/recall@10"] - unit["test"]["recall@10"]) < 1e-12:
+        if (
+            summary.get("test/recall@10") is not None
+            and abs(summary["test/recall@10"] - unit["test"]["recall@10"]) < 1e-12
+        ):
             found = True
     assert found, "the VLM4Rec unit's test metrics are not in any offline W&B run"
     # training curves of a Lightning model reach W&B through WandbLogger
@@ -196,8 +231,22 @@ def test_demo_split_fingerprint_does_not_depend_on_where_the_cache_is(first_run,
 
 def test_leaderboard_command_rerenders_saved_results(first_run, capsys):
     _, _, result = first_run
-    rc = cli_main(["leaderboard", str(result.run_dir), "--models", "VLM4Rec,Vision-only,Popularity",
-                   "--baseline", "Popularity", "--test", "wilcoxon", "--correction", "bonferroni", "--format", "json"])
+    rc = cli_main(
+        [
+            "leaderboard",
+            str(result.run_dir),
+            "--models",
+            "VLM4Rec,Vision-only,Popularity",
+            "--baseline",
+            "Popularity",
+            "--test",
+            "wilcoxon",
+            "--correction",
+            "bonferroni",
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["runs"]) == {"VLM4Rec", "Vision-only", "Popularity"}

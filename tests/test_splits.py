@@ -12,14 +12,18 @@ from benchmark.split import PARTS, Split
 from benchmark.splits import LeakageError, check_leakage, make_split
 
 
-def _generated(n_rows: int = 3000, n_users: int = 300, n_items: int = 200, seed: int = 1, unique: bool = True) -> pd.DataFrame:
+def _generated(
+    n_rows: int = 3000, n_users: int = 300, n_items: int = 200, seed: int = 1, unique: bool = True
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "user": [f"U{x:04d}" for x in rng.zipf(1.4, n_rows) % n_users],
-        "item": [f"I{x:04d}" for x in rng.integers(0, n_items, n_rows)],
-        "rating": rng.integers(1, 6, n_rows).astype("float32"),
-        "timestamp": rng.integers(1_500_000_000, 1_500_100_000, n_rows),
-    })
+    df = pd.DataFrame(
+        {
+            "user": [f"U{x:04d}" for x in rng.zipf(1.4, n_rows) % n_users],
+            "item": [f"I{x:04d}" for x in rng.integers(0, n_items, n_rows)],
+            "rating": rng.integers(1, 6, n_rows).astype("float32"),
+            "timestamp": rng.integers(1_500_000_000, 1_500_100_000, n_rows),
+        }
+    )
     return df.drop_duplicates(["user", "item"]).reset_index(drop=True) if unique else df
 
 
@@ -88,11 +92,20 @@ def test_mmrec_per_user_counts_follow_the_rule():
 
 # ---------------------------------------------------------------------------------- loo
 def test_loo_last_is_test_ties_by_item_id_and_short_users_train_only():
-    df = pd.DataFrame([
-        ("a", "i3", 5.0, 10), ("a", "i1", 5.0, 20), ("a", "i9", 5.0, 30), ("a", "i2", 5.0, 30),
-        ("b", "i1", 4.0, 1), ("b", "i2", 4.0, 2),  # only two: stays in train
-        ("c", "i5", 3.0, 7), ("c", "i4", 3.0, 7), ("c", "i6", 3.0, 7),
-    ], columns=["user", "item", "rating", "timestamp"])
+    df = pd.DataFrame(
+        [
+            ("a", "i3", 5.0, 10),
+            ("a", "i1", 5.0, 20),
+            ("a", "i9", 5.0, 30),
+            ("a", "i2", 5.0, 30),
+            ("b", "i1", 4.0, 1),
+            ("b", "i2", 4.0, 2),  # only two: stays in train
+            ("c", "i5", 3.0, 7),
+            ("c", "i4", 3.0, 7),
+            ("c", "i6", 3.0, 7),
+        ],
+        columns=["user", "item", "rating", "timestamp"],
+    )
     split = make_split(df, None, "loo")
     test = dict(zip(split.test["orig_user_id"], split.test["orig_item_id"]))
     valid = dict(zip(split.valid["orig_user_id"], split.valid["orig_item_id"]))
@@ -178,8 +191,14 @@ _rows = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 25), st.integers(0
 def _from_rows(rows) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["u", "i", "timestamp"])
     df = df.drop_duplicates(["u", "i"]).reset_index(drop=True)
-    return pd.DataFrame({"user": "u" + df["u"].astype(str), "item": "i" + df["i"].astype(str),
-                         "rating": 1.0, "timestamp": df["timestamp"]})
+    return pd.DataFrame(
+        {
+            "user": "u" + df["u"].astype(str),
+            "item": "i" + df["i"].astype(str),
+            "rating": 1.0,
+            "timestamp": df["timestamp"],
+        }
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,8 +232,12 @@ def test_seeds_reproduce_and_differ(seed, protocol):
 def _official(parts: dict, variant: str):
     from benchmark.split import Split
 
-    return Split.from_parts({k: pd.DataFrame(v, columns=["user", "item", "rating", "timestamp"]) for k, v in parts.items()},
-                            None, "official", {"variant": variant})
+    return Split.from_parts(
+        {k: pd.DataFrame(v, columns=["user", "item", "rating", "timestamp"]) for k, v in parts.items()},
+        None,
+        "official",
+        {"variant": variant},
+    )
 
 
 def test_official_last_out_split_is_checked_per_user_in_time():

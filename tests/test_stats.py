@@ -12,7 +12,13 @@ import pytest
 from scipy import stats as sps
 
 from benchmark.stats import (
-    CORRECTIONS, RESULT_KEYS, TESTS, adjust_pvalues, aggregate_seeds, bootstrap_means, compare,
+    CORRECTIONS,
+    RESULT_KEYS,
+    TESTS,
+    adjust_pvalues,
+    aggregate_seeds,
+    bootstrap_means,
+    compare,
     signflip_pvalues,
 )
 
@@ -25,8 +31,10 @@ def _runs(n: int = 300, seed: int = 0, shifts: dict[str, float] | None = None, d
     out = {}
     for name, s in shifts.items():
         if discrete:
-            vals = {m: np.clip(rng.integers(0, 5, n) / 4 + (rng.random(n) < abs(s) * 5) * np.sign(s) * 0.25, 0, 1)
-                    for m in ("recall@10", "ndcg@10")}
+            vals = {
+                m: np.clip(rng.integers(0, 5, n) / 4 + (rng.random(n) < abs(s) * 5) * np.sign(s) * 0.25, 0, 1)
+                for m in ("recall@10", "ndcg@10")
+            }
         else:
             vals = {m: np.clip(rng.random(n) * 0.5 + s, 0, 1) for m in ("recall@10", "ndcg@10")}
         out[name] = pd.DataFrame({"user_id": users, **vals})
@@ -39,12 +47,17 @@ def _aligned(runs, name, metric):
 
 # --- scipy agreement -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_t_test_matches_scipy(discrete):
     runs = _runs(discrete=discrete)
     res = compare(runs, "base", test="t", n_resamples=500)
     assert len(res) == 4 and [(r["run"], r["metric"]) for r in res] == [
-        ("a", "recall@10"), ("a", "ndcg@10"), ("b", "recall@10"), ("b", "ndcg@10")]
+        ("a", "recall@10"),
+        ("a", "ndcg@10"),
+        ("b", "recall@10"),
+        ("b", "ndcg@10"),
+    ]
     for r in res:
         x, y = _aligned(runs, r["run"], r["metric"]), _aligned(runs, "base", r["metric"])
         ref = sps.ttest_rel(x, y)
@@ -112,6 +125,7 @@ def test_constant_difference_effect_size_infinite_and_t_ci_degenerate():
 
 # --- randomization ---------------------------------------------------------------------------
 
+
 def test_signflip_close_to_exact_enumeration():
     rng = np.random.default_rng(3)
     d = np.round(rng.normal(0.6, 1.0, 12), 3)
@@ -158,6 +172,7 @@ def test_randomization_multi_chunk_and_seeded():
 
 # --- bootstrap -------------------------------------------------------------------------------
 
+
 def test_bootstrap_ci_covers_truth_at_nominal_rate():
     rng = np.random.default_rng(11)
     truth, covered, sims = 0.05, 0, 150
@@ -165,9 +180,13 @@ def test_bootstrap_ci_covers_truth_at_nominal_rate():
         n = 200
         base = rng.random(n) * 0.4
         run = base + truth + rng.normal(0, 0.2, n)
-        r = compare({"b": pd.DataFrame({"user_id": range(n), "m": base}),
-                     "r": pd.DataFrame({"user_id": range(n), "m": run})}, "b", test="bootstrap",
-                    n_resamples=1000, seed=s)[0]
+        r = compare(
+            {"b": pd.DataFrame({"user_id": range(n), "m": base}), "r": pd.DataFrame({"user_id": range(n), "m": run})},
+            "b",
+            test="bootstrap",
+            n_resamples=1000,
+            seed=s,
+        )[0]
         covered += r["ci_low"] <= truth <= r["ci_high"]
     assert 0.88 <= covered / sims <= 0.99
 
@@ -202,6 +221,7 @@ def test_relative_improvement_nan_when_baseline_zero():
 
 
 # --- corrections -----------------------------------------------------------------------------
+
 
 def test_corrections_by_hand():
     p = [0.01, 0.04, 0.03, 0.005]
@@ -259,12 +279,12 @@ def test_family_is_every_comparison_in_the_call(correction):
 
 # --- alignment, determinism, errors ----------------------------------------------------------
 
+
 def test_row_order_and_other_runs_do_not_change_a_comparison():
     runs = _runs()
     full = compare(runs, "base", test="bootstrap", n_resamples=2000, seed=3)
     shuffled = {k: v.sample(frac=1.0, random_state=9) for k, v in runs.items()}
-    only_a = compare({"base": shuffled["base"], "a": shuffled["a"]}, "base", test="bootstrap",
-                     n_resamples=2000, seed=3)
+    only_a = compare({"base": shuffled["base"], "a": shuffled["a"]}, "base", test="bootstrap", n_resamples=2000, seed=3)
     for key in ("p", "ci_low", "ci_high", "rel_ci_low", "rel_ci_high", "mean_diff", "effect_size"):
         assert only_a[0][key] == pytest.approx(full[0][key], abs=1e-12)
     other_seed = compare(runs, "base", test="bootstrap", n_resamples=2000, seed=4)
@@ -315,11 +335,14 @@ def test_results_are_json_serialisable():
 
 # --- seeds -----------------------------------------------------------------------------------
 
+
 def test_aggregate_seeds_means_and_spread():
     rng = np.random.default_rng(0)
     users = np.arange(30)
-    seeds = [pd.DataFrame({"user_id": rng.permutation(users), "recall@10": rng.random(30), "ndcg@10": rng.random(30)})
-             for _ in range(3)]
+    seeds = [
+        pd.DataFrame({"user_id": rng.permutation(users), "recall@10": rng.random(30), "ndcg@10": rng.random(30)})
+        for _ in range(3)
+    ]
     per_user, spread = aggregate_seeds(seeds)
     assert list(per_user.columns) == ["user_id", "recall@10", "ndcg@10"]
     assert per_user["user_id"].tolist() == users.tolist()
@@ -334,7 +357,9 @@ def test_aggregate_seeds_means_and_spread():
         assert spread[m]["n_seeds"] == 3
     # The averaged table feeds straight into compare().
     other = per_user.assign(**{"recall@10": per_user["recall@10"] + 0.1})
-    assert compare({"avg": per_user, "o": other}, "avg", metrics=["recall@10"], n_resamples=100)[0]["mean_diff"] == pytest.approx(0.1)
+    assert compare({"avg": per_user, "o": other}, "avg", metrics=["recall@10"], n_resamples=100)[0][
+        "mean_diff"
+    ] == pytest.approx(0.1)
 
 
 def test_aggregate_seeds_single_seed_and_errors():

@@ -119,8 +119,13 @@ def test_early_stopping_stops_before_max_epochs(data):
 
 def test_grid_search_selects_on_validation(data):
     split, feats = data
-    best, table = grid_search(BPRMF, {"lr": [1e-5, 0.01]}, split, feats,
-                              fixed=dict(k=16, batch_size=256, max_epochs=6, eval_every=3, patience=1))
+    best, table = grid_search(
+        BPRMF,
+        {"lr": [1e-5, 0.01]},
+        split,
+        feats,
+        fixed=dict(k=16, batch_size=256, max_epochs=6, eval_every=3, patience=1),
+    )
     assert list(table.columns) == ["lr", "valid_recall@20"] and len(table) == 2
     assert table["valid_recall@20"].is_monotonic_decreasing
     assert table.loc[0, "lr"] == 0.01 and best.params["lr"] == 0.01

@@ -20,16 +20,25 @@ TEXT = np.array([[0, 3], [2, 0.2], [2, 0.1], [0.1, 2], [0.3, 2], [2, 0.4]], dtyp
 @pytest.fixture()
 def split() -> Split:
     items = [f"i{k}" for k in range(6)]
-    train = pd.DataFrame({"user": ["u0", "u1", "u1", "u2", "u2"], "item": ["i0", "i3", "i1", "i2", "i4"],
-                          "rating": 5.0, "timestamp": [1, 1, 2, 1, 2]})
+    train = pd.DataFrame(
+        {
+            "user": ["u0", "u1", "u1", "u2", "u2"],
+            "item": ["i0", "i3", "i1", "i2", "i4"],
+            "rating": 5.0,
+            "timestamp": [1, 1, 2, 1, 2],
+        }
+    )
     hold = pd.DataFrame({"user": ["u0", "u1"], "item": ["i5", "i5"], "rating": 5.0, "timestamp": [3, 3]})
     return Split.from_parts({"train": train, "valid": hold, "test": hold}, empty_catalogue(items), "test", {})
 
 
 def features(image_mask: list[bool] | None = None) -> dict[str, ItemFeatures]:
-    return {"clip_image": ItemFeatures("clip_image", torch.from_numpy(IMAGE),
-                                       torch.tensor(image_mask) if image_mask else None),
-            "clip_text": ItemFeatures("clip_text", torch.from_numpy(TEXT))}
+    return {
+        "clip_image": ItemFeatures(
+            "clip_image", torch.from_numpy(IMAGE), torch.tensor(image_mask) if image_mask else None
+        ),
+        "clip_text": ItemFeatures("clip_text", torch.from_numpy(TEXT)),
+    }
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_evaluator import make_split, table_model  # tests/ is on sys.path (rootdir conftest)
 
 from benchmark.data.report import BadInputError
 from benchmark.evaluation import evaluate, evaluate_topk
 from benchmark.evaluation.subsets import activity_buckets, cold_items, cold_start_result, subset_metrics
 from benchmark.evaluation.trec import rank_run, read_qrels, read_run, relevant_from_qrels, write_qrels
-from test_evaluator import make_split, table_model  # tests/ is on sys.path (rootdir conftest)
 
 
 def write(tmp_path, name, text):
@@ -107,7 +107,9 @@ def test_to_trec_run_needs_kept_lists(tmp_path):
 
 def test_cold_start_subset_independently():
     split = make_split(13, n_users=60, n_items=40)
-    res = evaluate(table_model(split, 5), split, ks=(10,), metrics=("recall", "hitrate"), progress=False, keep_topk=True)
+    res = evaluate(
+        table_model(split, 5), split, ks=(10,), metrics=("recall", "hitrate"), progress=False, keep_topk=True
+    )
     cold = set(split.test["item_id"]) - set(split.train["item_id"])
     assert set(cold_items(split, "test").tolist()) == cold
     sub = cold_start_result(res, split)

@@ -33,10 +33,14 @@ def data():
     return make_synthetic(600, 300, 32, seed=0)
 
 
-@pytest.mark.parametrize("factory", [
-    lambda: BPRMF(k=32, batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
-    lambda: VBPR(feature="clip_image+text", batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
-], ids=["bpr", "vbpr-image+text"])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: BPRMF(k=32, batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
+        lambda: VBPR(feature="clip_image+text", batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
+    ],
+    ids=["bpr", "vbpr-image+text"],
+)
 def test_trained_models_beat_random_and_popularity(data, factory):
     split, feats = data
     model = factory().fit(split, feats)
@@ -51,8 +55,12 @@ def test_vbpr_score_is_the_formula(data):
     m = VBPR(max_epochs=1, batch_size=512).fit(split, feats)
     f = feats["clip_image"].values
     u = torch.tensor([0, 9])
-    want = (m.beta_item + (f @ m.beta_prime).squeeze(1) + m.gamma_user[u] @ m.gamma_item.T
-            + m.theta_user[u] @ (f @ m.emb_matrix).T)
+    want = (
+        m.beta_item
+        + (f @ m.beta_prime).squeeze(1)
+        + m.gamma_user[u] @ m.gamma_item.T
+        + m.theta_user[u] @ (f @ m.emb_matrix).T
+    )
     torch.testing.assert_close(m.score(u), want.detach(), rtol=1e-5, atol=1e-5)
 
 
@@ -66,8 +74,18 @@ def test_vbpr_parity_with_cornac():
     for seed in (0, 1, 2):
         split, feats = make_synthetic(400, 200, 32, seed=seed)
         m = VBPR(max_epochs=8, eval_every=8, patience=1, seed=seed).fit(split, feats)
-        c = cornac.models.VBPR(k=10, k2=10, n_epochs=8, batch_size=100, learning_rate=0.005, lambda_w=0.01,
-                               lambda_b=0.01, lambda_e=0.0, verbose=False, seed=seed)
+        c = cornac.models.VBPR(
+            k=10,
+            k2=10,
+            n_epochs=8,
+            batch_size=100,
+            learning_rate=0.005,
+            lambda_w=0.01,
+            lambda_b=0.01,
+            lambda_e=0.0,
+            verbose=False,
+            seed=seed,
+        )
         c.fit(cornac_train_set(split, feats["clip_image"], seed=seed))
         ours.append(valid_recall(m, split))
         theirs.append(valid_recall(CornacScorer(c), split))

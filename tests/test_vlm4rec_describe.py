@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.tiny_models import make_image_split, tiny_llava_dir, tiny_qwen_dir  # noqa: F401
 
 from benchmark.split import Split
-from fixtures.tiny_models import make_image_split, tiny_llava_dir, tiny_qwen_dir  # noqa: F401
 from vlm4rec.cache import DescriptionCache
 from vlm4rec.describers import HFDescriber, PrecomputedDescriber
 from vlm4rec.inference import run_describe
@@ -53,8 +53,15 @@ def _split(tmp_path, **kw) -> Split:
 def test_tiny_llava_describes_split_with_coverage_and_resume(tmp_path, tiny_llava_dir):
     split = _split(tmp_path, n_items=8, n_users=2, missing=(3,), broken=(5,))
     d = HFDescriber(str(tiny_llava_dir), max_new_tokens=6)
-    out = run_describe(split.items, d, tmp_path / "cache", tmp_path / "out", image_root=tmp_path / "split",
-                       batch_size=3, progress=False)
+    out = run_describe(
+        split.items,
+        d,
+        tmp_path / "cache",
+        tmp_path / "out",
+        image_root=tmp_path / "split",
+        batch_size=3,
+        progress=False,
+    )
     assert d.use_chat_template is False  # no chat template: raw prompt text used as-is
     rows = [json.loads(x) for x in out.descriptions_path.read_text().splitlines()]
     assert [r["item_id"] for r in rows] == list(range(8))
@@ -69,8 +76,16 @@ def test_tiny_llava_describes_split_with_coverage_and_resume(tmp_path, tiny_llav
     entries = DescriptionCache(tmp_path / "cache", d.identity()).merged_entries()
     assert all(0 < e["n_new_tokens"] <= 6 for e in entries if e["text"] is not None)
     # resume: nothing left to do, same output
-    again = run_describe(split.items, d, tmp_path / "cache", tmp_path / "out2", image_root=tmp_path / "split",
-                         batch_size=3, progress=False, fallback="drop")
+    again = run_describe(
+        split.items,
+        d,
+        tmp_path / "cache",
+        tmp_path / "out2",
+        image_root=tmp_path / "split",
+        batch_size=3,
+        progress=False,
+        fallback="drop",
+    )
     assert again.n_run == 0
     rows2 = [json.loads(x) for x in again.descriptions_path.read_text().splitlines()]
     assert [r["description"] for r in rows2] == [r["description"] for r in rows]
@@ -80,8 +95,15 @@ def test_tiny_llava_describes_split_with_coverage_and_resume(tmp_path, tiny_llav
 def test_tiny_qwen2_vl_uses_chat_template_batched(tmp_path, tiny_qwen_dir):
     split = _split(tmp_path, n_items=4, n_users=1)
     d = HFDescriber(str(tiny_qwen_dir), max_new_tokens=4)
-    out = run_describe(split.items, d, tmp_path / "cache", tmp_path / "out", image_root=tmp_path / "split",
-                       batch_size=4, progress=False)
+    out = run_describe(
+        split.items,
+        d,
+        tmp_path / "cache",
+        tmp_path / "out",
+        image_root=tmp_path / "split",
+        batch_size=4,
+        progress=False,
+    )
     assert d.use_chat_template is True
     rec_text = d.text_input(type("R", (), {"fields": {"title": "X"}})())
     assert "<|vision_start|><|image_pad|><|vision_end|>" in rec_text and "Product title: X" in rec_text
@@ -119,10 +141,30 @@ def test_precomputed_describer_and_cli(tmp_path, capsys):
 
     split_dir = make_image_split(tmp_path, n_items=6, n_users=2, missing=(1,))
     refs = tmp_path / "reference_captions.jsonl"
-    refs.write_text("".join(json.dumps({"parent_asin": f"I{i:03d}", "caption": f"caption {i}", "source": "t"}) + "\n"
-                            for i in (0, 1, 2, 3)))
-    assert main(["describe", str(split_dir), "--describer", "precomputed", "--descriptions-file", str(refs),
-                 "--out", str(tmp_path / "d"), "--fallback", "drop", "--no-progress"]) == 0
+    refs.write_text(
+        "".join(
+            json.dumps({"parent_asin": f"I{i:03d}", "caption": f"caption {i}", "source": "t"}) + "\n"
+            for i in (0, 1, 2, 3)
+        )
+    )
+    assert (
+        main(
+            [
+                "describe",
+                str(split_dir),
+                "--describer",
+                "precomputed",
+                "--descriptions-file",
+                str(refs),
+                "--out",
+                str(tmp_path / "d"),
+                "--fallback",
+                "drop",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     rows = pd.read_json(tmp_path / "d" / "descriptions.jsonl", lines=True)
     # item I001 has no image but the precomputed file needs none
@@ -162,13 +204,28 @@ def test_killed_describe_resumes_exactly_once(tmp_path, tiny_llava_dir):
     n_items = 10
     split_dir = make_image_split(tmp_path, n_items=n_items, n_users=3)
     cache = tmp_path / "cache"
-    argv = ["describe", str(split_dir), "--describer", "hf", "--model", str(tiny_llava_dir), "--batch-size", "1",
-            "--max-new-tokens", "24", "--min-new-tokens", "24", "--cache", str(cache), "--out", str(tmp_path / "out"),
-            "--no-progress"]
+    argv = [
+        "describe",
+        str(split_dir),
+        "--describer",
+        "hf",
+        "--model",
+        str(tiny_llava_dir),
+        "--batch-size",
+        "1",
+        "--max-new-tokens",
+        "24",
+        "--min-new-tokens",
+        "24",
+        "--cache",
+        str(cache),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     code = f"import sys; from benchmark.cli import main; sys.exit(main({argv!r}))"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def n_lines() -> int:
         return sum(p.read_bytes().count(b"\n") for p in cache.glob("*/shard-*.jsonl"))
@@ -205,8 +262,15 @@ def test_precomputed_items_sharing_an_image_or_lacking_one_keep_their_own_text(t
     shutil.copy(split_dir / "images" / "I000.png", split_dir / "images" / "I003.png")
     refs = tmp_path / "refs.jsonl"
     refs.write_text("".join(json.dumps({"item": f"I{i:03d}", "description": f"caption {i}"}) + "\n" for i in range(6)))
-    out = run_describe(items, PrecomputedDescriber(refs), tmp_path / "cache", tmp_path / "out",
-                       image_root=split_dir, batch_size=2, progress=False)
+    out = run_describe(
+        items,
+        PrecomputedDescriber(refs),
+        tmp_path / "cache",
+        tmp_path / "out",
+        image_root=split_dir,
+        batch_size=2,
+        progress=False,
+    )
     rows = {json.loads(x)["item"]: json.loads(x)["description"] for x in out.descriptions_path.read_text().splitlines()}
     assert rows == {f"I{i:03d}": f"caption {i}" for i in range(6)}
     assert out.n_run == 6
@@ -218,14 +282,18 @@ def test_preset_is_the_paper_setting_and_an_explicit_dtype_replaces_4bit(tiny_ll
 
     paper = HFDescriber.from_preset("llava-next-7b", model=str(tiny_llava_dir))
     assert (paper.quantization, paper.dtype, paper.generation.as_dict()) == (
-        "4bit", "fp16", {"max_new_tokens": 150, "do_sample": False})
+        "4bit",
+        "fp16",
+        {"max_new_tokens": 150, "do_sample": False},
+    )
     # the paper's literal prompt text, whatever chat template a processor ships
     assert paper.use_chat_template is False
     parser = build_parser()
 
     def built(*extra):
-        return build_describer(parser.parse_args(["describe", "x", "--preset", "llava-next-7b",
-                                                  "--model", str(tiny_llava_dir), *extra]))
+        return build_describer(
+            parser.parse_args(["describe", "x", "--preset", "llava-next-7b", "--model", str(tiny_llava_dir), *extra])
+        )
 
     assert (built().quantization, built().dtype) == ("4bit", "fp16")
     assert (built("--dtype", "4bit").quantization, built("--dtype", "4bit").dtype) == ("4bit", "fp16")

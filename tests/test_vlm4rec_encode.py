@@ -28,8 +28,14 @@ def _cos(a, b):
 def test_minilm_offline_real_embeddings(minilm):
     assert minilm.identity()["dim"] == 384
     assert minilm.loaded_from.endswith("model")  # HF_HUB_OFFLINE in tests: the package copy is used
-    v = minilm.encode(["A red cotton t-shirt with a round neck.", "A red cotton T-shirt with a crew neck.",
-                       "Stainless steel chef's knife with a wooden handle."], progress=False)
+    v = minilm.encode(
+        [
+            "A red cotton t-shirt with a round neck.",
+            "A red cotton T-shirt with a crew neck.",
+            "Stainless steel chef's knife with a wooden handle.",
+        ],
+        progress=False,
+    )
     assert v.shape == (3, 384)
     assert _cos(v[0], v[1]) > 0.8 > _cos(v[0], v[2]) + 0.3
 
@@ -48,15 +54,26 @@ def test_text_choices():
 def _semantic_split(n_per_group: int = 10, n_users: int = 30, seed: int = 0) -> tuple[Split, pd.DataFrame]:
     """Two item groups with distinct captions; each user only ever interacts within one group."""
     rng = np.random.default_rng(seed)
-    kinds = [("shirt", "a soft cotton t-shirt in {c} with short sleeves"),
-             ("knife", "a sharp stainless steel kitchen knife with a {c} handle")]
+    kinds = [
+        ("shirt", "a soft cotton t-shirt in {c} with short sleeves"),
+        ("knife", "a sharp stainless steel kitchen knife with a {c} handle"),
+    ]
     colours = ["red", "blue", "green", "black", "white", "grey", "navy", "pink", "brown", "beige", "olive", "teal"]
     cat, caps = [], []
-    for g, (kind, tmpl) in enumerate(kinds):
+    for g, (_kind, tmpl) in enumerate(kinds):
         for j in range(n_per_group):
             item = f"G{g}-{j:02d}"
-            cat.append({"item": item, "title": f"Item {item}", "description": "", "brand": "", "categories": [],
-                        "image_url": None, "image_urls": []})
+            cat.append(
+                {
+                    "item": item,
+                    "title": f"Item {item}",
+                    "description": "",
+                    "brand": "",
+                    "categories": [],
+                    "image_url": None,
+                    "image_urls": [],
+                }
+            )
             caps.append({"item": item, "description": tmpl.format(c=colours[j % len(colours)])})
     rows = []
     for u in range(n_users):
@@ -129,14 +146,17 @@ def test_encode_cache_fallback_and_drop(minilm, tmp_path):
             return self.inner.encode(texts, batch_size, progress)
 
     enc = Counting(minilm)
-    f1 = encode_items(split.items, caps, enc, text="title+description", fallback="title", cache_dir=tmp_path,
-                      progress=False)
-    f2 = encode_items(split.items, caps, enc, text="title+description", fallback="title", cache_dir=tmp_path,
-                      progress=False)
+    f1 = encode_items(
+        split.items, caps, enc, text="title+description", fallback="title", cache_dir=tmp_path, progress=False
+    )
+    f2 = encode_items(
+        split.items, caps, enc, text="title+description", fallback="title", cache_dir=tmp_path, progress=False
+    )
     assert enc.calls == 1 and f1.checksum() == f2.checksum()
     assert f1.provenance["counts"]["not_in_descriptions"] == 1 and f1.mask.all()
-    f3 = encode_items(split.items, caps, enc, text="title+description", fallback="drop", cache_dir=tmp_path,
-                      progress=False)
+    f3 = encode_items(
+        split.items, caps, enc, text="title+description", fallback="drop", cache_dir=tmp_path, progress=False
+    )
     assert enc.calls == 2 and not f3.mask[0] and f3.mask[1:].all()
     # the title fallback embeds the title alone
     texts, _ = item_texts(split.items, caps, "title+description", "title")
@@ -148,8 +168,11 @@ def test_encode_cache_fallback_and_drop(minilm, tmp_path):
 def test_clip_text_tower_tiny(tmp_path):
     import open_clip
 
-    cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
     (tmp_path / "tiny-clip-test.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(tmp_path / "tiny-clip-test.json")
     enc = ClipTextEncoder("tiny-clip-test", pretrained=None, device="cpu")
@@ -163,8 +186,15 @@ def test_catalogue_text_uses_the_items_own_description_and_needs_no_describer():
 
     from vlm4rec.encoders import item_texts
 
-    items = pd.DataFrame({"item_id": [0, 1], "orig_item_id": ["a", "b"], "title": ["Red hat", "Mug"],
-                          "categories": [["Hats", "Women"], []], "description": ["Wool, warm.", ""]})
+    items = pd.DataFrame(
+        {
+            "item_id": [0, 1],
+            "orig_item_id": ["a", "b"],
+            "title": ["Red hat", "Mug"],
+            "categories": [["Hats", "Women"], []],
+            "description": ["Wool, warm.", ""],
+        }
+    )
     texts, counts = item_texts(items, None, "catalogue")
     assert texts == ["Red hat. Hats > Women. Wool, warm.", "Mug"]
     assert counts["not_in_descriptions"] == 0 and counts["dropped"] == 0

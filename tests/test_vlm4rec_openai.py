@@ -9,9 +9,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from fixtures.tiny_models import make_image_split
 
 from benchmark.split import Split
-from fixtures.tiny_models import make_image_split
 from vlm4rec.describers import OpenAIDescriber
 from vlm4rec.inference import run_describe
 
@@ -56,8 +56,10 @@ class Server:
                     self.wfile.write(f"invalid key: {self.headers.get('Authorization')}".encode())
                     return
                 content = "  " if "Product 6 " in title else f"A fine {title}."  # 6: a blank generation
-                payload = {"choices": [{"message": {"role": "assistant", "content": content}}],
-                           "usage": {"completion_tokens": 5}}
+                payload = {
+                    "choices": [{"message": {"role": "assistant", "content": content}}],
+                    "usage": {"completion_tokens": 5},
+                }
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(200)
@@ -87,10 +89,18 @@ def test_openai_describer_retries_timeouts_and_5xx_and_hides_key(tmp_path, monke
     split = Split.load(split_dir)
     caplog.set_level(logging.DEBUG)
     with Server() as srv:
-        d = OpenAIDescriber(srv.url, "served-llava", api_key_env="VLM_TEST_KEY", max_concurrency=3, timeout=0.4,
-                            max_retries=3, backoff=0.01)
-        out = run_describe(split.items, d, tmp_path / "cache", tmp_path / "out", image_root=split_dir,
-                           batch_size=6, progress=False)
+        d = OpenAIDescriber(
+            srv.url,
+            "served-llava",
+            api_key_env="VLM_TEST_KEY",
+            max_concurrency=3,
+            timeout=0.4,
+            max_retries=3,
+            backoff=0.01,
+        )
+        out = run_describe(
+            split.items, d, tmp_path / "cache", tmp_path / "out", image_root=split_dir, batch_size=6, progress=False
+        )
     rows = {json.loads(x)["item"]: json.loads(x) for x in out.descriptions_path.read_text().splitlines()}
     # every request: right path, bearer key, a base64 PNG data URL that decodes to the item's file
     assert all(r["path"] == "/v1/chat/completions" and r["auth"] == f"Bearer {SECRET}" for r in srv.requests)
@@ -136,11 +146,13 @@ def test_blank_generation_is_a_counted_failure_and_echoed_key_is_redacted(tmp_pa
     split = Split.load(split_dir)
     caplog.set_level(logging.DEBUG)
     with Server() as srv:
-        d = OpenAIDescriber(srv.url, "served-llava", api_key_env="VLM_TEST_KEY", timeout=2.0, max_retries=1,
-                            backoff=0.01)
+        d = OpenAIDescriber(
+            srv.url, "served-llava", api_key_env="VLM_TEST_KEY", timeout=2.0, max_retries=1, backoff=0.01
+        )
         items = split.items[split.items["orig_item_id"].isin(["I000", "I006", "I007"])]
-        out = run_describe(items, d, tmp_path / "cache", tmp_path / "out", image_root=split_dir, batch_size=3,
-                           progress=False)
+        out = run_describe(
+            items, d, tmp_path / "cache", tmp_path / "out", image_root=split_dir, batch_size=3, progress=False
+        )
     rows = {json.loads(x)["item"]: json.loads(x) for x in out.descriptions_path.read_text().splitlines()}
     assert rows["I000"]["status"] == "ok"
     assert rows["I006"]["status"] == "failed_generation" and rows["I006"]["description"] is None

@@ -10,8 +10,10 @@ import torch
 def test_captioning_perf_tiny(capsys):
     from benchmark.perf.captioning import main
 
-    assert main(["--tiny", "--n-items", "3", "--batch-sizes", "1,3", "--dtypes", "fp32,4bit",
-                 "--max-new-tokens", "3"]) == 0
+    assert (
+        main(["--tiny", "--n-items", "3", "--batch-sizes", "1,3", "--dtypes", "fp32,4bit", "--max-new-tokens", "3"])
+        == 0
+    )
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.startswith(("paper-loop", "vlm4rec-batched"))]
     assert len(lines) == 3  # the peer + two batch sizes for fp32

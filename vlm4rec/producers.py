@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from benchmark.features import ItemFeatures
 from benchmark.io import read_json
@@ -32,13 +32,24 @@ def _resolve(path: str, ctx: FeatureContext) -> Path:
     for base in (ctx.raw_dir, ctx.split_dir):
         if base is not None and (Path(base) / p).exists():
             return Path(base) / p
-    raise FileNotFoundError(f"descriptions file {path!r} not found (looked in the working directory, "
-                            f"{ctx.raw_dir} and {ctx.split_dir})")
+    raise FileNotFoundError(
+        f"descriptions file {path!r} not found (looked in the working directory, {ctx.raw_dir} and {ctx.split_dir})"
+    )
 
 
-def build_describer(describer: str, *, descriptions: Optional[str], model: Optional[str], preset: Optional[str],
-                    prompt: str, dtype: str, max_new_tokens: int, base_url: Optional[str], api_key_env: str,
-                    ctx: FeatureContext):
+def build_describer(
+    describer: str,
+    *,
+    descriptions: str | None,
+    model: str | None,
+    preset: str | None,
+    prompt: str,
+    dtype: str,
+    max_new_tokens: int,
+    base_url: str | None,
+    api_key_env: str,
+    ctx: FeatureContext,
+):
     from vlm4rec.describers import HFDescriber, OpenAIDescriber, PrecomputedDescriber
 
     if describer == "precomputed":
@@ -53,8 +64,9 @@ def build_describer(describer: str, *, descriptions: Optional[str], model: Optio
         quant = "4bit" if dtype == "4bit" else None
         dt = "fp16" if dtype == "4bit" else dtype
         if preset:
-            return HFDescriber.from_preset(preset, model=model, prompt=prompt, dtype=dt, quantization=quant,
-                                           max_new_tokens=max_new_tokens)
+            return HFDescriber.from_preset(
+                preset, model=model, prompt=prompt, dtype=dt, quantization=quant, max_new_tokens=max_new_tokens
+            )
         if not model:
             raise ValueError("describer 'hf' needs `model` (a local path or hub id) or `preset`")
         return HFDescriber(model, prompt=prompt, dtype=dt, quantization=quant, max_new_tokens=max_new_tokens)
@@ -64,20 +76,20 @@ def build_describer(describer: str, *, descriptions: Optional[str], model: Optio
 @register_feature_producer("vlm4rec-text")
 def vlm4rec_text(
     ctx: FeatureContext,
-    describer: Optional[str] = None,
-    descriptions: Optional[str] = None,
-    model: Optional[str] = None,
-    preset: Optional[str] = None,
+    describer: str | None = None,
+    descriptions: str | None = None,
+    model: str | None = None,
+    preset: str | None = None,
     prompt: str = "paper-v1",
     dtype: str = "auto",
     max_new_tokens: int = 150,
     batch_size: int = 8,
     devices: int = 1,
-    base_url: Optional[str] = None,
+    base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     encoder: str = "minilm",
-    encoder_model: Optional[str] = None,
-    clip_pretrained: Optional[str] = "openai",
+    encoder_model: str | None = None,
+    clip_pretrained: str | None = "openai",
     text: str = "title+description",
     fallback: str = "title",
     encode_batch_size: int = 64,
@@ -96,29 +108,63 @@ def vlm4rec_text(
         from vlm4rec.cache import identity_hash
         from vlm4rec.inference import run_describe
 
-        d = build_describer(describer, descriptions=descriptions, model=model, preset=preset, prompt=prompt,
-                            dtype=dtype, max_new_tokens=max_new_tokens, base_url=base_url,
-                            api_key_env=api_key_env, ctx=ctx)
+        d = build_describer(
+            describer,
+            descriptions=descriptions,
+            model=model,
+            preset=preset,
+            prompt=prompt,
+            dtype=dtype,
+            max_new_tokens=max_new_tokens,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            ctx=ctx,
+        )
         cache_root = Path(ctx.cache_dir) / "descriptions"
         out = cache_root / identity_hash(d.identity())[:20] / f"split-{split.fingerprint[:12]}"
-        outcome = run_describe(split.items, d, cache_root, out, image_root=ctx.raw_dir or ctx.split_dir,
-                               batch_size=batch_size, devices=devices, fallback=fallback,
-                               split_fingerprint=split.fingerprint, progress=ctx.progress)
+        outcome = run_describe(
+            split.items,
+            d,
+            cache_root,
+            out,
+            image_root=ctx.raw_dir or ctx.split_dir,
+            batch_size=batch_size,
+            devices=devices,
+            fallback=fallback,
+            split_fingerprint=split.fingerprint,
+            progress=ctx.progress,
+        )
         desc_path = out / "descriptions.jsonl"
         desc_table = read_description_table(desc_path)
         cov = read_json(out / "coverage.json")
-        extra = {"describer": d.identity(), "descriptions_file": str(desc_path),
-                 "description_coverage": {k: cov.get(k) for k in ("n_items", "status_counts", "action_counts",
-                                                                  "coverage", "fallback")}}
+        extra = {
+            "describer": d.identity(),
+            "descriptions_file": str(desc_path),
+            "description_coverage": {
+                k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
+            },
+        }
         if outcome is not None:
             log.info("descriptions: %s (coverage %.1f%%)", desc_path, 100 * cov.get("coverage", 0.0))
     elif text not in NO_DESCRIPTION_NEEDED:
-        raise ValueError(f"text {text!r} needs descriptions: set `describer` (hf, openai or precomputed); "
-                         f"without one, use one of {', '.join(NO_DESCRIPTION_NEEDED)}")
+        raise ValueError(
+            f"text {text!r} needs descriptions: set `describer` (hf, openai or precomputed); "
+            f"without one, use one of {', '.join(NO_DESCRIPTION_NEEDED)}"
+        )
     kw: dict[str, Any] = {}
     if encoder == "clip":
         kw["pretrained"] = clip_pretrained
     enc = make_encoder(encoder, encoder_model, device=None if ctx.device == "cpu" else ctx.device, **kw)
-    return encode_items(split.items, desc_table, enc, text=text, fallback=fallback, name="text",
-                        cache_dir=Path(ctx.cache_dir) / "embeddings", batch_size=encode_batch_size,
-                        progress=ctx.progress, split_fingerprint=split.fingerprint, extra_provenance=extra)
+    return encode_items(
+        split.items,
+        desc_table,
+        enc,
+        text=text,
+        fallback=fallback,
+        name="text",
+        cache_dir=Path(ctx.cache_dir) / "embeddings",
+        batch_size=encode_batch_size,
+        progress=ctx.progress,
+        split_fingerprint=split.fingerprint,
+        extra_provenance=extra,
+    )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -96,11 +97,14 @@ def template_from_instruction(name: str, instruction: str, version: int = 1) -> 
 PROMPTS: dict[str, PromptTemplate] = {
     "paper-v1": template_from_instruction("paper-v1", _PAPER_INSTRUCTION, 1),
     "short-v1": template_from_instruction(
-        "short-v1", "Describe this product in one sentence.\nProduct title: {title}", 1),
+        "short-v1", "Describe this product in one sentence.\nProduct title: {title}", 1
+    ),
     "metadata-v1": template_from_instruction(
         "metadata-v1",
         "Describe this product for an e-commerce recommendation system: appearance, style, color, materials.\n"
-        "Product title: {title}\nBrand: {brand}\nCategories: {categories}\nProvide 2-3 sentences.", 1),
+        "Product title: {title}\nBrand: {brand}\nCategories: {categories}\nProvide 2-3 sentences.",
+        1,
+    ),
 }
 DEFAULT_PROMPT = "paper-v1"
 

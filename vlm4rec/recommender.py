@@ -8,7 +8,7 @@ the paper's and checks that the features were made with the text choice the run 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from benchmark.features import ItemFeatures
 from benchmark.profiles import ProfileMatcher
@@ -26,21 +26,29 @@ class VLM4Rec(ProfileMatcher):
     silently run on embeddings of another text.
     """
 
-    def __init__(self, feature: str = "text", aggregation: str = "mean", last_n: int = 10, decay: float = 0.9,
-                 text: str | None = None) -> None:
+    def __init__(
+        self,
+        feature: str = "text",
+        aggregation: str = "mean",
+        last_n: int = 10,
+        decay: float = 0.9,
+        text: str | None = None,
+    ) -> None:
         if text is not None and text not in TEXT_CHOICES:
             raise ValueError(f"unknown text choice {text!r}; allowed: {', '.join(TEXT_CHOICES)}")
         super().__init__(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay)
         self.params["text"] = text
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "VLM4Rec":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> VLM4Rec:
         self.check_features(features, split)
         want = self.params["text"]
         if want is not None:
             for name in self.feature_names:
                 got = features[name].provenance.get("text_choice")
                 if got != want:
-                    raise ValueError(f"VLM4Rec(text={want!r}) got features {name!r} made from text {got!r}; "
-                                     f"re-run `vlm4rec-bench encode --text {want}`")
+                    raise ValueError(
+                        f"VLM4Rec(text={want!r}) got features {name!r} made from text {got!r}; "
+                        f"re-run `vlm4rec-bench encode --text {want}`"
+                    )
         super().fit(split, features)
         return self

@@ -21,8 +21,14 @@ TEXT_CHOICES = ("description", "title+description", "title", "metadata", "catalo
 NO_DESCRIPTION_NEEDED = ("title", "catalogue")
 
 
-def compose_text(title: Any, description: str | None, categories: Any = None, choice: str = "title+description",
-                 action: str = "use", catalogue_description: Any = None) -> str | None:
+def compose_text(
+    title: Any,
+    description: str | None,
+    categories: Any = None,
+    choice: str = "title+description",
+    action: str = "use",
+    catalogue_description: Any = None,
+) -> str | None:
     """The text to embed for one item, or ``None`` when the item gets no feature."""
     if choice not in TEXT_CHOICES:
         raise ValueError(f"unknown text choice {choice!r}; allowed: {', '.join(TEXT_CHOICES)}")

@@ -15,8 +15,8 @@ can build them by name; heavy libraries are imported only when a producer runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from benchmark.features import ItemFeatures
 from benchmark.producers import FeatureContext, register_feature_producer
@@ -37,49 +37,121 @@ def _accelerator(ctx: FeatureContext, accelerator: str | None) -> str:
     return "gpu" if str(ctx.device).startswith("cuda") else "cpu"
 
 
-def _clip(ctx: FeatureContext, kind: str, model: str, pretrained: str | None, images: str | None,
-          text_fields: Sequence[str], normalize: bool, batch_size: int, devices: int | str,
-          strategy: str, precision: str, accelerator: str | None) -> ItemFeatures:
+def _clip(
+    ctx: FeatureContext,
+    kind: str,
+    model: str,
+    pretrained: str | None,
+    images: str | None,
+    text_fields: Sequence[str],
+    normalize: bool,
+    batch_size: int,
+    devices: int | str,
+    strategy: str,
+    precision: str,
+    accelerator: str | None,
+) -> ItemFeatures:
     from baselines.features.clip import clip_features
 
-    return clip_features(ctx.split, kind, model, pretrained, images=_images_dir(ctx, images),
-                         text_fields=tuple(text_fields), normalize=normalize, batch_size=batch_size,
-                         accelerator=_accelerator(ctx, accelerator), devices=devices, strategy=strategy,
-                         precision=precision, cache_dir=Path(ctx.cache_dir) / "features", progress=ctx.progress)
+    return clip_features(
+        ctx.split,
+        kind,
+        model,
+        pretrained,
+        images=_images_dir(ctx, images),
+        text_fields=tuple(text_fields),
+        normalize=normalize,
+        batch_size=batch_size,
+        accelerator=_accelerator(ctx, accelerator),
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        cache_dir=Path(ctx.cache_dir) / "features",
+        progress=ctx.progress,
+    )
 
 
 @register_feature_producer("clip-image")
-def clip_image(ctx: FeatureContext, model: str = "ViT-L-14", pretrained: str | None = "openai",
-               images: str | None = None, normalize: bool = True, batch_size: int = 64, devices: int | str = 1,
-               strategy: str = "auto", precision: str = "fp32", accelerator: str | None = None) -> ItemFeatures:
+def clip_image(
+    ctx: FeatureContext,
+    model: str = "ViT-L-14",
+    pretrained: str | None = "openai",
+    images: str | None = None,
+    normalize: bool = True,
+    batch_size: int = 64,
+    devices: int | str = 1,
+    strategy: str = "auto",
+    precision: str = "fp32",
+    accelerator: str | None = None,
+) -> ItemFeatures:
     """CLIP image features (``clip_image``) of every item with a local image."""
-    return _clip(ctx, "image", model, pretrained, images, ("title",), normalize, batch_size, devices, strategy,
-                 precision, accelerator)
+    return _clip(
+        ctx,
+        "image",
+        model,
+        pretrained,
+        images,
+        ("title",),
+        normalize,
+        batch_size,
+        devices,
+        strategy,
+        precision,
+        accelerator,
+    )
 
 
 @register_feature_producer("clip-text")
-def clip_text(ctx: FeatureContext, model: str = "ViT-L-14", pretrained: str | None = "openai",
-              text_fields: Sequence[str] = ("title",), normalize: bool = True, batch_size: int = 256,
-              devices: int | str = 1, strategy: str = "auto", precision: str = "fp32",
-              accelerator: str | None = None) -> ItemFeatures:
+def clip_text(
+    ctx: FeatureContext,
+    model: str = "ViT-L-14",
+    pretrained: str | None = "openai",
+    text_fields: Sequence[str] = ("title",),
+    normalize: bool = True,
+    batch_size: int = 256,
+    devices: int | str = 1,
+    strategy: str = "auto",
+    precision: str = "fp32",
+    accelerator: str | None = None,
+) -> ItemFeatures:
     """CLIP text features (``clip_text``) of every item's title (+ description if asked)."""
-    return _clip(ctx, "text", model, pretrained, None, text_fields, normalize, batch_size, devices, strategy,
-                 precision, accelerator)
+    return _clip(
+        ctx,
+        "text",
+        model,
+        pretrained,
+        None,
+        text_fields,
+        normalize,
+        batch_size,
+        devices,
+        strategy,
+        precision,
+        accelerator,
+    )
 
 
 @register_feature_producer("pixels")
-def pixels(ctx: FeatureContext, images: str | None = None, bins: int = 8, thumb: int = 8,
-           max_side: int = 256, hist_weight: float = 1.0) -> ItemFeatures:
+def pixels(
+    ctx: FeatureContext,
+    images: str | None = None,
+    bins: int = 8,
+    thumb: int = 8,
+    max_side: int = 256,
+    hist_weight: float = 1.0,
+) -> ItemFeatures:
     """Colour histogram + thumbnail (``pixels``) of every item with a local image."""
     from baselines.features.pixels import pixel_features
 
-    return pixel_features(ctx.split, _images_dir(ctx, images), bins, thumb, max_side, hist_weight,
-                          progress=ctx.progress)
+    return pixel_features(
+        ctx.split, _images_dir(ctx, images), bins, thumb, max_side, hist_weight, progress=ctx.progress
+    )
 
 
 @register_feature_producer("import-npy")
-def import_npy(ctx: FeatureContext, npy: str, ids: str, name: str = "imported",
-               id_column: str | None = None) -> ItemFeatures:
+def import_npy(
+    ctx: FeatureContext, npy: str, ids: str, name: str = "imported", id_column: str | None = None
+) -> ItemFeatures:
     """A ``.npy`` whose rows follow the original item ids listed in ``ids``."""
     from baselines.features.imported import import_npy as _import
 

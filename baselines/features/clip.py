@@ -27,8 +27,9 @@ import logging
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -38,9 +39,9 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
+from baselines.features.sources import hash_strings, image_hashes, item_texts, resolve_images
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
-from baselines.features.sources import hash_strings, image_hashes, item_texts, resolve_images
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,13 @@ DEFAULT_PRETRAINED = "openai"
 class ItemImageDataset(Dataset):
     """``(item position, preprocessed image)``; undecodable files yield ``ok=False`` rows."""
 
-    def __init__(self, positions: Sequence[int], paths: Sequence[Path], transform: Callable[[Image.Image], torch.Tensor],
-                 blank: torch.Tensor) -> None:
+    def __init__(
+        self,
+        positions: Sequence[int],
+        paths: Sequence[Path],
+        transform: Callable[[Image.Image], torch.Tensor],
+        blank: torch.Tensor,
+    ) -> None:
         self.positions = list(positions)
         self.paths = list(paths)
         self.transform = transform
@@ -134,8 +140,9 @@ class _RankWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         self.out_dir = out_dir
 
-    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Sequence[Any],
-                           batch_indices: Any) -> None:
+    def write_on_epoch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Sequence[Any], batch_indices: Any
+    ) -> None:
         preds = [p for p in predictions if isinstance(p, dict)]
         if not preds:  # Lightning nests per-dataloader lists
             preds = [p for group in predictions for p in group]
@@ -144,17 +151,25 @@ class _RankWriter(BasePredictionWriter):
             "z": torch.cat([p["z"] for p in preds]) if preds else torch.zeros(0, 0),
             "ok": torch.cat([p["ok"] for p in preds]) if preds else torch.zeros(0, dtype=torch.bool),
         }
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(self.out_dir / f"rank-{trainer.global_rank}.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()},
+            str(self.out_dir / f"rank-{trainer.global_rank}.safetensors"),
+        )
 
 
 # ---------------------------------------------------------------------------------- extraction
-def load_clip(model_name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED, precision: str = "fp32",
-              cache_dir: str | None = None) -> tuple[torch.nn.Module, Callable, Callable]:
+def load_clip(
+    model_name: str = DEFAULT_MODEL,
+    pretrained: str | None = DEFAULT_PRETRAINED,
+    precision: str = "fp32",
+    cache_dir: str | None = None,
+) -> tuple[torch.nn.Module, Callable, Callable]:
     """``(model, eval image transform, tokenizer)`` from open_clip (weights must be local)."""
     import open_clip
 
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained or None,
-                                                                 precision=precision, cache_dir=cache_dir)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        model_name, pretrained=pretrained or None, precision=precision, cache_dir=cache_dir
+    )
     return model.eval(), preprocess, open_clip.get_tokenizer(model_name)
 
 
@@ -170,8 +185,17 @@ def _image_size(transform: Any) -> tuple[int, int]:
 
 def cache_key(provenance: dict[str, Any]) -> str:
     """Short hash of everything that determines the features."""
-    keys = ("kind", "model", "pretrained", "open_clip_version", "input_hash", "split_fingerprint", "normalized",
-            "text_fields", "precision")
+    keys = (
+        "kind",
+        "model",
+        "pretrained",
+        "open_clip_version",
+        "input_hash",
+        "split_fingerprint",
+        "normalized",
+        "text_fields",
+        "precision",
+    )
     blob = json.dumps({k: provenance.get(k) for k in keys}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -243,8 +267,9 @@ def clip_features(
     clip_model, transform, tokenizer = model if model is not None else load_clip(model_name, pretrained, precision)
     if kind == "image":
         h, w = _image_size(transform)
-        dataset: Dataset = ItemImageDataset(positions, [src.paths[i] for i in positions], transform,
-                                            torch.zeros(3, h, w))
+        dataset: Dataset = ItemImageDataset(
+            positions, [src.paths[i] for i in positions], transform, torch.zeros(3, h, w)
+        )
     else:
         dataset = ItemTextDataset(positions, [texts[i] for i in positions], tokenizer)
 
@@ -253,11 +278,21 @@ def clip_features(
     for stale in work.glob("rank-*.safetensors"):
         stale.unlink()
     try:
-        trainer = pl.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                             callbacks=[_RankWriter(work)])
-        trainer.predict(ClipEncoder(clip_model, kind, normalize), datamodule=ItemDataModule(dataset, batch_size, num_workers),
-                        return_predictions=False)
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            callbacks=[_RankWriter(work)],
+        )
+        trainer.predict(
+            ClipEncoder(clip_model, kind, normalize),
+            datamodule=ItemDataModule(dataset, batch_size, num_workers),
+            return_predictions=False,
+        )
         trainer.strategy.barrier()
         dim = None
         values = torch.zeros(0)
@@ -285,8 +320,13 @@ def clip_features(
         missing["undecodable"] = int(failed.sum())
     provenance.update({"n_items": n, "n_missing": int((~mask).sum()), "missing": dict(missing), "dim": dim})
     if missing:
-        log.warning("%s: %d of %d items have no feature (%s)", name, int((~mask).sum()), n,
-                    ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())))
+        log.warning(
+            "%s: %d of %d items have no feature (%s)",
+            name,
+            int((~mask).sum()),
+            n,
+            ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())),
+        )
     feats = ItemFeatures(name, values, mask, provenance)
     if cached_dir is not None:
         feats.save(cached_dir)

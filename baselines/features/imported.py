@@ -16,8 +16,8 @@ file ids that are not in the split are counted (``not_in_split``) and ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,12 +70,14 @@ def read_mmrec_item_map(path: str | Path) -> list[str]:
     return out.tolist()
 
 
-def align_rows(split: Split, matrix: np.ndarray, row_ids: Sequence[str], name: str,
-               provenance: dict | None = None) -> ItemFeatures:
+def align_rows(
+    split: Split, matrix: np.ndarray, row_ids: Sequence[str], name: str, provenance: dict | None = None
+) -> ItemFeatures:
     """Rows of ``matrix`` (row ``k`` belongs to original id ``row_ids[k]``) placed at dense item ids."""
     if len(row_ids) != matrix.shape[0]:
-        raise ValueError(f"feature file has {matrix.shape[0]} rows but the id list has {len(row_ids)} ids: "
-                         "they are not aligned")
+        raise ValueError(
+            f"feature file has {matrix.shape[0]} rows but the id list has {len(row_ids)} ids: they are not aligned"
+        )
     ids = pd.Index([str(x) for x in row_ids])
     if ids.has_duplicates:
         dup = ids[ids.duplicated()].unique()[:5].tolist()
@@ -93,15 +95,28 @@ def align_rows(split: Split, matrix: np.ndarray, row_ids: Sequence[str], name: s
         "not_in_split": int(len(ids) - present.sum()),
     }
     if counts["not_in_file"] or counts["non_finite"]:
-        log.warning("%s: %d of %d split items have no imported feature (not in file: %d, NaN/inf: %d)", name,
-                    int((~mask).sum()), split.n_items, counts["not_in_file"], counts["non_finite"])
-    prov = {"producer": "import", "split_fingerprint": split.fingerprint, "n_items": split.n_items,
-            "n_missing": int((~mask).sum()), "counts": counts, **(provenance or {})}
+        log.warning(
+            "%s: %d of %d split items have no imported feature (not in file: %d, NaN/inf: %d)",
+            name,
+            int((~mask).sum()),
+            split.n_items,
+            counts["not_in_file"],
+            counts["non_finite"],
+        )
+    prov = {
+        "producer": "import",
+        "split_fingerprint": split.fingerprint,
+        "n_items": split.n_items,
+        "n_missing": int((~mask).sum()),
+        "counts": counts,
+        **(provenance or {}),
+    }
     return ItemFeatures(name, values, mask, prov)
 
 
-def import_npy(split: Split, npy: str | Path, ids: str | Path | Sequence[str], name: str,
-               id_column: str | None = None) -> ItemFeatures:
+def import_npy(
+    split: Split, npy: str | Path, ids: str | Path | Sequence[str], name: str, id_column: str | None = None
+) -> ItemFeatures:
     """Generic import: ``npy`` rows in the order of ``ids`` (a file path or a list of original ids)."""
     matrix = load_npy(npy)
     if isinstance(ids, (str, Path)):
@@ -110,14 +125,25 @@ def import_npy(split: Split, npy: str | Path, ids: str | Path | Sequence[str], n
     else:
         row_ids = [str(x) for x in ids]
         ids_src = {"ids_file": None}
-    return align_rows(split, matrix, row_ids, name,
-                      {"format": "npy", "file": str(npy), "sha256": sha256_file(npy), **ids_src})
+    return align_rows(
+        split, matrix, row_ids, name, {"format": "npy", "file": str(npy), "sha256": sha256_file(npy), **ids_src}
+    )
 
 
 def import_mmrec(split: Split, feat: str | Path, item_map: str | Path, name: str) -> ItemFeatures:
     """MMRec import: ``feat`` (``image_feat.npy``/``text_feat.npy``) rows are ``itemID`` of ``item_map``."""
     matrix = load_npy(feat)
     row_ids = read_mmrec_item_map(item_map)
-    return align_rows(split, matrix, row_ids, name,
-                      {"format": "mmrec", "file": str(feat), "sha256": sha256_file(feat),
-                       "ids_file": str(item_map), "ids_sha256": sha256_file(item_map)})
+    return align_rows(
+        split,
+        matrix,
+        row_ids,
+        name,
+        {
+            "format": "mmrec",
+            "file": str(feat),
+            "sha256": sha256_file(feat),
+            "ids_file": str(item_map),
+            "ids_sha256": sha256_file(item_map),
+        },
+    )

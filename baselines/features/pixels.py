@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from baselines.features.sources import hash_strings, image_hashes, resolve_images
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
-from baselines.features.sources import hash_strings, image_hashes, resolve_images
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 PRODUCER_VERSION = 1
 
 
-def pixel_vector(image: Image.Image, bins: int = 8, thumb: int = 8, max_side: int = 256,
-                 hist_weight: float = 1.0) -> np.ndarray:
+def pixel_vector(
+    image: Image.Image, bins: int = 8, thumb: int = 8, max_side: int = 256, hist_weight: float = 1.0
+) -> np.ndarray:
     """Histogram + thumbnail vector of one image (see module docstring)."""
     if bins < 1 or thumb < 1:
         raise ValueError(f"bins and thumb must be >= 1, got {bins}, {thumb}")
@@ -51,8 +52,14 @@ def pixel_vector(image: Image.Image, bins: int = 8, thumb: int = 8, max_side: in
     return np.concatenate([hist * hist_weight, small.reshape(-1)]).astype(np.float32)
 
 
-def pixel_matrix(paths: Sequence[Path | None], bins: int = 8, thumb: int = 8, max_side: int = 256,
-                 hist_weight: float = 1.0, progress: bool = True) -> tuple[np.ndarray, np.ndarray, Counter]:
+def pixel_matrix(
+    paths: Sequence[Path | None],
+    bins: int = 8,
+    thumb: int = 8,
+    max_side: int = 256,
+    hist_weight: float = 1.0,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, Counter]:
     """``(values [n × d], mask [n], failures)`` for a list of image paths (``None`` = no image)."""
     dim = bins**3 + thumb * thumb * 3
     values = np.zeros((len(paths), dim), dtype=np.float32)
@@ -71,16 +78,27 @@ def pixel_matrix(paths: Sequence[Path | None], bins: int = 8, thumb: int = 8, ma
     return values, mask, failures
 
 
-def pixel_features(split: Split, images: str | Path | None = None, bins: int = 8, thumb: int = 8,
-                   max_side: int = 256, hist_weight: float = 1.0, name: str = "pixels",
-                   progress: bool = True) -> ItemFeatures:
+def pixel_features(
+    split: Split,
+    images: str | Path | None = None,
+    bins: int = 8,
+    thumb: int = 8,
+    max_side: int = 256,
+    hist_weight: float = 1.0,
+    name: str = "pixels",
+    progress: bool = True,
+) -> ItemFeatures:
     """``pixels`` features for every item of ``split`` (images located by :func:`resolve_images`)."""
     src = resolve_images(split.items, images)
     values, mask, failures = pixel_matrix(src.paths, bins, thumb, max_side, hist_weight, progress)
     missing = dict(src.missing) | dict(failures)
     if missing:
-        log.warning("pixels: %d of %d items have no feature (%s)", int((~mask).sum()), len(mask),
-                    ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())))
+        log.warning(
+            "pixels: %d of %d items have no feature (%s)",
+            int((~mask).sum()),
+            len(mask),
+            ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())),
+        )
     provenance = {
         "producer": "pixels",
         "producer_version": PRODUCER_VERSION,

@@ -20,9 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -61,7 +61,9 @@ def read_image_index(images: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         else:
             with open(p, encoding="utf-8") as fh:
                 obj = json.load(fh)
-            df = pd.DataFrame(list(obj.items()), columns=["url", "path"]) if isinstance(obj, dict) else pd.DataFrame(obj)
+            df = (
+                pd.DataFrame(list(obj.items()), columns=["url", "path"]) if isinstance(obj, dict) else pd.DataFrame(obj)
+            )
         missing = [c for c in ("url", "path") if c not in df.columns]
         if missing:
             raise ValueError(f"image index {p} lacks column(s) {missing}; has {list(df.columns)}")

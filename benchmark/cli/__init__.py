@@ -14,8 +14,8 @@ import importlib
 import logging
 import pkgutil
 import sys
+from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Sequence
 
 from benchmark import __version__
 

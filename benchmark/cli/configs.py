@@ -26,6 +26,6 @@ def _configs(args: argparse.Namespace) -> int:
         return 0
     for name in sorted(shipped):
         data = yaml.safe_load(shipped[name].read_text(encoding="utf-8")) or {}
-        desc = str(data.get('description') or '').strip()
+        desc = str(data.get("description") or "").strip()
         print(f"{name:24s} {desc.split('. ')[0].rstrip('.') + '.' if desc else ''}")
     return 0

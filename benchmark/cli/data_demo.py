@@ -18,8 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--items", type=int, default=800, help="number of items (default 800)")
     p.add_argument("--users", type=int, default=600, help="number of users (default 600)")
     p.add_argument("--image-size", type=int, default=64, help="image side in pixels (default 64)")
-    p.add_argument("--relative-image-urls", action="store_true",
-                   help="write image URLs relative to the folder instead of absolute file:// URIs")
+    p.add_argument(
+        "--relative-image-urls",
+        action="store_true",
+        help="write image URLs relative to the folder instead of absolute file:// URIs",
+    )
     p.add_argument("--force", action="store_true", help="regenerate even when a matching demo is there")
     p.set_defaults(func=run)
 
@@ -30,14 +33,24 @@ def run(args: argparse.Namespace) -> int:
     from benchmark.io import read_json
 
     try:
-        paths = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users,
-                              image_size=args.image_size,
-                              image_urls="relative" if args.relative_image_urls else "file", force=args.force)
+        paths = generate_demo(
+            args.out,
+            seed=args.seed,
+            n_items=args.items,
+            n_users=args.users,
+            image_size=args.image_size,
+            image_urls="relative" if args.relative_image_urls else "file",
+            force=args.force,
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     counts = read_json(paths.manifest)["counts"]
     state = "reused" if paths.reused else "wrote"
-    print(f"{state} demo catalogue in {paths.root}: {counts['items']} items, {counts['users']} users, "
-          f"{counts['interactions']} interactions")
-    print(f"reviews {paths.reviews}\nmeta    {paths.meta}\ncaptions {paths.captions} (generator output, not model output)")
+    print(
+        f"{state} demo catalogue in {paths.root}: {counts['items']} items, {counts['users']} users, "
+        f"{counts['interactions']} interactions"
+    )
+    print(
+        f"reviews {paths.reviews}\nmeta    {paths.meta}\ncaptions {paths.captions} (generator output, not model output)"
+    )
     return 0

@@ -16,16 +16,21 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a prepared split to MMRec or RecBole files",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "export", help="export a prepared split to MMRec or RecBole files", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("format", choices=("mmrec", "recbole"))
     p.add_argument("split_dir", type=Path, help="a prepared split (with split.json)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--name", help="dataset name in the written files (default: the split folder's name)")
-    p.add_argument("--image-feature", metavar="NAME",
-                   help="mmrec: feature (in --features-dir) written as image_feat.npy, e.g. clip_image")
-    p.add_argument("--text-feature", metavar="NAME",
-                   help="mmrec: feature (in --features-dir) written as text_feat.npy, e.g. text")
+    p.add_argument(
+        "--image-feature",
+        metavar="NAME",
+        help="mmrec: feature (in --features-dir) written as image_feat.npy, e.g. clip_image",
+    )
+    p.add_argument(
+        "--text-feature", metavar="NAME", help="mmrec: feature (in --features-dir) written as text_feat.npy, e.g. text"
+    )
     p.add_argument("--features-dir", type=Path, help="where the features are (default SPLIT_DIR/features)")
     p.set_defaults(func=run)
 

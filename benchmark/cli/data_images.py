@@ -16,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "decodes (with a decompression-bomb limit), and write index.parquet (item -> file, sha256) "
         "and fetch_report.json (every failure with its reason). Re-running skips images already there.",
     )
-    p.add_argument("source", metavar="SPLIT_DIR_OR_CATALOGUE",
-                   help="a prepared split folder (items.parquet) or a catalogue .parquet/.csv with item,image_url")
+    p.add_argument(
+        "source",
+        metavar="SPLIT_DIR_OR_CATALOGUE",
+        help="a prepared split folder (items.parquet) or a catalogue .parquet/.csv with item,image_url",
+    )
     p.add_argument("--out", required=True, help="folder for the images, index.parquet and fetch_report.json")
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--retries", type=int, default=3)
@@ -36,9 +39,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = read_catalogue_table(src)
         report = fetch_images(
-            table, args.out, workers=args.workers, retries=args.retries, timeout=args.timeout,
+            table,
+            args.out,
+            workers=args.workers,
+            retries=args.retries,
+            timeout=args.timeout,
             max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
-            base_dir=src if src.is_dir() else src.parent, progress=not args.quiet,
+            base_dir=src if src.is_dir() else src.parent,
+            progress=not args.quiet,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from exc

@@ -34,12 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kcore", type=int, help="k-core on both users and items (default: 5; paper: users 5, items 0)")
     p.add_argument("--user-kcore", type=int, help="k for users (0 disables)")
     p.add_argument("--item-kcore", type=int, help="k for items (0 disables)")
-    p.add_argument("--dedupe", choices=DEDUPE_RULES, help="which interaction to keep per (user, item) (default earliest)")
+    p.add_argument(
+        "--dedupe", choices=DEDUPE_RULES, help="which interaction to keep per (user, item) (default earliest)"
+    )
     p.add_argument("--image-only", action="store_true", default=None, help="keep items with an image URL only")
     p.add_argument("--protocol", choices=PREPARE_PROTOCOLS, help="split protocol (default paper)")
     p.add_argument("--seed", type=int, help="random seed (default 20230219)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="protocol parameter, repeatable (e.g. valid_frac=0.1 for global-time)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="protocol parameter, repeatable (e.g. valid_frac=0.1 for global-time)",
+    )
     p.add_argument("--category", help="official: category name, e.g. All_Beauty")
     p.add_argument("--variant", help="official: benchmark variant, e.g. last_out")
     p.add_argument("--strict", action="store_true", default=None, help="stop at the first bad input line")
@@ -58,9 +65,25 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--config {args.config}: expected a mapping of settings, got {type(loaded).__name__}")
         values.update(loaded)
         base_dir = args.config.parent
-    flags = {k: getattr(args, k) for k in ("release", "reviews", "meta", "kcore", "user_kcore", "item_kcore",
-                                          "dedupe", "image_only", "protocol", "seed", "strict", "out",
-                                          "category", "variant")}
+    flags = {
+        k: getattr(args, k)
+        for k in (
+            "release",
+            "reviews",
+            "meta",
+            "kcore",
+            "user_kcore",
+            "item_kcore",
+            "dedupe",
+            "image_only",
+            "protocol",
+            "seed",
+            "strict",
+            "out",
+            "category",
+            "variant",
+        )
+    }
     flag_paths = {k: str(Path(v).resolve()) for k, v in flags.items() if k in ("reviews", "meta", "out") and v}
     flags.update(flag_paths)  # flags are relative to the working directory, not the config file
     values.update({k: v for k, v in flags.items() if v is not None})

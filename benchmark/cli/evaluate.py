@@ -36,22 +36,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--qrels", required=True, type=Path, help="qrels file: 'user 0 item rel' per line (rel > 0 = relevant)")
-    p.add_argument("--run", required=True, action="append", metavar="[NAME=]PATH",
-                   help="run file 'user Q0 item rank score tag'; repeat for several runs; NAME defaults to the file stem")
+    p.add_argument(
+        "--qrels", required=True, type=Path, help="qrels file: 'user 0 item rel' per line (rel > 0 = relevant)"
+    )
+    p.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        metavar="[NAME=]PATH",
+        help="run file 'user Q0 item rank score tag'; repeat for several runs; NAME defaults to the file stem",
+    )
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=f"comma-separated NAME@K (default: {DEFAULT_METRICS})")
     p.add_argument("--baseline", help="run the others are tested against (default: the first run)")
-    p.add_argument("--test", default="t", choices=("t", "wilcoxon", "randomization", "bootstrap"), help="paired test (default t)")
-    p.add_argument("--correction", default="holm", choices=("holm", "bonferroni", "bh", "none"),
-                   help="multiple-comparison correction over the whole table (default holm)")
+    p.add_argument(
+        "--test", default="t", choices=("t", "wilcoxon", "randomization", "bootstrap"), help="paired test (default t)"
+    )
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=("holm", "bonferroni", "bh", "none"),
+        help="multiple-comparison correction over the whole table (default holm)",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--n-resamples", type=int, default=MIN_RESAMPLES,
-                   help=f"permutations / bootstrap resamples (default and minimum {MIN_RESAMPLES})")
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=MIN_RESAMPLES,
+        help=f"permutations / bootstrap resamples (default and minimum {MIN_RESAMPLES})",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling tests (default 0)")
-    p.add_argument("--per-user", type=Path, metavar="OUT.tsv", help="write every per-user value (run, user_id, metrics) as TSV")
+    p.add_argument(
+        "--per-user", type=Path, metavar="OUT.tsv", help="write every per-user value (run, user_id, metrics) as TSV"
+    )
     p.add_argument("--format", default="md", choices=FORMATS, help="output on stdout (default md)")
-    p.add_argument("--skip-malformed", action="store_true",
-                   help="skip (and count/report) malformed or duplicate lines instead of stopping at the first")
+    p.add_argument(
+        "--skip-malformed",
+        action="store_true",
+        help="skip (and count/report) malformed or duplicate lines instead of stopping at the first",
+    )
     p.set_defaults(func=run)
 
 
@@ -117,9 +139,12 @@ def run(args: argparse.Namespace) -> int:
             ranked = rank_run(frame)
             n_reordered = _users_reordered(frame, ranked)
             if n_reordered:
-                log.warning("run %s: for %d users the rank column orders items differently from the scores; "
-                            "ranked by score (ties: item id ascending), the rank column is ignored",
-                            name, n_reordered)
+                log.warning(
+                    "run %s: for %d users the rank column orders items differently from the scores; "
+                    "ranked by score (ties: item id ascending), the rank column is ignored",
+                    name,
+                    n_reordered,
+                )
             ranked = ranked[ranked["rank"] <= max(ks)]
             res = evaluate_topk(ranked, relevant, ks, names)
             table = res.per_user[["user_id", *labels]]
@@ -139,8 +164,16 @@ def run(args: argparse.Namespace) -> int:
     if len(per_user) > 1:
         from benchmark.stats import compare
 
-        tests = compare(per_user, baseline, labels, test=args.test, correction=args.correction,
-                        alpha=args.alpha, n_resamples=args.n_resamples, seed=args.seed)
+        tests = compare(
+            per_user,
+            baseline,
+            labels,
+            test=args.test,
+            correction=args.correction,
+            alpha=args.alpha,
+            n_resamples=args.n_resamples,
+            seed=args.seed,
+        )
 
     if args.per_user:
         from benchmark.io import atomic_open
@@ -151,9 +184,17 @@ def run(args: argparse.Namespace) -> int:
         log.info("per-user values written to %s", args.per_user)
 
     if args.format == "json":
-        out = {"runs": means, "n_users": n_users, "missing_users": missing, "n_excluded": n_no_rel,
-               "skipped_lines": skipped, "baseline": baseline, "correction": args.correction, "alpha": args.alpha,
-               "tests": [_json_safe(t) for t in tests]}
+        out = {
+            "runs": means,
+            "n_users": n_users,
+            "missing_users": missing,
+            "n_excluded": n_no_rel,
+            "skipped_lines": skipped,
+            "baseline": baseline,
+            "correction": args.correction,
+            "alpha": args.alpha,
+            "tests": [_json_safe(t) for t in tests],
+        }
         print(json.dumps(out, indent=2, allow_nan=False))
         return 0
 
@@ -165,8 +206,11 @@ def run(args: argparse.Namespace) -> int:
     notes = [f"{n}: {m} users missing (scored 0)" for n, m in missing.items() if m]
     if notes and args.format != "csv":
         caption["note"] = "; ".join(notes)
-    print(leaderboard(means, tests, fmt=args.format, baseline=baseline if tests else None,
-                      caption=caption, metrics=labels))
+    print(
+        leaderboard(
+            means, tests, fmt=args.format, baseline=baseline if tests else None, caption=caption, metrics=labels
+        )
+    )
     return 0
 
 
@@ -174,7 +218,8 @@ def _users_reordered(frame: pd.DataFrame, ranked: pd.DataFrame) -> int:
     """Users whose file ``rank`` order differs from the score order the evaluation uses (e.g. a
     run with constant scores whose order is in the rank column only)."""
     m = frame[["user", "item", "rank"]].merge(
-        ranked[["user", "item", "rank"]].rename(columns={"rank": "new"}), on=["user", "item"])
+        ranked[["user", "item", "rank"]].rename(columns={"rank": "new"}), on=["user", "item"]
+    )
     m = m.sort_values(["user", "rank", "new"], kind="stable")
     prev = m.groupby("user", sort=False)["new"].shift()
     return int(m.loc[m["new"] < prev, "user"].nunique())

@@ -53,8 +53,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
             cfg = yaml.safe_load((d / "config.resolved.yaml").read_text(encoding="utf-8"))
             baseline_default = (cfg.get("statistics") or {}).get("baseline") or cfg["models"][0]["name"]
     if len(fingerprints) != 1:
-        raise CliError(f"results come from {len(fingerprints)} different splits ({', '.join(f[:12] for f in sorted(fingerprints))}); "
-                       "only results on one split can share a table")
+        raise CliError(
+            f"results come from {len(fingerprints)} different splits ({', '.join(f[:12] for f in sorted(fingerprints))}); "
+            "only results on one split can share a table"
+        )
     models = args.models.split(",") if args.models else list(frames)
     unknown = [m for m in models if m not in frames]
     if unknown:
@@ -69,15 +71,31 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
     means = {m: {c: float(per_model[m][c].mean()) for c in metrics} for m in models}
-    tests = compare(per_model, baseline=baseline, metrics=metrics, test=args.test, correction=args.correction,
-                    alpha=args.alpha) if len(models) > 1 else []
+    tests = (
+        compare(
+            per_model, baseline=baseline, metrics=metrics, test=args.test, correction=args.correction, alpha=args.alpha
+        )
+        if len(models) > 1
+        else []
+    )
     fp = fingerprints.pop()
     if args.format == "json":
-        text = json.dumps({"runs": means, "n_users": len(per_model[models[0]]), "split_fingerprint": fp,
-                           "tests": tests}, indent=2, default=float) + "\n"
+        text = (
+            json.dumps(
+                {"runs": means, "n_users": len(per_model[models[0]]), "split_fingerprint": fp, "tests": tests},
+                indent=2,
+                default=float,
+            )
+            + "\n"
+        )
     else:
-        caption = {"test": args.test, "correction": args.correction, "alpha": args.alpha,
-                   "n_users": len(per_model[models[0]]), "fingerprint": fp[:12]}
+        caption = {
+            "test": args.test,
+            "correction": args.correction,
+            "alpha": args.alpha,
+            "n_users": len(per_model[models[0]]),
+            "fingerprint": fp[:12],
+        }
         text = leaderboard(means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:

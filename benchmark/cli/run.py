@@ -12,17 +12,28 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "run", help="run an experiment (default: the built-in offline demo)",
+        "run",
+        help="run an experiment (default: the built-in offline demo)",
         description="Dataset → split → features → models × seeds → per-user metrics → statistics → leaderboard. "
         "Without CONFIG runs the offline demo (synthetic catalogue, reference captions instead of an LVLM, real "
         "MiniLM, pixel features instead of CLIP).",
     )
     p.add_argument("config", nargs="?", default=None, help="YAML file or shipped config name (see `configs`)")
-    p.add_argument("--override", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. seeds=[0,1] or models.0.params.aggregation=last_n")
+    p.add_argument(
+        "--override",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. seeds=[0,1] or models.0.params.aggregation=last_n",
+    )
     p.add_argument("--force", action="store_true", help="recompute every unit in a new run directory")
-    p.add_argument("--logger", choices=["none", "csv", "tensorboard", "wandb"], default=None,
-                   help="experiment tracker (default: the config's; W&B runs offline without an API key)")
+    p.add_argument(
+        "--logger",
+        choices=["none", "csv", "tensorboard", "wandb"],
+        default=None,
+        help="experiment tracker (default: the config's; W&B runs offline without an API key)",
+    )
     p.add_argument("--results-dir", default=None, help="where run directories go (default: the config's)")
     p.add_argument("--run-dir", default=None, help="use (or resume) exactly this run directory")
     p.set_defaults(func=_run)
@@ -41,9 +52,11 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise CliError(f"config error: {exc}") from None
     if args.config is None:
-        log.info("no CONFIG given: running the built-in offline demo. Its captions come from the demo generator "
-                 "(not an LVLM), text embeddings from the real all-MiniLM-L6-v2, and its image feature is a plain "
-                 "pixel feature in place of CLIP; its numbers say nothing about real data.")
+        log.info(
+            "no CONFIG given: running the built-in offline demo. Its captions come from the demo generator "
+            "(not an LVLM), text embeddings from the real all-MiniLM-L6-v2, and its image feature is a plain "
+            "pixel feature in place of CLIP; its numbers say nothing about real data."
+        )
     result = run_experiment(cfg, force=args.force, run_dir=args.run_dir, logger_kind=args.logger)
     print((result.run_dir / "leaderboard.md").read_text(encoding="utf-8"))
     print(f"results: {result.run_dir}  ({len(result.units_run)} units run, {len(result.units_skipped)} already done)")

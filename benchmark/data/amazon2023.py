@@ -66,8 +66,9 @@ def read_benchmark_csv(path: str | os.PathLike[str], report: ReadReport) -> pd.D
     header = header_line[1].decode("utf-8", "replace").strip().split(",")
     missing = [c for c in BENCHMARK_COLUMNS if c not in header]
     if missing:
-        raise BadInputError(str(path), header_line[0], "missing_field",
-                            f"benchmark CSV header {header} lacks {missing}")
+        raise BadInputError(
+            str(path), header_line[0], "missing_field", f"benchmark CSV header {header} lacks {missing}"
+        )
     pos = [header.index(c) for c in BENCHMARK_COLUMNS]
     n = len(header)
 

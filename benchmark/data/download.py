@@ -16,12 +16,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import requests
 from tqdm.auto import tqdm
@@ -66,39 +67,116 @@ class FilePattern:
 #: The official file layout of each release (one table; the dataset card datasets/amazon.md mirrors it).
 URL_TABLE: tuple[FilePattern, ...] = (
     # 2014 (McAuley et al., SNAP). Only the 5-core per-category review file is in the table.
-    FilePattern("2014", ("snap",), "reviews", None, "reviews_{Cat}_5.json.gz", "reviews_{Cat}_5.json.gz",
-                "5-core reviews"),
-    FilePattern("2014", ("snap",), "meta", None, "meta_{Cat}.json.gz", "meta_{Cat}.json.gz",
-                "metadata, one Python literal per line"),
-    FilePattern("2014", ("snap",), "ratings", None, "ratings_{Cat}.csv", "ratings_{Cat}.csv",
-                "ratings only: user,item,rating,timestamp, no header"),
+    FilePattern(
+        "2014", ("snap",), "reviews", None, "reviews_{Cat}_5.json.gz", "reviews_{Cat}_5.json.gz", "5-core reviews"
+    ),
+    FilePattern(
+        "2014",
+        ("snap",),
+        "meta",
+        None,
+        "meta_{Cat}.json.gz",
+        "meta_{Cat}.json.gz",
+        "metadata, one Python literal per line",
+    ),
+    FilePattern(
+        "2014",
+        ("snap",),
+        "ratings",
+        None,
+        "ratings_{Cat}.csv",
+        "ratings_{Cat}.csv",
+        "ratings only: user,item,rating,timestamp, no header",
+    ),
     # 2018 (Ni et al.)
-    FilePattern("2018", ("ucsd",), "reviews", True, "categoryFilesSmall/{Cat}_5.json.gz", "{Cat}_5.json.gz",
-                "5-core reviews"),
-    FilePattern("2018", ("ucsd",), "reviews", False, "categoryFiles/{Cat}.json.gz", "{Cat}.json.gz",
-                "all reviews"),
-    FilePattern("2018", ("ucsd",), "meta", None, "metaFiles2/meta_{Cat}.json.gz", "meta_{Cat}.json.gz",
-                "metadata (imageURL + imageURLHighRes layout)"),
-    FilePattern("2018", ("ucsd",), "ratings", None, "categoryFilesSmall/{Cat}.csv", "{Cat}.csv",
-                "ratings only: item,user,rating,timestamp, no header"),
+    FilePattern(
+        "2018", ("ucsd",), "reviews", True, "categoryFilesSmall/{Cat}_5.json.gz", "{Cat}_5.json.gz", "5-core reviews"
+    ),
+    FilePattern("2018", ("ucsd",), "reviews", False, "categoryFiles/{Cat}.json.gz", "{Cat}.json.gz", "all reviews"),
+    FilePattern(
+        "2018",
+        ("ucsd",),
+        "meta",
+        None,
+        "metaFiles2/meta_{Cat}.json.gz",
+        "meta_{Cat}.json.gz",
+        "metadata (imageURL + imageURLHighRes layout)",
+    ),
+    FilePattern(
+        "2018",
+        ("ucsd",),
+        "ratings",
+        None,
+        "categoryFilesSmall/{Cat}.csv",
+        "{Cat}.csv",
+        "ratings only: item,user,rating,timestamp, no header",
+    ),
     # 2023 (Hou et al.): UCSD hosts gzip'ed JSONL, Hugging Face the same files uncompressed.
-    FilePattern("2023", ("ucsd", "mcauleylab"), "reviews", None, "raw/review_categories/{Cat}.jsonl.gz",
-                "{Cat}.jsonl.gz", "all reviews (timestamps in milliseconds)"),
-    FilePattern("2023", ("ucsd", "mcauleylab"), "meta", None, "raw/meta_categories/meta_{Cat}.jsonl.gz",
-                "meta_{Cat}.jsonl.gz", "metadata"),
-    FilePattern("2023", ("ucsd", "mcauleylab"), "ratings", True, "benchmark/5core/rating_only/{Cat}.csv.gz",
-                "5core/rating_only/{Cat}.csv.gz", "official 5-core rating-only file"),
-    FilePattern("2023", ("hf",), "reviews", None, "raw/review_categories/{Cat}.jsonl", "{Cat}.jsonl",
-                "all reviews (timestamps in milliseconds)"),
-    FilePattern("2023", ("hf",), "meta", None, "raw/meta_categories/meta_{Cat}.jsonl", "meta_{Cat}.jsonl",
-                "metadata"),
-    FilePattern("2023", ("hf",), "ratings", True, "benchmark/5core/rating_only/{Cat}.csv",
-                "5core/rating_only/{Cat}.csv", "official 5-core rating-only file"),
-    FilePattern("2023", ("hf",), "ratings", False, "benchmark/0core/rating_only/{Cat}.csv",
-                "0core/rating_only/{Cat}.csv", "official rating-only file without k-core"),
+    FilePattern(
+        "2023",
+        ("ucsd", "mcauleylab"),
+        "reviews",
+        None,
+        "raw/review_categories/{Cat}.jsonl.gz",
+        "{Cat}.jsonl.gz",
+        "all reviews (timestamps in milliseconds)",
+    ),
+    FilePattern(
+        "2023",
+        ("ucsd", "mcauleylab"),
+        "meta",
+        None,
+        "raw/meta_categories/meta_{Cat}.jsonl.gz",
+        "meta_{Cat}.jsonl.gz",
+        "metadata",
+    ),
+    FilePattern(
+        "2023",
+        ("ucsd", "mcauleylab"),
+        "ratings",
+        True,
+        "benchmark/5core/rating_only/{Cat}.csv.gz",
+        "5core/rating_only/{Cat}.csv.gz",
+        "official 5-core rating-only file",
+    ),
+    FilePattern(
+        "2023",
+        ("hf",),
+        "reviews",
+        None,
+        "raw/review_categories/{Cat}.jsonl",
+        "{Cat}.jsonl",
+        "all reviews (timestamps in milliseconds)",
+    ),
+    FilePattern("2023", ("hf",), "meta", None, "raw/meta_categories/meta_{Cat}.jsonl", "meta_{Cat}.jsonl", "metadata"),
+    FilePattern(
+        "2023",
+        ("hf",),
+        "ratings",
+        True,
+        "benchmark/5core/rating_only/{Cat}.csv",
+        "5core/rating_only/{Cat}.csv",
+        "official 5-core rating-only file",
+    ),
+    FilePattern(
+        "2023",
+        ("hf",),
+        "ratings",
+        False,
+        "benchmark/0core/rating_only/{Cat}.csv",
+        "0core/rating_only/{Cat}.csv",
+        "official rating-only file without k-core",
+    ),
     *(
-        FilePattern("2023", ("hf",), "splits", five, f"benchmark/{core}/last_out_w_his/{{Cat}}.{part}.csv",
-                    f"{core}/last_out_w_his/{{Cat}}.{part}.csv", "official leave-last-out split with history")
+        FilePattern(
+            "2023",
+            ("hf",),
+            "splits",
+            five,
+            f"benchmark/{core}/last_out_w_his/{{Cat}}.{part}.csv",
+            f"{core}/last_out_w_his/{{Cat}}.{part}.csv",
+            "official leave-last-out split with history",
+        )
         for five, core in ((True, "5core"), (False, "0core"))
         for part in ("train", "valid", "test")
     ),
@@ -182,15 +260,24 @@ def plan_downloads(
     out = Path(out_dir) if out_dir is not None else Path("datasets") / f"amazon-{release}-{category}" / "raw"
     kinds = set(KINDS) if kind == "all" else {kind}
     rows = [
-        p for p in URL_TABLE
-        if p.release == release and source in p.sources and p.kind in kinds
+        p
+        for p in URL_TABLE
+        if p.release == release
+        and source in p.sources
+        and p.kind in kinds
         and (p.five_core is None or p.five_core == five_core)
     ]
     if not rows:
         variant = "with --five-core" if five_core else "without --five-core"
         have = sorted({(p.kind, p.five_core) for p in URL_TABLE if p.release == release and source in p.sources})
-        elsewhere = sorted({s for p in URL_TABLE if p.release == release and p.kind in kinds
-                            and (p.five_core is None or p.five_core == five_core) for s in p.sources})
+        elsewhere = sorted(
+            {
+                s
+                for p in URL_TABLE
+                if p.release == release and p.kind in kinds and (p.five_core is None or p.five_core == five_core)
+                for s in p.sources
+            }
+        )
         hint = f"; sources that have it: {', '.join(elsewhere)}" if elsewhere else ""
         raise DownloadError(
             f"release {release} (source {source}) has no {kind!r} file {variant}; "
@@ -231,12 +318,21 @@ def download_release(
 ) -> list[DownloadRecord]:
     """Download every file of :func:`plan_downloads` (see there for the options), in table order."""
     records = []
-    for f in plan_downloads(release, category, kind=kind, five_core=five_core, source=source,
-                            base_url=base_url, out_dir=out_dir):
+    for f in plan_downloads(
+        release, category, kind=kind, five_core=five_core, source=source, base_url=base_url, out_dir=out_dir
+    ):
         records.append(
-            download_file(f.url, f.dest, expected_sha256=f.expected_sha256, expected_size=f.expected_size,
-                          retries=retries, backoff=backoff, timeout=timeout, progress=progress,
-                          extra={"release": str(release), "category": category, "kind": f.kind})
+            download_file(
+                f.url,
+                f.dest,
+                expected_sha256=f.expected_sha256,
+                expected_size=f.expected_size,
+                retries=retries,
+                backoff=backoff,
+                timeout=timeout,
+                progress=progress,
+                extra={"release": str(release), "category": category, "kind": f.kind},
+            )
         )
     return records
 
@@ -285,8 +381,17 @@ def download_file(
     own_session = session is None
     sess = session or requests.Session()
     try:
-        digest, size = _fetch_resumable(url, part, sess, retries=retries, backoff=backoff, timeout=timeout,
-                                        chunk_size=chunk_size, progress=progress, expected_size=expected_size)
+        digest, size = _fetch_resumable(
+            url,
+            part,
+            sess,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+            chunk_size=chunk_size,
+            progress=progress,
+            expected_size=expected_size,
+        )
     finally:
         if own_session:
             sess.close()
@@ -308,36 +413,55 @@ def download_file(
         os.fsync(fh.fileno())
     os.replace(part, dest)
     record = DownloadRecord(
-        url=url, file=dest.name, size=size, sha256=digest, verified=expected_sha256 is not None,
-        expected_sha256=expected_sha256, downloaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        url=url,
+        file=dest.name,
+        size=size,
+        sha256=digest,
+        verified=expected_sha256 is not None,
+        expected_sha256=expected_sha256,
+        downloaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     _update_manifest(manifest_path, dest, record, extra)
-    log.info("downloaded %s (%d bytes, sha256 %s%s)", dest, size, digest[:12],
-             ", verified" if record.verified else "")
+    log.info("downloaded %s (%d bytes, sha256 %s%s)", dest, size, digest[:12], ", verified" if record.verified else "")
     return record
 
 
 def _fetch_resumable(
-    url: str, part: Path, sess: requests.Session, *, retries: int, backoff: float, timeout: float,
-    chunk_size: int, progress: bool, expected_size: int | None,
+    url: str,
+    part: Path,
+    sess: requests.Session,
+    *,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    chunk_size: int,
+    progress: bool,
+    expected_size: int | None,
 ) -> tuple[str, int]:
     """Bring ``part`` to the full remote content; return its (sha256, size)."""
     attempt = 0
     while True:
         try:
-            return _fetch_once(url, part, sess, timeout=timeout, chunk_size=chunk_size, progress=progress,
-                               expected_size=expected_size)
+            return _fetch_once(
+                url, part, sess, timeout=timeout, chunk_size=chunk_size, progress=progress, expected_size=expected_size
+            )
         except _Retryable as exc:
             if attempt >= retries:
                 raise DownloadError(f"{url}: giving up after {attempt + 1} attempts: {exc}") from exc
-            wait = backoff * (2 ** attempt)
+            wait = backoff * (2**attempt)
             attempt += 1
             log.warning("%s: %s; retry %d/%d in %.1fs (partial data kept)", url, exc, attempt, retries, wait)
             time.sleep(wait)
 
 
 def _fetch_once(
-    url: str, part: Path, sess: requests.Session, *, timeout: float, chunk_size: int, progress: bool,
+    url: str,
+    part: Path,
+    sess: requests.Session,
+    *,
+    timeout: float,
+    chunk_size: int,
+    progress: bool,
     expected_size: int | None,
 ) -> tuple[str, int]:
     offset = part.stat().st_size if part.exists() else 0
@@ -345,7 +469,9 @@ def _fetch_once(
         log.warning("%s is larger than the official size; starting over", part)
         part.unlink()
         offset = 0
-    headers = {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {"Accept-Encoding": "identity"}
+    headers = (
+        {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {"Accept-Encoding": "identity"}
+    )
     try:
         resp = sess.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=True)
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -381,8 +507,16 @@ def _fetch_once(
             _hash_into(part, h)
         mode = "ab" if offset else "wb"
         received = 0
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=part.name[: -len(".part")], disable=not progress, leave=False)
+        bar = tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=part.name[: -len(".part")],
+            disable=not progress,
+            leave=False,
+        )
         try:
             with open(part, mode) as fh:
                 for block in resp.iter_content(chunk_size=chunk_size):
@@ -418,7 +552,7 @@ def _content_range_total(value: str) -> int | None:
         return None
 
 
-def _hash_into(path: Path, h: "hashlib._Hash", chunk: int = 1 << 20) -> None:
+def _hash_into(path: Path, h: hashlib._Hash, chunk: int = 1 << 20) -> None:
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
@@ -445,7 +579,12 @@ def _complete_record(dest: Path, url: str, expected_sha256: str | None, manifest
         return None
     entry = read_manifest(manifest_path.parent).get(dest.name)
     st = dest.stat()
-    if entry and entry.get("url") == url and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+    if (
+        entry
+        and entry.get("url") == url
+        and entry.get("size") == st.st_size
+        and entry.get("mtime_ns") == st.st_mtime_ns
+    ):
         digest = entry["sha256"]
     else:
         log.info("%s exists but is not recorded for this url; hashing it", dest)
@@ -456,7 +595,11 @@ def _complete_record(dest: Path, url: str, expected_sha256: str | None, manifest
             f"delete it to download it again"
         )
     record = DownloadRecord(
-        url=url, file=dest.name, size=st.st_size, sha256=digest, verified=expected_sha256 is not None,
+        url=url,
+        file=dest.name,
+        size=st.st_size,
+        sha256=digest,
+        verified=expected_sha256 is not None,
         expected_sha256=expected_sha256,
         downloaded_at=(entry or {}).get("downloaded_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         skipped=True,

@@ -26,10 +26,11 @@ import re
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -104,8 +105,10 @@ class ImageFetchReport:
         return dict(sorted(out.items()))
 
     def summary(self) -> str:
-        text = (f"{self.n_items} items: {self.ok} images ({self.fetched} fetched, {self.existing} already there), "
-                f"{len(self.failures)} failed")
+        text = (
+            f"{self.n_items} items: {self.ok} images ({self.fetched} fetched, {self.existing} already there), "
+            f"{len(self.failures)} failed"
+        )
         if self.failures:
             text += " — " + ", ".join(f"{k}: {v}" for k, v in self.reasons().items())
             text += f"; see {self.report_path}"
@@ -201,16 +204,24 @@ def fetch_images(
             if rec is not None:
                 return rec, True, None
         try:
-            data = _read_with_retries(url, base, session, retries=retries, backoff=backoff, timeout=timeout,
-                                      max_bytes=max_bytes)
+            data = _read_with_retries(
+                url, base, session, retries=retries, backoff=backoff, timeout=timeout, max_bytes=max_bytes
+            )
             fmt, width, height = _verify_image(data, max_pixels)
         except _Failed as exc:
             return None, False, ImageFailure(item, url, str(exc))
         path = out / f"{stem}.{_EXT.get(fmt, fmt.lower())}"
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
-        rec = ImageRecord(item=item, path=path.name, sha256=hashlib.sha256(data).hexdigest(), url=url,
-                          width=width, height=height, format=fmt)
+        rec = ImageRecord(
+            item=item,
+            path=path.name,
+            sha256=hashlib.sha256(data).hexdigest(),
+            url=url,
+            width=width,
+            height=height,
+            format=fmt,
+        )
         return rec, False, None
 
     with _pixel_limit(max_pixels), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -233,8 +244,9 @@ def fetch_images(
 
     report.records.sort(key=lambda r: r.item)
     report.failures.sort(key=lambda f: (f.item, f.reason))
-    index = pd.DataFrame([asdict(r) for r in report.records],
-                         columns=["item", "path", "sha256", "url", "width", "height", "format"])
+    index = pd.DataFrame(
+        [asdict(r) for r in report.records], columns=["item", "path", "sha256", "url", "width", "height", "format"]
+    )
     write_parquet(out / INDEX_NAME, index)
     write_json(out / REPORT_NAME, report.to_dict())
     if report.failures:
@@ -268,8 +280,15 @@ def _verify_existing(path: Path, item: str, url: str, out: Path, max_pixels: int
     except _Failed as exc:
         log.warning("existing %s is not a valid image (%s); fetching again", path, exc)
         return None
-    return ImageRecord(item=item, path=path.name, sha256=hashlib.sha256(data).hexdigest(), url=url,
-                       width=width, height=height, format=fmt)
+    return ImageRecord(
+        item=item,
+        path=path.name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        url=url,
+        width=width,
+        height=height,
+        format=fmt,
+    )
 
 
 @contextlib.contextmanager
@@ -314,8 +333,9 @@ def _verify_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     return fmt, int(width), int(height)
 
 
-def _read_with_retries(url: str, base: Path, session: Any, *, retries: int, backoff: float, timeout: float,
-                       max_bytes: int) -> bytes:
+def _read_with_retries(
+    url: str, base: Path, session: Any, *, retries: int, backoff: float, timeout: float, max_bytes: int
+) -> bytes:
     attempt = 0
     while True:
         try:
@@ -323,7 +343,7 @@ def _read_with_retries(url: str, base: Path, session: Any, *, retries: int, back
         except _Retryable as exc:
             if attempt >= retries:
                 raise _Failed(f"{exc} (after {attempt + 1} attempts)") from exc
-            time.sleep(backoff * (2 ** attempt))
+            time.sleep(backoff * (2**attempt))
             attempt += 1
 
 
@@ -385,6 +405,12 @@ def read_catalogue_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 __all__: Sequence[str] = (
-    "ImageFailure", "ImageRecord", "ImageFetchReport", "fetch_images", "image_stem", "load_image_index",
-    "pairs_from_table", "read_catalogue_table",
+    "ImageFailure",
+    "ImageRecord",
+    "ImageFetchReport",
+    "fetch_images",
+    "image_stem",
+    "load_image_index",
+    "pairs_from_table",
+    "read_catalogue_table",
 )

@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,9 @@ def _read_id_map(path: Path) -> list[str]:
     """``original_id,dense_id`` CSV with a header → original ids in dense-id order."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     if df.shape[1] < 2:
-        raise BadInputError(str(path), 1, "malformed", f"expected two columns (original id, dense id), got {list(df.columns)}")
+        raise BadInputError(
+            str(path), 1, "malformed", f"expected two columns (original id, dense id), got {list(df.columns)}"
+        )
     return _id_map_from_frame(path, df.iloc[:, :2])
 
 
@@ -141,17 +144,32 @@ def _check_dense(path: Path, df: pd.DataFrame, cols_sizes: tuple[tuple[str, int]
         vals = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero((vals.isna() | (vals < 0) | (vals >= n) | (vals % 1 != 0)).to_numpy())
         if len(bad):
-            raise BadInputError(str(path), int(bad[0]) + 2, "wrong_type",
-                                f"{col} {df[col].iloc[bad[0]]!r} is not an id in 0..{n - 1} ({len(bad)} such rows)")
+            raise BadInputError(
+                str(path),
+                int(bad[0]) + 2,
+                "wrong_type",
+                f"{col} {df[col].iloc[bad[0]]!r} is not an id in 0..{n - 1} ({len(bad)} such rows)",
+            )
         df[col] = vals.astype("int64")
     return df
 
 
-def _features_from_matrix(name: str, matrix: np.ndarray, n_items: int, source: Path, split: Split,
-                          producer: str, extra: Mapping[str, Any] | None = None) -> ItemFeatures:
+def _features_from_matrix(
+    name: str,
+    matrix: np.ndarray,
+    n_items: int,
+    source: Path,
+    split: Split,
+    producer: str,
+    extra: Mapping[str, Any] | None = None,
+) -> ItemFeatures:
     if matrix.ndim != 2 or matrix.shape[0] != n_items:
-        raise BadInputError(str(source), None, "wrong_type",
-                            f"feature matrix has shape {matrix.shape}, expected ({n_items}, d) aligned to the item ids")
+        raise BadInputError(
+            str(source),
+            None,
+            "wrong_type",
+            f"feature matrix has shape {matrix.shape}, expected ({n_items}, d) aligned to the item ids",
+        )
     values = np.asarray(matrix, dtype=np.float32)
     finite = np.isfinite(values).all(axis=1)
     mask = finite & (np.abs(np.where(np.isfinite(values), values, 0)).sum(axis=1) > 0)
@@ -168,7 +186,9 @@ def _features_from_matrix(name: str, matrix: np.ndarray, n_items: int, source: P
     return ItemFeatures(name, values, mask, provenance)
 
 
-def import_align_macridvae(folder: str | os.PathLike[str], catalogue: pd.DataFrame | None = None) -> tuple[Split, dict[str, ItemFeatures]]:
+def import_align_macridvae(
+    folder: str | os.PathLike[str], catalogue: pd.DataFrame | None = None
+) -> tuple[Split, dict[str, ItemFeatures]]:
     """An Align-MacridVAE dataset folder → (Split with their ids, features aligned to them).
 
     Features are named after the folder's extractors: ``{image}_image`` and ``{text}_text``
@@ -183,18 +203,22 @@ def import_align_macridvae(folder: str | os.PathLike[str], catalogue: pd.DataFra
     if absent:
         raise FileNotFoundError(f"{d} is not an Align-MacridVAE dataset folder: missing {absent}")
     m = ALIGN_FOLDER.match(d.name)
-    category, image_kind, text_kind = (m["category"], m["image"].lower(), m["text"].lower()) if m else (d.name, "clip", "clip")
+    category, image_kind, text_kind = (
+        (m["category"], m["image"].lower(), m["text"].lower()) if m else (d.name, "clip", "clip")
+    )
     users = _read_id_map(d / "users.txt")
     items = _read_id_map(d / "items.txt")
     parts = {}
     for part, fname in ALIGN_PART_FILES.items():
         pairs = _check_dense(d / fname, pd.read_csv(d / fname), (("user", len(users)), ("item", len(items))))
-        parts[part] = pd.DataFrame({
-            "user": np.asarray(users, dtype=object)[pairs["user"].to_numpy()],
-            "item": np.asarray(items, dtype=object)[pairs["item"].to_numpy()],
-            "rating": np.float32(1.0),
-            "timestamp": np.int64(0),
-        })
+        parts[part] = pd.DataFrame(
+            {
+                "user": np.asarray(users, dtype=object)[pairs["user"].to_numpy()],
+                "item": np.asarray(items, dtype=object)[pairs["item"].to_numpy()],
+                "rating": np.float32(1.0),
+                "timestamp": np.int64(0),
+            }
+        )
     feature_files = {k: d / f"embed_{k}.npy" for k in ("image", "text")}
     params = {
         "source": "align-macridvae",
@@ -214,7 +238,12 @@ def import_align_macridvae(folder: str | os.PathLike[str], catalogue: pd.DataFra
             continue
         name = f"{kind}_{modality}"
         features[name] = _features_from_matrix(
-            name, np.load(path, allow_pickle=False), split.n_items, path, split, "align-macridvae-import",
+            name,
+            np.load(path, allow_pickle=False),
+            split.n_items,
+            path,
+            split,
+            "align-macridvae-import",
             {"modality": modality, "extractor": kind, "source_folder": d.name},
         )
     return split, features
@@ -224,7 +253,9 @@ def import_align_macridvae(folder: str | os.PathLike[str], catalogue: pd.DataFra
 def _read_mmrec_map(path: Path, orig_col: str, dense_col: str) -> list[str]:
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if orig_col not in df.columns or dense_col not in df.columns:
-        raise BadInputError(str(path), 1, "missing_field", f"expected columns {orig_col}, {dense_col}; got {list(df.columns)}")
+        raise BadInputError(
+            str(path), 1, "missing_field", f"expected columns {orig_col}, {dense_col}; got {list(df.columns)}"
+        )
     return _id_map_from_frame(path, df[[orig_col, dense_col]])
 
 
@@ -238,7 +269,9 @@ def read_mmrec_maps(folder: str | os.PathLike[str]) -> tuple[list[str] | None, l
     return users, items
 
 
-def import_mmrec(folder: str | os.PathLike[str], dataset_name: str, catalogue: pd.DataFrame | None = None) -> tuple[Split, dict[str, ItemFeatures]]:
+def import_mmrec(
+    folder: str | os.PathLike[str], dataset_name: str, catalogue: pd.DataFrame | None = None
+) -> tuple[Split, dict[str, ItemFeatures]]:
     """MMRec's processed dataset folder → (Split keeping MMRec's ids, features).
 
     Reads ``{dataset_name}.inter`` (tab-separated ``userID itemID rating timestamp x_label``,
@@ -263,7 +296,9 @@ def import_mmrec(folder: str | os.PathLike[str], dataset_name: str, catalogue: p
     labels = pd.to_numeric(df["x_label"], errors="coerce")
     bad = np.flatnonzero(~labels.isin(list(MMREC_LABELS)).to_numpy())
     if len(bad):
-        raise BadInputError(str(inter_path), int(bad[0]) + 2, "wrong_type", f"x_label {df['x_label'].iloc[bad[0]]!r} is not 0, 1 or 2")
+        raise BadInputError(
+            str(inter_path), int(bad[0]) + 2, "wrong_type", f"x_label {df['x_label'].iloc[bad[0]]!r} is not 0, 1 or 2"
+        )
     users = users if users is not None else [str(i) for i in range(n_users)]
     items = items if items is not None else [str(i) for i in range(n_items)]
     rating = pd.to_numeric(df["rating"], errors="raise") if "rating" in df.columns else pd.Series(1.0, index=df.index)
@@ -272,12 +307,14 @@ def import_mmrec(folder: str | os.PathLike[str], dataset_name: str, catalogue: p
     parts = {}
     for label, part in MMREC_LABELS.items():
         sel = (labels == label).to_numpy()
-        parts[part] = pd.DataFrame({
-            "user": u_arr[df["userID"].to_numpy()[sel]],
-            "item": i_arr[df["itemID"].to_numpy()[sel]],
-            "rating": rating.to_numpy()[sel].astype(np.float32),
-            "timestamp": ts.to_numpy()[sel].astype(np.int64),
-        })
+        parts[part] = pd.DataFrame(
+            {
+                "user": u_arr[df["userID"].to_numpy()[sel]],
+                "item": i_arr[df["itemID"].to_numpy()[sel]],
+                "rating": rating.to_numpy()[sel].astype(np.float32),
+                "timestamp": ts.to_numpy()[sel].astype(np.int64),
+            }
+        )
     files = [inter_path] + [d / f for f in ("u_id_mapping.csv", "i_id_mapping.csv") if (d / f).is_file()]
     params = {"source": "mmrec", "dataset": dataset_name, "files": {f.name: sha256_file(f) for f in files}}
     split = Split.from_parts(parts, catalogue, "mmrec-import", params, user_order=users, item_order=items)
@@ -286,8 +323,15 @@ def import_mmrec(folder: str | os.PathLike[str], dataset_name: str, catalogue: p
         path = d / fname
         if path.is_file():
             name = f"mmrec_{role}"
-            features[name] = _features_from_matrix(name, np.load(path, allow_pickle=False), split.n_items, path, split,
-                                                   "mmrec-import", {"modality": role, "dataset": dataset_name})
+            features[name] = _features_from_matrix(
+                name,
+                np.load(path, allow_pickle=False),
+                split.n_items,
+                path,
+                split,
+                "mmrec-import",
+                {"modality": role, "dataset": dataset_name},
+            )
     return split, features
 
 
@@ -298,8 +342,9 @@ def _check_token(values: pd.Series, what: str) -> None:
         raise ValueError(f"{what} {values[bad].iloc[0]!r} contains a tab or newline; it cannot be written as a token")
 
 
-def export_mmrec(split: Split, out_dir: str | os.PathLike[str], name: str,
-                 features: Mapping[str, ItemFeatures] | None = None) -> dict[str, Path]:
+def export_mmrec(
+    split: Split, out_dir: str | os.PathLike[str], name: str, features: Mapping[str, ItemFeatures] | None = None
+) -> dict[str, Path]:
     """Write ``split`` in MMRec's processed format into ``out_dir``.
 
     Files: ``{name}.inter`` (``userID itemID rating timestamp x_label``, our dense ids,
@@ -318,8 +363,17 @@ def export_mmrec(split: Split, out_dir: str | os.PathLike[str], name: str,
     frames = []
     for label, part in MMREC_LABELS.items():
         df = split.part(part)
-        frames.append(pd.DataFrame({"userID": df["user_id"], "itemID": df["item_id"], "rating": df["rating"].astype(float),
-                                    "timestamp": df["timestamp"], "x_label": label}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "userID": df["user_id"],
+                    "itemID": df["item_id"],
+                    "rating": df["rating"].astype(float),
+                    "timestamp": df["timestamp"],
+                    "x_label": label,
+                }
+            )
+        )
     inter = pd.concat(frames, ignore_index=True)
     paths["inter"] = out / f"{name}.inter"
     with atomic_open(paths["inter"], "w", encoding="utf-8", newline="") as fh:
@@ -328,10 +382,14 @@ def export_mmrec(split: Split, out_dir: str | os.PathLike[str], name: str,
     _check_token(split.items["orig_item_id"], "item id")
     paths["u_id_mapping"] = out / "u_id_mapping.csv"
     with atomic_open(paths["u_id_mapping"], "w", encoding="utf-8", newline="") as fh:
-        pd.DataFrame({"user_id": split.users["orig_user_id"], "userID": split.users["user_id"]}).to_csv(fh, sep="\t", index=False)
+        pd.DataFrame({"user_id": split.users["orig_user_id"], "userID": split.users["user_id"]}).to_csv(
+            fh, sep="\t", index=False
+        )
     paths["i_id_mapping"] = out / "i_id_mapping.csv"
     with atomic_open(paths["i_id_mapping"], "w", encoding="utf-8", newline="") as fh:
-        pd.DataFrame({"asin": split.items["orig_item_id"], "itemID": split.items["item_id"]}).to_csv(fh, sep="\t", index=False)
+        pd.DataFrame({"asin": split.items["orig_item_id"], "itemID": split.items["item_id"]}).to_csv(
+            fh, sep="\t", index=False
+        )
     for role, feats in features.items():
         feats.check_aligned(split.n_items)
         values = feats.values.numpy().copy()
@@ -348,7 +406,7 @@ def export_mmrec(split: Split, out_dir: str | os.PathLike[str], name: str,
         "TIME_FIELD: 'timestamp'",
         "filter_out_cod_start_users: True",
         f"inter_file_name: '{name}.inter'",
-        "field_separator: \"\\t\"",
+        'field_separator: "\\t"',
     ]
     if "text" in features:
         cfg.append("text_feature_file: 'text_feat.npy'")
@@ -357,8 +415,16 @@ def export_mmrec(split: Split, out_dir: str | os.PathLike[str], name: str,
     paths["config"] = out / f"{name}.yaml"
     with atomic_open(paths["config"], "w", encoding="utf-8") as fh:
         fh.write("\n".join(cfg) + "\n")
-    write_json(out / "vlm4rec_export.json", {"format": "mmrec", "name": name, "split_fingerprint": split.fingerprint,
-                                             "protocol": split.protocol, "features": {r: f.name for r, f in features.items()}})
+    write_json(
+        out / "vlm4rec_export.json",
+        {
+            "format": "mmrec",
+            "name": name,
+            "split_fingerprint": split.fingerprint,
+            "protocol": split.protocol,
+            "features": {r: f.name for r, f in features.items()},
+        },
+    )
     return paths
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -53,9 +54,10 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
     gz = is_gzip(p)
     lineno = 0
     rest = b""
-    with open(p, "rb") as raw, tqdm(
-        total=size, unit="B", unit_scale=True, desc=p.name, disable=size < PROGRESS_MIN_BYTES, leave=False
-    ) as bar:
+    with (
+        open(p, "rb") as raw,
+        tqdm(total=size, unit="B", unit_scale=True, desc=p.name, disable=size < PROGRESS_MIN_BYTES, leave=False) as bar,
+    ):
         last_pos = 0
         try:
             for block in _chunks(raw, gz):
@@ -68,7 +70,7 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
                     lineno += 1
                     report.lines_read = lineno
                     if lineno == 1 and line.startswith(UTF8_BOM):
-                        line = line[len(UTF8_BOM):]  # a BOM is encoding, not content
+                        line = line[len(UTF8_BOM) :]  # a BOM is encoding, not content
                     if line.endswith(b"\r"):
                         line = line[:-1]
                     if not line.strip():
@@ -86,7 +88,7 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
         lineno += 1
         report.lines_read = lineno
         if lineno == 1 and rest.startswith(UTF8_BOM):
-            rest = rest[len(UTF8_BOM):]
+            rest = rest[len(UTF8_BOM) :]
         yield lineno, rest.rstrip(b"\r")
 
 

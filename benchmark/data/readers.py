@@ -55,7 +55,7 @@ def sniff(path: str | os.PathLike[str], n: int = 20) -> Sniffed:
 
 
 def _strip_bom(line: bytes) -> bytes:
-    return line[len(UTF8_BOM):] if line.startswith(UTF8_BOM) else line
+    return line[len(UTF8_BOM) :] if line.startswith(UTF8_BOM) else line
 
 
 def _sniff_records(lines: list[bytes]) -> Sniffed:
@@ -131,7 +131,9 @@ def _check_release(release: str) -> str:
 
 def _require(path: Path, sniffed: Sniffed, release: str, want: str) -> None:
     if sniffed.kind == "unknown":
-        raise WrongFormatError(str(path), f"not a recognised Amazon {release} {want} file: it looks like {sniffed.description}")
+        raise WrongFormatError(
+            str(path), f"not a recognised Amazon {release} {want} file: it looks like {sniffed.description}"
+        )
     is_meta = sniffed.kind == "meta"
     if (want == "metadata") != is_meta:
         other = "read_meta / --meta" if is_meta else "read_reviews / --reviews"
@@ -140,7 +142,9 @@ def _require(path: Path, sniffed: Sniffed, release: str, want: str) -> None:
         raise WrongFormatError(str(path), f"looks like {sniffed.description}, not {release}")
 
 
-def read_reviews(path: str | os.PathLike[str], release: str, *, strict: bool = False) -> tuple[pd.DataFrame, ReadReport]:
+def read_reviews(
+    path: str | os.PathLike[str], release: str, *, strict: bool = False
+) -> tuple[pd.DataFrame, ReadReport]:
     """Read a reviews / ratings file of ``release`` into the raw interaction table.
 
     Layouts: 2014 ``reviews_*.json(.gz)`` or ``ratings_*.csv``; 2018 ``*.json(.gz)`` or
@@ -189,4 +193,13 @@ def read_meta(path: str | os.PathLike[str], release: str, *, strict: bool = Fals
     return df, report
 
 
-__all__ = ["read_reviews", "read_meta", "sniff", "Sniffed", "RELEASES", "BadInputError", "WrongFormatError", "ReadReport"]
+__all__ = [
+    "read_reviews",
+    "read_meta",
+    "sniff",
+    "Sniffed",
+    "RELEASES",
+    "BadInputError",
+    "WrongFormatError",
+    "ReadReport",
+]

@@ -10,7 +10,8 @@ import ast
 import csv
 import json
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,9 @@ def split_csv(line: bytes, n_fields: int | Iterable[int]) -> list[str]:
     fields = next(csv.reader([text])) if '"' in text else text.split(",")
     allowed = {n_fields} if isinstance(n_fields, int) else set(n_fields)
     if len(fields) not in allowed:
-        raise LineError("malformed", f"expected {' or '.join(map(str, sorted(allowed)))} comma-separated fields, got {len(fields)}")
+        raise LineError(
+            "malformed", f"expected {' or '.join(map(str, sorted(allowed)))} comma-separated fields, got {len(fields)}"
+        )
     return fields
 
 
@@ -134,14 +137,30 @@ class InteractionBuilder:
         self.ratings: list[float] = []
         self.timestamps: list[int] = []
 
-    def add(self, lineno: int, user: Any, item: Any, rating: Any, timestamp: Any,
-            names: tuple[str, str, str, str] = ("user", "item", "rating", "timestamp")) -> bool:
+    def add(
+        self,
+        lineno: int,
+        user: Any,
+        item: Any,
+        rating: Any,
+        timestamp: Any,
+        names: tuple[str, str, str, str] = ("user", "item", "rating", "timestamp"),
+    ) -> bool:
         """Check and keep one interaction; returns False (after reporting) when it is skipped."""
         tr = type(rating)
         # Fast path for the well-typed JSON record (almost every line); anything else goes
         # through the full checks below. ``rating - rating == 0`` is False for NaN and ±inf.
-        if (type(user) is str and type(item) is str and type(timestamp) is int and (tr is float or tr is int)
-                and user and item and not user.isspace() and not item.isspace() and rating - rating == 0):
+        if (
+            type(user) is str
+            and type(item) is str
+            and type(timestamp) is int
+            and (tr is float or tr is int)
+            and user
+            and item
+            and not user.isspace()
+            and not item.isspace()
+            and rating - rating == 0
+        ):
             self.users.append(user)
             self.items.append(item)
             self.ratings.append(rating)
@@ -235,9 +254,19 @@ class CatalogueBuilder:
         self.scores: list[int] = []
         self.index: dict[str, int] = {}
 
-    def add(self, lineno: int, item: Any, *, title: Any = "", description: Any = "", brand: Any = "",
-            categories: Iterable[str] = (), image_urls: Iterable[str] = (), image_url: str | None = None,
-            item_field: str = "item") -> bool:
+    def add(
+        self,
+        lineno: int,
+        item: Any,
+        *,
+        title: Any = "",
+        description: Any = "",
+        brand: Any = "",
+        categories: Iterable[str] = (),
+        image_urls: Iterable[str] = (),
+        image_url: str | None = None,
+        item_field: str = "item",
+    ) -> bool:
         try:
             item = as_id(item, item_field)
         except LineError as exc:
@@ -273,7 +302,9 @@ class CatalogueBuilder:
             self.scores.append(score)
             return True
         if score > self.scores[prev]:
-            self.report.add("duplicate", self.lines[prev], f"item {item} also on line {lineno} with more fields; kept that one")
+            self.report.add(
+                "duplicate", self.lines[prev], f"item {item} also on line {lineno} with more fields; kept that one"
+            )
             self.rows[prev] = row
             self.lines[prev] = lineno
             self.scores[prev] = score

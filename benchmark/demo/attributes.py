@@ -64,8 +64,13 @@ class ItemAttributes:
         return templates[variant % len(templates)]
 
     def as_dict(self) -> dict[str, str]:
-        return {"category": self.category, "style": self.style, "occasion": self.occasion,
-                "material": self.material, "colour": self.colour}
+        return {
+            "category": self.category,
+            "style": self.style,
+            "occasion": self.occasion,
+            "material": self.material,
+            "colour": self.colour,
+        }
 
 
 def _article(word: str) -> str:

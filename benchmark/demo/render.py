@@ -14,7 +14,7 @@ Pictures are drawn at 128 px and downsampled, so small marks survive as visible 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -58,8 +58,10 @@ def _bag(d: ImageDraw.ImageDraw, f: _Frame) -> None:
 
 
 def _dress(d: ImageDraw.ImageDraw, f: _Frame) -> None:
-    d.polygon(f.pts([(50, 16), (58, 16), (60, 24), (68, 24), (70, 16), (78, 16), (74, 50),
-                     (104, 110), (24, 110), (54, 50)]), fill=255)
+    d.polygon(
+        f.pts([(50, 16), (58, 16), (60, 24), (68, 24), (70, 16), (78, 16), (74, 50), (104, 110), (24, 110), (54, 50)]),
+        fill=255,
+    )
 
 
 def _hat(d: ImageDraw.ImageDraw, f: _Frame) -> None:
@@ -73,8 +75,26 @@ def _watch(d: ImageDraw.ImageDraw, f: _Frame) -> None:
 
 
 def _shirt(d: ImageDraw.ImageDraw, f: _Frame) -> None:
-    d.polygon(f.pts([(40, 24), (56, 20), (64, 30), (72, 20), (88, 24), (112, 46), (100, 60), (90, 52),
-                     (90, 108), (38, 108), (38, 52), (28, 60), (16, 46)]), fill=255)
+    d.polygon(
+        f.pts(
+            [
+                (40, 24),
+                (56, 20),
+                (64, 30),
+                (72, 20),
+                (88, 24),
+                (112, 46),
+                (100, 60),
+                (90, 52),
+                (90, 108),
+                (38, 108),
+                (38, 52),
+                (28, 60),
+                (16, 46),
+            ]
+        ),
+        fill=255,
+    )
 
 
 def _scarf(d: ImageDraw.ImageDraw, f: _Frame) -> None:
@@ -86,13 +106,39 @@ def _scarf(d: ImageDraw.ImageDraw, f: _Frame) -> None:
 
 
 def _jacket(d: ImageDraw.ImageDraw, f: _Frame) -> None:
-    d.polygon(f.pts([(40, 18), (58, 16), (64, 42), (70, 16), (88, 18), (110, 40), (116, 104), (100, 106),
-                     (92, 58), (92, 112), (36, 112), (36, 58), (28, 106), (12, 104), (18, 40)]), fill=255)
+    d.polygon(
+        f.pts(
+            [
+                (40, 18),
+                (58, 16),
+                (64, 42),
+                (70, 16),
+                (88, 18),
+                (110, 40),
+                (116, 104),
+                (100, 106),
+                (92, 58),
+                (92, 112),
+                (36, 112),
+                (36, 58),
+                (28, 106),
+                (12, 104),
+                (18, 40),
+            ]
+        ),
+        fill=255,
+    )
 
 
 SHAPES: dict[str, Callable[[ImageDraw.ImageDraw, _Frame], None]] = {
-    "shoe": _shoe, "bag": _bag, "dress": _dress, "hat": _hat,
-    "watch": _watch, "shirt": _shirt, "scarf": _scarf, "jacket": _jacket,
+    "shoe": _shoe,
+    "bag": _bag,
+    "dress": _dress,
+    "hat": _hat,
+    "watch": _watch,
+    "shirt": _shirt,
+    "scarf": _scarf,
+    "jacket": _jacket,
 }
 
 
@@ -180,9 +226,16 @@ def _tex_denim(d: ImageDraw.ImageDraw, base: np.ndarray, rng: np.random.Generato
 
 
 TEXTURES: dict[str, Callable[[ImageDraw.ImageDraw, np.ndarray, np.random.Generator], None]] = {
-    "leather": _tex_leather, "suede": _tex_suede, "canvas": _tex_canvas, "cotton": _tex_cotton,
-    "silk": _tex_silk, "linen": _tex_linen, "wool": _tex_wool, "straw": _tex_straw,
-    "metal": _tex_metal, "denim": _tex_denim,
+    "leather": _tex_leather,
+    "suede": _tex_suede,
+    "canvas": _tex_canvas,
+    "cotton": _tex_cotton,
+    "silk": _tex_silk,
+    "linen": _tex_linen,
+    "wool": _tex_wool,
+    "straw": _tex_straw,
+    "metal": _tex_metal,
+    "denim": _tex_denim,
 }
 
 

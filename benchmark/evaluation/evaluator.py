@@ -16,9 +16,10 @@ Protocol (the same for every model):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,9 @@ def _check_ks(ks: Iterable[int], metrics: Iterable[str]) -> tuple[tuple[int, ...
     return ks_t, ms
 
 
-def _frame(user_ids: np.ndarray, cols: list[dict[str, np.ndarray]], ks: Sequence[int], metrics: Sequence[str]) -> pd.DataFrame:
+def _frame(
+    user_ids: np.ndarray, cols: list[dict[str, np.ndarray]], ks: Sequence[int], metrics: Sequence[str]
+) -> pd.DataFrame:
     data: dict[str, Any] = {"user_id": user_ids}
     for k in ks:
         for m in metrics:
@@ -174,7 +177,9 @@ def evaluate(
     if users is None:
         cand = np.arange(split.n_users, dtype=np.int64)
     else:
-        cand = np.unique(np.asarray(torch.as_tensor(users).cpu() if isinstance(users, torch.Tensor) else list(users), dtype=np.int64))
+        cand = np.unique(
+            np.asarray(torch.as_tensor(users).cpu() if isinstance(users, torch.Tensor) else list(users), dtype=np.int64)
+        )
         if len(cand) and (cand[0] < 0 or cand[-1] >= split.n_users):
             raise ValueError(f"user ids must be in [0, {split.n_users}); got range {cand[0]}..{cand[-1]}")
     keep = n_rel_all[cand] > 0
@@ -193,7 +198,9 @@ def evaluate(
     kept_scores: list[np.ndarray] = []
     n_batches = (len(eval_users) + batch_size - 1) // batch_size
     batches = range(0, len(eval_users), batch_size)
-    for b, start in enumerate(tqdm(batches, total=n_batches, desc=f"evaluate {label} on {part}", disable=not progress, leave=False)):
+    for b, start in enumerate(
+        tqdm(batches, total=n_batches, desc=f"evaluate {label} on {part}", disable=not progress, leave=False)
+    ):
         uid = torch.from_numpy(eval_users[start : start + batch_size])
         with torch.no_grad():
             scores = score_fn(uid.to(dev) if dev is not None else uid)
@@ -233,8 +240,12 @@ def evaluate(
         coverage={k: c.value() for k, c in coverage.items()},
         n_relevant=n_rel_all[eval_users].astype(np.int64),
         part=part,
-        topk=np.concatenate(kept_items) if keep_topk and kept_items else (np.zeros((0, kmax), np.int32) if keep_topk else None),
-        topk_scores=np.concatenate(kept_scores) if keep_topk and kept_scores else (np.zeros((0, kmax), np.float32) if keep_topk else None),
+        topk=np.concatenate(kept_items)
+        if keep_topk and kept_items
+        else (np.zeros((0, kmax), np.int32) if keep_topk else None),
+        topk_scores=np.concatenate(kept_scores)
+        if keep_topk and kept_scores
+        else (np.zeros((0, kmax), np.float32) if keep_topk else None),
         user_labels=split.users["orig_user_id"].to_numpy(dtype=object),
         item_labels=split.items["orig_item_id"].to_numpy(dtype=object),
         info={"model": label, "batch_size": batch_size, "split_fingerprint": split.fingerprint},
@@ -256,8 +267,14 @@ def _csr_keys(csr: tuple[torch.Tensor, torch.Tensor], stride: int) -> np.ndarray
     return rows * stride + indices
 
 
-def _log_unreachable(seen: tuple[torch.Tensor, torch.Tensor], rel: tuple[torch.Tensor, torch.Tensor],
-                     users: np.ndarray, part: str, label: str, n_items: int) -> None:
+def _log_unreachable(
+    seen: tuple[torch.Tensor, torch.Tensor],
+    rel: tuple[torch.Tensor, torch.Tensor],
+    users: np.ndarray,
+    part: str,
+    label: str,
+    n_items: int,
+) -> None:
     if not len(users):
         return
     stride = n_items + 1
@@ -268,13 +285,17 @@ def _log_unreachable(seen: tuple[torch.Tensor, torch.Tensor], rel: tuple[torch.T
     if overlap:
         log.warning(
             "%s: %d relevant (user, item) pairs of %s are also in the masked parts %s; they stay relevant "
-            "but cannot be recommended", label, overlap, part, seen_parts_for(part),
+            "but cannot be recommended",
+            label,
+            overlap,
+            part,
+            seen_parts_for(part),
         )
 
 
 # ----------------------------------------------------------------------------- given top-K lists
-TopK = Union[Mapping[Hashable, Sequence[Hashable]], np.ndarray, torch.Tensor, pd.DataFrame]
-Relevant = Union[Mapping[Hashable, Iterable[Hashable]], pd.DataFrame]
+TopK = Mapping[Hashable, Sequence[Hashable]] | np.ndarray | torch.Tensor | pd.DataFrame
+Relevant = Mapping[Hashable, Iterable[Hashable]] | pd.DataFrame
 
 
 def evaluate_topk(
@@ -332,8 +353,14 @@ def evaluate_topk(
         user_col = eval_users.astype(np.int64)
     per_user = _frame(user_col, cols, ks_t, ms)
     return EvalResult(
-        per_user=per_user, ks=ks_t, metrics=ms, n_users=len(eval_users), n_excluded=n_no_rel,
-        coverage=coverage, n_relevant=n_rel, n_missing=n_missing,
+        per_user=per_user,
+        ks=ks_t,
+        metrics=ms,
+        n_users=len(eval_users),
+        n_excluded=n_no_rel,
+        coverage=coverage,
+        n_relevant=n_rel,
+        n_missing=n_missing,
         info={"n_run_users_without_relevant": int((~pd.Index(run_users).isin(uindex)).sum())},
     )
 
@@ -375,8 +402,9 @@ def _run_frame(topk: TopK, users: Sequence[Hashable] | None, kmax: int) -> pd.Da
         if len(row_users) != arr.shape[0]:
             raise ValueError(f"{len(row_users)} users for {arr.shape[0]} top-K rows")
         r, c = np.nonzero(arr != PAD_ITEM)
-        df = pd.DataFrame({"user": pd.Series(row_users[r], dtype=object),
-                           "item": pd.Series(arr[r, c], dtype=object), "rank": c + 1})
+        df = pd.DataFrame(
+            {"user": pd.Series(row_users[r], dtype=object), "item": pd.Series(arr[r, c], dtype=object), "rank": c + 1}
+        )
     else:
         if users is not None:
             raise ValueError("users= is only for array input; a mapping names its users")
@@ -386,6 +414,11 @@ def _run_frame(topk: TopK, users: Sequence[Hashable] | None, kmax: int) -> pd.Da
             us.extend([u] * len(items))
             its.extend(items)
             rk.extend(range(1, len(items) + 1))
-        df = pd.DataFrame({"user": pd.Series(us, dtype=object), "item": pd.Series(its, dtype=object),
-                           "rank": np.asarray(rk, dtype=np.int64)})
+        df = pd.DataFrame(
+            {
+                "user": pd.Series(us, dtype=object),
+                "item": pd.Series(its, dtype=object),
+                "rank": np.asarray(rk, dtype=np.int64),
+            }
+        )
     return df

@@ -13,7 +13,7 @@ themselves (``Recommender.score`` returns raw scores), so every model is ranked 
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -51,9 +51,7 @@ def seen_csr(split: Split, part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return part_csr(split, seen_parts_for(part))
 
 
-def csr_rows(
-    indptr: torch.Tensor, indices: torch.Tensor, rows: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def csr_rows(indptr: torch.Tensor, indices: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Gather CSR rows ``rows`` as COO ``(row position in rows, column)`` without a python loop.
 
     Runs in NumPy on the CPU (the index arrays are small next to a score batch); returns CPU tensors.
@@ -69,13 +67,13 @@ def csr_rows(
     return torch.from_numpy(pos), torch.from_numpy(idx[np.repeat(starts, lengths) + offsets])
 
 
-def mask_with_csr(
-    scores: torch.Tensor, user_ids: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
+def mask_with_csr(scores: torch.Tensor, user_ids: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Set ``scores[b, i] = -inf`` for every item ``i`` in CSR row ``user_ids[b]`` (in place)."""
     indptr, indices = csr
     if scores.ndim != 2 or scores.shape[0] != len(user_ids):
-        raise ValueError(f"scores must be [len(user_ids) x n_items]; got {tuple(scores.shape)} for {len(user_ids)} users")
+        raise ValueError(
+            f"scores must be [len(user_ids) x n_items]; got {tuple(scores.shape)} for {len(user_ids)} users"
+        )
     pos, cols = csr_rows(indptr, indices, user_ids.detach().cpu())
     if len(cols):
         if int(cols.max()) >= scores.shape[1]:

@@ -19,7 +19,7 @@ relevance. Where tools disagree this is noted in the docstring.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -134,7 +134,7 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 
 class CoverageCounter:
-    """Accumulates the union of recommended items, batch by batch, for item coverage@K.
+    r"""Accumulates the union of recommended items, batch by batch, for item coverage@K.
 
     Coverage@K = \|⋃_u topK(u)\| / n_items: the fraction of the catalogue appearing in at least
     one user's top K. A run-level number, not per user. Item ids are dense ints in
@@ -194,7 +194,7 @@ class MetricSpec(tuple):
 
     __slots__ = ()
 
-    def __new__(cls, name: str, k: int) -> "MetricSpec":
+    def __new__(cls, name: str, k: int) -> MetricSpec:
         return super().__new__(cls, (name, k))
 
     @property

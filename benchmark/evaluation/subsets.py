@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,8 +42,14 @@ def cold_start_result(result: EvalResult, split: Split) -> EvalResult:
     rel = rel.rename(columns={"user_id": "user", "item_id": "item"}).astype(object)
     have = set(rel["user"])
     keep = np.array([u in have for u in users], dtype=bool)
-    sub = evaluate_topk(result.topk[keep].astype(np.int64), rel, result.ks, result.metrics,
-                        users=list(users[keep]), n_items=split.n_items)
+    sub = evaluate_topk(
+        result.topk[keep].astype(np.int64),
+        rel,
+        result.ks,
+        result.metrics,
+        users=list(users[keep]),
+        n_items=split.n_items,
+    )
     sub.n_excluded = int((~keep).sum())
     sub.part = result.part
     sub.info = {"subset": "cold_items", "n_cold_items": int(len(cold))}
@@ -89,6 +95,12 @@ def subset_metrics(
     buckets = activity_buckets(split, result.per_user["user_id"].to_numpy(), activity_edges, n_activity_buckets)
     for code, label in enumerate(buckets.categories):
         group = result.per_user[buckets.codes == code]
-        rows.append({"subset": f"activity {label}", "n_users": len(group), "n_excluded": np.nan,
-                     **{c: (float(group[c].mean()) if len(group) else np.nan) for c in cols}})
+        rows.append(
+            {
+                "subset": f"activity {label}",
+                "n_users": len(group),
+                "n_excluded": np.nan,
+                **{c: (float(group[c].mean()) if len(group) else np.nan) for c in cols},
+            }
+        )
     return pd.DataFrame(rows, columns=["subset", "n_users", "n_excluded", *cols])

@@ -18,8 +18,8 @@ Ids are kept as strings.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,8 +90,13 @@ def read_qrels(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, 
         items.append(f[2])
         rels.append(rel)
     report.rows_kept = len(users)
-    df = pd.DataFrame({"user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object),
-                       "rel": np.asarray(rels, dtype=np.int64)})
+    df = pd.DataFrame(
+        {
+            "user": pd.Series(users, dtype=object),
+            "item": pd.Series(items, dtype=object),
+            "rel": np.asarray(rels, dtype=np.int64),
+        }
+    )
     return df, report
 
 
@@ -123,9 +128,15 @@ def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, Re
         ranks.append(rank)
         tags.append(f[5])
     report.rows_kept = len(users)
-    df = pd.DataFrame({"user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object),
-                       "score": np.asarray(scores, dtype=np.float64), "rank": np.asarray(ranks, dtype=np.int64),
-                       "tag": pd.Series(tags, dtype=object)})
+    df = pd.DataFrame(
+        {
+            "user": pd.Series(users, dtype=object),
+            "item": pd.Series(items, dtype=object),
+            "score": np.asarray(scores, dtype=np.float64),
+            "rank": np.asarray(ranks, dtype=np.int64),
+            "tag": pd.Series(tags, dtype=object),
+        }
+    )
     return df, report
 
 

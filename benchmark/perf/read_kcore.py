@@ -44,8 +44,26 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
     items = (rng.zipf(1.25, n) - 1) % n_items
     ratings = rng.integers(1, 6, n)
     ts = rng.integers(1_300_000_000_000, 1_690_000_000_000, n)
-    words = np.array(["great", "product", "works", "fine", "would", "buy", "again", "not", "as", "described",
-                      "love", "it", "smells", "nice", "cheap", "quality"])
+    words = np.array(
+        [
+            "great",
+            "product",
+            "works",
+            "fine",
+            "would",
+            "buy",
+            "again",
+            "not",
+            "as",
+            "described",
+            "love",
+            "it",
+            "smells",
+            "nice",
+            "cheap",
+            "quality",
+        ]
+    )
     tmp = path.with_name(path.name + ".part")
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as fh:
         block = 50_000
@@ -56,11 +74,22 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
             for k, j in enumerate(range(start, stop)):
                 text = " ".join(words[rng.integers(0, len(words), text_len[k])])
                 asin = f"B{items[j]:09d}"
-                lines.append(json.dumps({
-                    "rating": float(ratings[j]), "title": text[:20], "text": text, "images": [],
-                    "asin": asin, "parent_asin": asin, "user_id": f"AE{users[j]:026d}",
-                    "timestamp": int(ts[j]), "helpful_vote": 0, "verified_purchase": True,
-                }))
+                lines.append(
+                    json.dumps(
+                        {
+                            "rating": float(ratings[j]),
+                            "title": text[:20],
+                            "text": text,
+                            "images": [],
+                            "asin": asin,
+                            "parent_asin": asin,
+                            "user_id": f"AE{users[j]:026d}",
+                            "timestamp": int(ts[j]),
+                            "helpful_vote": 0,
+                            "verified_purchase": True,
+                        }
+                    )
+                )
             fh.write("\n".join(lines) + "\n")
     os.replace(tmp, path)
 
@@ -74,8 +103,13 @@ def _run_ours(path: Path, k: int) -> dict:
     t1 = time.perf_counter()
     out, _ = kcore(df, user_k=k, item_k=k)
     t2 = time.perf_counter()
-    return {"lines": report.lines_read, "rows_read": len(df), "rows_kcore": len(out),
-            "read_s": t1 - t0, "kcore_s": t2 - t1}
+    return {
+        "lines": report.lines_read,
+        "rows_read": len(df),
+        "rows_kcore": len(out),
+        "read_s": t1 - t0,
+        "kcore_s": t2 - t1,
+    }
 
 
 def _run_pandas(path: Path, k: int) -> dict:
@@ -106,7 +140,9 @@ def _worker(which: str, path: Path, k: int) -> None:
 def _measure(which: str, path: Path, k: int) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmark.perf.read_kcore", "--worker", which, "--file", str(path), "--k", str(k)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{which} worker failed:\n{proc.stderr[-3000:]}")
@@ -138,11 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         log.info("reusing %s", path)
     results = {name: _measure(name, path, args.k) for name in ("ours", "pandas")}
     if results["ours"]["rows_read"] != n or results["pandas"]["rows_read"] != n:
-        raise SystemExit(f"expected {n} rows read; got {results['ours']['rows_read']} (ours), "
-                         f"{results['pandas']['rows_read']} (pandas)")
+        raise SystemExit(
+            f"expected {n} rows read; got {results['ours']['rows_read']} (ours), "
+            f"{results['pandas']['rows_read']} (pandas)"
+        )
     if results["ours"]["rows_kcore"] != results["pandas"]["rows_kcore"]:
-        raise SystemExit(f"k-core results differ: ours {results['ours']['rows_kcore']} rows, "
-                         f"pandas {results['pandas']['rows_kcore']}")
+        raise SystemExit(
+            f"k-core results differ: ours {results['ours']['rows_kcore']} rows, "
+            f"pandas {results['pandas']['rows_kcore']}"
+        )
     print(f"{n} reviews, {args.k}-core keeps {results['ours']['rows_kcore']} rows")
     print(f"{'':8}{'read s':>9}{'kcore s':>9}{'total s':>9}{'lines/s':>12}{'peak MiB':>10}")
     rate = {}
@@ -150,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         total = r["read_s"] + r["kcore_s"]
         rate[name] = n / total
         print(f"{name:8}{r['read_s']:9.2f}{r['kcore_s']:9.2f}{total:9.2f}{rate[name]:12,.0f}{r['maxrss_mib']:10.0f}")
-    print(f"ratio ours/pandas throughput: {rate['ours'] / rate['pandas']:.2f}x "
-          f"(peak memory {results['ours']['maxrss_mib'] / results['pandas']['maxrss_mib']:.2f}x)")
+    print(
+        f"ratio ours/pandas throughput: {rate['ours'] / rate['pandas']:.2f}x "
+        f"(peak memory {results['ours']['maxrss_mib'] / results['pandas']['maxrss_mib']:.2f}x)"
+    )
     return 0
 
 

@@ -54,27 +54,53 @@ def main(argv: list[str] | None = None) -> int:
     print(f"paired resampling: {n} users × {r} resamples, one comparison")
 
     ours_p, t_ours_p = _timed(lambda: signflip_pvalues(d[:, None], r, np.random.default_rng(1))[0])
-    peer_p, t_peer_p = _timed(lambda: sps.permutation_test(
-        (d,), lambda x, axis: np.abs(np.mean(x, axis=axis)), permutation_type="samples",
-        n_resamples=r, alternative="greater", vectorized=True, rng=np.random.default_rng(1)).pvalue)
-    print(f"randomization  ours {t_ours_p:7.3f} s  p={ours_p:.4f} | scipy.permutation_test {t_peer_p:7.3f} s  "
-          f"p={peer_p:.4f} | speed-up ×{t_peer_p / t_ours_p:.1f}")
+    peer_p, t_peer_p = _timed(
+        lambda: (
+            sps.permutation_test(
+                (d,),
+                lambda x, axis: np.abs(np.mean(x, axis=axis)),
+                permutation_type="samples",
+                n_resamples=r,
+                alternative="greater",
+                vectorized=True,
+                rng=np.random.default_rng(1),
+            ).pvalue
+        )
+    )
+    print(
+        f"randomization  ours {t_ours_p:7.3f} s  p={ours_p:.4f} | scipy.permutation_test {t_peer_p:7.3f} s  "
+        f"p={peer_p:.4f} | speed-up ×{t_peer_p / t_ours_p:.1f}"
+    )
 
     def ours_boot():
         m = bootstrap_means(np.column_stack([run, base]), r, np.random.default_rng(2))
         return np.percentile(m[:, 0] - m[:, 1], [2.5, 97.5])
 
     ours_ci, t_ours_b = _timed(ours_boot)
-    peer_ci, t_peer_b = _timed(lambda: sps.bootstrap(
-        (run, base), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis), paired=True,
-        vectorized=True, n_resamples=r, method="percentile", rng=np.random.default_rng(2)).confidence_interval)
-    print(f"bootstrap CI   ours {t_ours_b:7.3f} s  [{ours_ci[0]:+.5f}, {ours_ci[1]:+.5f}] | scipy.bootstrap "
-          f"{t_peer_b:7.3f} s  [{peer_ci.low:+.5f}, {peer_ci.high:+.5f}] | speed-up ×{t_peer_b / t_ours_b:.1f}")
+    peer_ci, t_peer_b = _timed(
+        lambda: (
+            sps.bootstrap(
+                (run, base),
+                lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                paired=True,
+                vectorized=True,
+                n_resamples=r,
+                method="percentile",
+                rng=np.random.default_rng(2),
+            ).confidence_interval
+        )
+    )
+    print(
+        f"bootstrap CI   ours {t_ours_b:7.3f} s  [{ours_ci[0]:+.5f}, {ours_ci[1]:+.5f}] | scipy.bootstrap "
+        f"{t_peer_b:7.3f} s  [{peer_ci.low:+.5f}, {peer_ci.high:+.5f}] | speed-up ×{t_peer_b / t_ours_b:.1f}"
+    )
 
     peak_p = _peak_mib(lambda: signflip_pvalues(d[:, None], r, np.random.default_rng(1)))
     peak_b = _peak_mib(ours_boot)
-    print(f"peak traced memory (ours): randomization {peak_p:.0f} MiB, bootstrap {peak_b:.0f} MiB; "
-          f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak traced memory (ours): randomization {peak_p:.0f} MiB, bootstrap {peak_b:.0f} MiB; "
+        f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
     return 0
 
 

@@ -24,7 +24,8 @@ import resource
 import sys
 import time
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,9 +117,13 @@ def make_synthetic(
     }
     present = np.unique(items)  # items nobody drew are not part of the split
     item_order = [f"i{i:07d}" for i in present]
-    split = Split.from_parts(parts, None, "synthetic-loo", {"generator": "benchmark.perf.vbpr.make_synthetic",
-                                                             "n_users": n_users, "n_items": n_items, "seed": seed},
-                             item_order=item_order)
+    split = Split.from_parts(
+        parts,
+        None,
+        "synthetic-loo",
+        {"generator": "benchmark.perf.vbpr.make_synthetic", "n_users": n_users, "n_items": n_items, "seed": seed},
+        item_order=item_order,
+    )
     kept = torch.tensor([int(s[1:]) for s in item_order])
     w_img = torch.randn(latent_dim, dim, generator=g) / latent_dim**0.5
     w_txt = torch.randn(latent_dim, text_dim, generator=g) / latent_dim**0.5
@@ -172,8 +177,15 @@ def _peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def run(n_users: int, n_items: int, dim: int, epochs: int, batch_size: int, seed: int = 0,
-        per_user: tuple[int, int] = (5, 12)) -> dict[str, Any]:
+def run(
+    n_users: int,
+    n_items: int,
+    dim: int,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    per_user: tuple[int, int] = (5, 12),
+) -> dict[str, Any]:
     """Train both VBPRs for ``epochs`` epochs on one synthetic split; times, recalls and memory."""
     from benchmark.evaluation import evaluate
     from benchmark.registry import create_model
@@ -182,33 +194,63 @@ def run(n_users: int, n_items: int, dim: int, epochs: int, batch_size: int, seed
     split, feats = make_synthetic(n_users, n_items, dim, min_per_user=per_user[0], max_per_user=per_user[1], seed=seed)
     gen_s = time.perf_counter() - t0
     summary = split.summary()
-    out: dict[str, Any] = {"n_users": split.n_users, "n_items": split.n_items, "dim": dim,
-                           "train_pairs": summary["parts"]["train"]["interactions"], "epochs": epochs,
-                           "batch_size": batch_size, "generate_s": gen_s, "torch_threads": torch.get_num_threads()}
+    out: dict[str, Any] = {
+        "n_users": split.n_users,
+        "n_items": split.n_items,
+        "dim": dim,
+        "train_pairs": summary["parts"]["train"]["interactions"],
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "generate_s": gen_s,
+        "torch_threads": torch.get_num_threads(),
+    }
 
     def recalls(model: Any) -> dict[str, float]:
-        return {part: evaluate(model, split, part=part, ks=(20,), metrics=("recall",), progress=False).means()["recall@20"]
-                for part in ("valid", "test")}
+        return {
+            part: evaluate(model, split, part=part, ks=(20,), metrics=("recall",), progress=False).means()["recall@20"]
+            for part in ("valid", "test")
+        }
 
     # ours: no early stop, a single validation check at the last epoch (eval excluded from epoch time)
-    ours = create_model("vbpr", feature="clip_image", batch_size=batch_size, max_epochs=epochs, eval_every=epochs,
-                        patience=1, seed=seed)
+    ours = create_model(
+        "vbpr", feature="clip_image", batch_size=batch_size, max_epochs=epochs, eval_every=epochs, patience=1, seed=seed
+    )
     t0 = time.perf_counter()
     ours.fit(split, feats)
     fit_s = time.perf_counter() - t0
-    out["ours"] = {"epoch_s": float(np.mean(ours.epoch_times)), "fit_s": fit_s, **recalls(ours),
-                   "peak_rss_mb": _peak_rss_mb()}
+    out["ours"] = {
+        "epoch_s": float(np.mean(ours.epoch_times)),
+        "fit_s": fit_s,
+        **recalls(ours),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
     import cornac
 
     ds = cornac_train_set(split, feats["clip_image"], seed=seed)
-    theirs = cornac.models.VBPR(k=10, k2=10, n_epochs=epochs, batch_size=batch_size, learning_rate=0.005,
-                                lambda_w=0.01, lambda_b=0.01, lambda_e=0.0, use_gpu=False, verbose=False, seed=seed)
+    theirs = cornac.models.VBPR(
+        k=10,
+        k2=10,
+        n_epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=0.005,
+        lambda_w=0.01,
+        lambda_b=0.01,
+        lambda_e=0.0,
+        use_gpu=False,
+        verbose=False,
+        seed=seed,
+    )
     t0 = time.perf_counter()
     theirs.fit(ds)
     cfit_s = time.perf_counter() - t0
-    out["cornac"] = {"epoch_s": cfit_s / epochs, "fit_s": cfit_s, **recalls(CornacScorer(theirs)),
-                     "peak_rss_mb": _peak_rss_mb(), "version": cornac.__version__}
+    out["cornac"] = {
+        "epoch_s": cfit_s / epochs,
+        "fit_s": cfit_s,
+        **recalls(CornacScorer(theirs)),
+        "peak_rss_mb": _peak_rss_mb(),
+        "version": cornac.__version__,
+    }
     out["epoch_ratio_ours_over_cornac"] = out["ours"]["epoch_s"] / out["cornac"]["epoch_s"]
     return out
 
@@ -230,14 +272,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     r = run(args.users, args.items, args.dim, args.epochs, args.batch_size, args.seed)
-    print(f"data: {r['n_users']} users, {r['n_items']} items, {r['train_pairs']} train pairs, {r['dim']}-d features; "
-          f"{r['epochs']} epochs, batch {r['batch_size']}, torch threads {r['torch_threads']} "
-          f"(generated in {r['generate_s']:.1f}s)")
+    print(
+        f"data: {r['n_users']} users, {r['n_items']} items, {r['train_pairs']} train pairs, {r['dim']}-d features; "
+        f"{r['epochs']} epochs, batch {r['batch_size']}, torch threads {r['torch_threads']} "
+        f"(generated in {r['generate_s']:.1f}s)"
+    )
     print(f"{'model':<8} {'s/epoch':>9} {'fit s':>8} {'valid R@20':>11} {'test R@20':>10} {'peak RSS MB':>12}")
     for name in ("ours", "cornac"):
         m = r[name]
-        print(f"{name:<8} {m['epoch_s']:>9.3f} {m['fit_s']:>8.2f} {m['valid']:>11.4f} {m['test']:>10.4f} "
-              f"{m['peak_rss_mb']:>12.0f}")
+        print(
+            f"{name:<8} {m['epoch_s']:>9.3f} {m['fit_s']:>8.2f} {m['valid']:>11.4f} {m['test']:>10.4f} "
+            f"{m['peak_rss_mb']:>12.0f}"
+        )
     print(f"epoch time ratio ours/cornac: {r['epoch_ratio_ours_over_cornac']:.2f}")
     return 0
 

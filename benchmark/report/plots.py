@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,17 +63,16 @@ def plot_metric_bars(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = np.arange(len(names))
-    ax.bar(x, m, yerr=yerr, capsize=4, color="#4C72B0", edgecolor="black", linewidth=0.6,
-           error_kw={"elinewidth": 1.0})
+    ax.bar(x, m, yerr=yerr, capsize=4, color="#4C72B0", edgecolor="black", linewidth=0.6, error_kw={"elinewidth": 1.0})
     for xi, hi, val in zip(x, highs, m):
-        ax.annotate(f"{val:.4f}", (xi, hi), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"{val:.4f}", (xi, hi), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8
+        )
     ax.set_xticks(x, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     ax.set_ylabel(metric_label(metric))
     ax.set_ylim(0, max(highs) * 1.15 if max(highs) > 0 else 1.0)
     users = ", ".join(str(n) for n in sorted(n_users))
-    ax.set_title(f"{metric_label(metric)} per method ({int(ci * 100)}% bootstrap CI, n_users = {users})",
-                 fontsize=9)
+    ax.set_title(f"{metric_label(metric)} per method ({int(ci * 100)}% bootstrap CI, n_users = {users})", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     return _save(fig, path)

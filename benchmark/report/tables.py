@@ -15,7 +15,8 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -24,14 +25,40 @@ CAPTION_KEYS: tuple[str, ...] = ("test", "correction", "alpha", "n_users", "fing
 
 # Display order and names of metric families; others follow alphabetically, named as given.
 _FAMILY_ORDER = ("recall", "ndcg", "hitrate", "hit", "hr", "precision", "mrr", "map", "coverage")
-_FAMILY_NAMES = {"recall": "Recall", "ndcg": "NDCG", "hitrate": "HR", "hit": "HR", "hr": "HR",
-                 "precision": "Precision", "mrr": "MRR", "map": "MAP", "coverage": "Coverage"}
-TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test (Pratt zeros)",
-              "randomization": "paired randomization (sign-flip) test", "bootstrap": "paired bootstrap test"}
+_FAMILY_NAMES = {
+    "recall": "Recall",
+    "ndcg": "NDCG",
+    "hitrate": "HR",
+    "hit": "HR",
+    "hr": "HR",
+    "precision": "Precision",
+    "mrr": "MRR",
+    "map": "MAP",
+    "coverage": "Coverage",
+}
+TEST_NAMES = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test (Pratt zeros)",
+    "randomization": "paired randomization (sign-flip) test",
+    "bootstrap": "paired bootstrap test",
+}
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg", "none": "no"}
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "–": "--", "α": r"$\alpha$", "±": r"$\pm$", "Δ": r"$\Delta$"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+    "α": r"$\alpha$",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+}
 _METRIC_RE = re.compile(r"^(?P<family>.+?)@(?P<k>\d+)$")
 
 
@@ -43,11 +70,13 @@ def split_metric(name: str) -> tuple[str, int | None]:
 
 def order_metrics(names: Sequence[str]) -> list[str]:
     """Order metric columns by family (Recall, NDCG, HR, Precision, MRR, MAP, Coverage, others) then K."""
+
     def key(name: str) -> tuple[int, str, int]:
         fam, k = split_metric(name)
         f = fam.lower()
         rank = _FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER)
         return (rank, f, -1 if k is None else k)
+
     return sorted(dict.fromkeys(names), key=key)
 
 
@@ -103,8 +132,7 @@ def leaderboard(
     runs = list(means)
     if not runs:
         raise ValueError("leaderboard needs at least one run")
-    cols = list(dict.fromkeys(metrics)) if metrics is not None else order_metrics(
-        [m for r in runs for m in means[r]])
+    cols = list(dict.fromkeys(metrics)) if metrics is not None else order_metrics([m for r in runs for m in means[r]])
     if not cols:
         raise ValueError("no metrics to show")
     baseline, sig = _significance(tests, baseline, runs)
@@ -116,16 +144,18 @@ def leaderboard(
     # Best/second per column on the printed values, so the marks agree with what is read.
     marks: dict[tuple[str, str], str] = {}
     for m in cols:
-        shown = {r: round(float(means[r][m]), digits) for r in runs
-                 if m in means[r] and _finite(means[r][m])}
+        shown = {r: round(float(means[r][m]), digits) for r in runs if m in means[r] and _finite(means[r][m])}
         levels = sorted(set(shown.values()), reverse=True)
         for r, v in shown.items():
             if v == levels[0]:
                 marks[(r, m)] = "best"
             elif len(levels) > 1 and v == levels[1]:
                 marks[(r, m)] = "second"
-    cells = {(r, m): _cell(means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0],
-                           _std(spread, r, m), digits, fmt) for r in runs for m in cols}
+    cells = {
+        (r, m): _cell(means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0], _std(spread, r, m), digits, fmt)
+        for r in runs
+        for m in cols
+    }
     labels = {r: (f"{r} (baseline)" if r == baseline else r) for r in runs}
     if fmt == "md":
         return _leaderboard_md(runs, cols, cells, labels, info)
@@ -146,24 +176,46 @@ def comparison_table(tests: Sequence[Mapping[str, Any]], fmt: str = "md", *, dig
         buf = io.StringIO()
         pd.DataFrame([dict(t) for t in rows]).to_csv(buf, index=False)
         return buf.getvalue()
-    head = ["Metric", "Run", "Baseline", "Δ mean", "CI", "p", "p (adj.)", "Effect size",
-            "Rel. impr.", "Rel. CI", "Sig."]
+    head = [
+        "Metric",
+        "Run",
+        "Baseline",
+        "Δ mean",
+        "CI",
+        "p",
+        "p (adj.)",
+        "Effect size",
+        "Rel. impr.",
+        "Rel. CI",
+        "Sig.",
+    ]
     body = []
     for t in rows:
-        body.append([
-            metric_label(str(t["metric"])), str(t["run"]), str(t["baseline"]),
-            _num(t["mean_diff"], digits, signed=True),
-            f"[{_num(t['ci_low'], digits, signed=True)}, {_num(t['ci_high'], digits, signed=True)}]",
-            _pval(t["p"]), _pval(t["p_adjusted"]), _num(t["effect_size"], 3, signed=True),
-            _pct(t["rel_improvement"]), f"[{_pct(t['rel_ci_low'])}, {_pct(t['rel_ci_high'])}]",
-            ("▲" if t["mean_diff"] > 0 else "▼" if t["mean_diff"] < 0 else "•") if t["significant"] else "",
-        ])
+        body.append(
+            [
+                metric_label(str(t["metric"])),
+                str(t["run"]),
+                str(t["baseline"]),
+                _num(t["mean_diff"], digits, signed=True),
+                f"[{_num(t['ci_low'], digits, signed=True)}, {_num(t['ci_high'], digits, signed=True)}]",
+                _pval(t["p"]),
+                _pval(t["p_adjusted"]),
+                _num(t["effect_size"], 3, signed=True),
+                _pct(t["rel_improvement"]),
+                f"[{_pct(t['rel_ci_low'])}, {_pct(t['rel_ci_high'])}]",
+                ("▲" if t["mean_diff"] > 0 else "▼" if t["mean_diff"] < 0 else "•") if t["significant"] else "",
+            ]
+        )
     if fmt == "md":
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 8) + "|"]
         lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
         return "\n".join(lines) + "\n"
-    out = [r"\begin{tabular}{lll" + "r" * 8 + "}", r"\toprule",
-           " & ".join(latex_escape(h) for h in head) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{tabular}{lll" + "r" * 8 + "}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in head) + r" \\",
+        r"\midrule",
+    ]
     for row in body:
         row = row[:-1] + [{"▲": r"$\uparrow$", "▼": r"$\downarrow$", "•": r"$\bullet$"}.get(row[-1], "")]
         out.append(" & ".join(latex_escape(c) if i < len(row) - 1 else c for i, c in enumerate(row)) + r" \\")
@@ -172,6 +224,7 @@ def comparison_table(tests: Sequence[Mapping[str, Any]], fmt: str = "md", *, dig
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def _finite(x: Any) -> bool:
     try:
@@ -187,8 +240,9 @@ def _std(spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None, run: st
     return float(s) if s is not None and _finite(s) else None
 
 
-def _significance(tests: Sequence[Mapping[str, Any]], baseline: str | None,
-                  runs: Sequence[str]) -> tuple[str | None, dict[tuple[str, str], tuple[int, float]]]:
+def _significance(
+    tests: Sequence[Mapping[str, Any]], baseline: str | None, runs: Sequence[str]
+) -> tuple[str | None, dict[tuple[str, str], tuple[int, float]]]:
     """Resolve the baseline; map (run, metric) → (+1/−1/0 significant better/worse/not, p_adjusted)."""
     tests = list(tests)
     if baseline is None and tests:
@@ -210,15 +264,15 @@ def _significance(tests: Sequence[Mapping[str, Any]], baseline: str | None,
     return baseline, sig
 
 
-def _caption_info(cap: dict[str, Any], baseline: str | None,
-                  tests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _caption_info(cap: dict[str, Any], baseline: str | None, tests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     info = dict(cap)
     used = [t for t in tests if t["baseline"] == baseline]
     if used:
         missing = [k for k in ("correction", "alpha") if k not in cap]
         if missing:
-            raise ValueError(f"caption must give {missing} when tests are shown "
-                             "(comparison results do not record them)")
+            raise ValueError(
+                f"caption must give {missing} when tests are shown (comparison results do not record them)"
+            )
         kinds = sorted({str(t["test"]) for t in used})
         if len(kinds) > 1:
             raise ValueError(f"tests of several kinds {kinds} in one table")
@@ -277,20 +331,28 @@ def _footnote(info: Mapping[str, Any], fmt: str) -> str:
         test = TEST_NAMES.get(str(info["test"]), str(info["test"]))
         base = info["baseline"] if fmt == "md" else latex_escape(info["baseline"])
         alpha_sym = "α" if fmt == "md" else r"$\alpha$"
-        parts.append(f"{up}/{down}: significantly better/worse than {base} "
-                     f"({latex_escape(test) if fmt == 'latex' else test}, two-sided, "
-                     f"{latex_escape(corr) if fmt == 'latex' else corr} correction over "
-                     f"{info['family']} comparisons, {alpha_sym} = {info['alpha']}).")
+        parts.append(
+            f"{up}/{down}: significantly better/worse than {base} "
+            f"({latex_escape(test) if fmt == 'latex' else test}, two-sided, "
+            f"{latex_escape(corr) if fmt == 'latex' else corr} correction over "
+            f"{info['family']} comparisons, {alpha_sym} = {info['alpha']})."
+        )
     elif any(k in info for k in ("test", "correction", "alpha")):
-        text = (f"Test: {info.get('test', 'n/a')}, correction: {info.get('correction', 'n/a')}, "
-                f"alpha = {info.get('alpha', 'n/a')}; no significance markers.")
+        text = (
+            f"Test: {info.get('test', 'n/a')}, correction: {info.get('correction', 'n/a')}, "
+            f"alpha = {info.get('alpha', 'n/a')}; no significance markers."
+        )
         parts.append(text if fmt == "md" else latex_escape(text))
     parts.append("Best in bold, second underlined.")
     if "n_users" in info:
-        parts.append(f"n_users = {info['n_users']}." if fmt == "md" else rf"$n_{{\mathrm{{users}}}}$ = {info['n_users']}.")
+        parts.append(
+            f"n_users = {info['n_users']}." if fmt == "md" else rf"$n_{{\mathrm{{users}}}}$ = {info['n_users']}."
+        )
     if info.get("fingerprint"):
         fp = str(info["fingerprint"])
-        parts.append(f"Split fingerprint `{fp}`." if fmt == "md" else rf"Split fingerprint \texttt{{{latex_escape(fp[:12])}}}.")
+        parts.append(
+            f"Split fingerprint `{fp}`." if fmt == "md" else rf"Split fingerprint \texttt{{{latex_escape(fp[:12])}}}."
+        )
     if info.get("note"):
         parts.append(str(info["note"]) if fmt == "md" else latex_escape(str(info["note"])))
     return " ".join(parts)
@@ -300,8 +362,13 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", r"\|")
 
 
-def _leaderboard_md(runs: Sequence[str], cols: Sequence[str], cells: Mapping[tuple[str, str], str],
-                    labels: Mapping[str, str], info: Mapping[str, Any]) -> str:
+def _leaderboard_md(
+    runs: Sequence[str],
+    cols: Sequence[str],
+    cells: Mapping[tuple[str, str], str],
+    labels: Mapping[str, str],
+    info: Mapping[str, Any],
+) -> str:
     lines: list[str] = []
     if info.get("title"):
         lines += [f"**{_md_escape(info['title'])}**", ""]
@@ -313,8 +380,13 @@ def _leaderboard_md(runs: Sequence[str], cols: Sequence[str], cells: Mapping[tup
     return "\n".join(lines) + "\n"
 
 
-def _leaderboard_latex(runs: Sequence[str], cols: Sequence[str], cells: Mapping[tuple[str, str], str],
-                       labels: Mapping[str, str], info: Mapping[str, Any]) -> str:
+def _leaderboard_latex(
+    runs: Sequence[str],
+    cols: Sequence[str],
+    cells: Mapping[tuple[str, str], str],
+    labels: Mapping[str, str],
+    info: Mapping[str, Any],
+) -> str:
     # Two header rows: metric family spanning its K columns, then @K.
     groups: list[tuple[str, int]] = []
     for m in cols:
@@ -334,18 +406,28 @@ def _leaderboard_latex(runs: Sequence[str], cols: Sequence[str], cells: Mapping[
     out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}"]
     if info.get("label"):
         out.append(rf"\label{{{info['label']}}}")
-    out += [rf"\begin{{tabular}}{{l{'r' * len(cols)}}}", r"\toprule",
-            " & ".join(top) + r" \\", " ".join(rules),
-            "Method & " + " & ".join(ks) + r" \\", r"\midrule"]
+    out += [
+        rf"\begin{{tabular}}{{l{'r' * len(cols)}}}",
+        r"\toprule",
+        " & ".join(top) + r" \\",
+        " ".join(rules),
+        "Method & " + " & ".join(ks) + r" \\",
+        r"\midrule",
+    ]
     for r in runs:
         out.append(latex_escape(labels[r]) + " & " + " & ".join(cells[(r, m)] for m in cols) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
 
-def _leaderboard_csv(means: Mapping[str, Mapping[str, float]], runs: Sequence[str], cols: Sequence[str],
-                     baseline: str | None, sig: Mapping[tuple[str, str], tuple[int, float]],
-                     spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None) -> str:
+def _leaderboard_csv(
+    means: Mapping[str, Mapping[str, float]],
+    runs: Sequence[str],
+    cols: Sequence[str],
+    baseline: str | None,
+    sig: Mapping[tuple[str, str], tuple[int, float]],
+    spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
+) -> str:
     records = []
     for r in runs:
         rec: dict[str, Any] = {"method": r, "is_baseline": r == baseline}

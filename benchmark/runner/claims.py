@@ -37,8 +37,13 @@ def load_published(name_or_path: str | None = None) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def claims_report(run_dir: str | Path, published: str | None = None, test: str | None = None,
-                  correction: str | None = None, alpha: float | None = None) -> tuple[str, dict[str, Any]]:
+def claims_report(
+    run_dir: str | Path,
+    published: str | None = None,
+    test: str | None = None,
+    correction: str | None = None,
+    alpha: float | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Markdown report and a JSON-able dict for one results directory."""
     from benchmark.runner.pipeline import load_units
     from benchmark.stats import aggregate_seeds, compare
@@ -71,8 +76,15 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
         others = [paper_to_ours.get(o) for o in claim["than"]]
         missing = [claim["better"]] if better not in per_model else []
         missing += [o for o, ours in zip(claim["than"], others) if ours not in per_model]
-        verdicts.append({"id": claim["id"], "text": claim["text"], "metric": claim["metric"], "missing": missing,
-                         "published_relative_improvement": claim.get("published_relative_improvement")})
+        verdicts.append(
+            {
+                "id": claim["id"],
+                "text": claim["text"],
+                "metric": claim["metric"],
+                "missing": missing,
+                "published_relative_improvement": claim.get("published_relative_improvement"),
+            }
+        )
         for o in others:
             if better in per_model and o in per_model:
                 pairs.append((claim["id"], claim["metric"], better, o))
@@ -81,8 +93,14 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
         # one family: compare each (better, other) with `other` as the baseline, then re-correct jointly
         raw = []
         for cid, metric, better, other in pairs:
-            r = compare({better: per_model[better], other: per_model[other]}, baseline=other, metrics=[metric],
-                        test=test, correction="none", alpha=alpha)[0]
+            r = compare(
+                {better: per_model[better], other: per_model[other]},
+                baseline=other,
+                metrics=[metric],
+                test=test,
+                correction="none",
+                alpha=alpha,
+            )[0]
             raw.append(((cid, better, other), r))
         from benchmark.stats import adjust_pvalues
 
@@ -93,8 +111,11 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
     for v in verdicts:
         claim = next(c for c in pub["claims"] if c["id"] == v["id"])
         better = paper_to_ours.get(claim["better"])
-        prs = [results[(v["id"], better, paper_to_ours.get(o))] for o in claim["than"]
-               if (v["id"], better, paper_to_ours.get(o)) in results]
+        prs = [
+            results[(v["id"], better, paper_to_ours.get(o))]
+            for o in claim["than"]
+            if (v["id"], better, paper_to_ours.get(o)) in results
+        ]
         v["pairs"] = prs
         v["n_pairs_tested"] = len(prs)
         v["n_pairs_claimed"] = len(claim["than"])
@@ -107,14 +128,24 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
         else:
             v["verdict"] = "not supported"
 
-    md = [f"# Claims check: {cfg.get('experiment')}", "",
-          f"Results: `{rdir}` · split fingerprint `{fingerprint[:12]}` · test: {test}, correction: {correction} "
-          f"over all {len(pairs)} claim comparisons, α = {alpha}", "",
-          f"Published numbers: {pub.get('source', '').strip()}", ""]
+    md = [
+        f"# Claims check: {cfg.get('experiment')}",
+        "",
+        f"Results: `{rdir}` · split fingerprint `{fingerprint[:12]}` · test: {test}, correction: {correction} "
+        f"over all {len(pairs)} claim comparisons, α = {alpha}",
+        "",
+        f"Published numbers: {pub.get('source', '').strip()}",
+        "",
+    ]
     for cav in pub.get("protocol_caveats", []):
         md.append(f"- Paper protocol: {cav}")
-    md += ["", "## Published vs ours", "", "| paper method | our model | metric | published | ours |",
-           "|---|---|---|---:|---:|"]
+    md += [
+        "",
+        "## Published vs ours",
+        "",
+        "| paper method | our model | metric | published | ours |",
+        "|---|---|---|---:|---:|",
+    ]
     for r in rows:
         ours = "—" if r["ours"] is None else f"{r['ours']:.4f}"
         md.append(f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | {ours} |")
@@ -122,20 +153,34 @@ def claims_report(run_dir: str | Path, published: str | None = None, test: str |
     for v in verdicts:
         md.append(f"### {v['text']} — **{v['verdict']}**")
         if v["missing"]:
-            md.append(f"Methods without a row in these results: {', '.join(v['missing'])}. "
-                      f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons.")
+            md.append(
+                f"Methods without a row in these results: {', '.join(v['missing'])}. "
+                f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
+            )
         for p in v.get("pairs", []):
             rel = p.get("rel_improvement")
-            rel_s = "n/a" if rel is None or rel != rel else (
-                f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
-            md.append(f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
-                      f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
-                      f"{' (significant)' if p['significant'] else ''}")
+            rel_s = (
+                "n/a"
+                if rel is None or rel != rel
+                else (f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
+            )
+            md.append(
+                f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
+                f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
+                f"{' (significant)' if p['significant'] else ''}"
+            )
         if v.get("published_relative_improvement") is not None:
             md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
         md.append("")
-    report = {"run_dir": str(rdir), "split_fingerprint": fingerprint, "test": test, "correction": correction,
-              "alpha": alpha, "table": rows, "claims": verdicts}
+    report = {
+        "run_dir": str(rdir),
+        "split_fingerprint": fingerprint,
+        "test": test,
+        "correction": correction,
+        "alpha": alpha,
+        "table": rows,
+        "claims": verdicts,
+    }
     return "\n".join(md) + "\n", report
 
 

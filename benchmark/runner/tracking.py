@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,17 @@ def wandb_mode() -> str:
 class Tracker:
     """Per-unit tracking handle; every method is a no-op for ``logger: none``."""
 
-    def __init__(self, kind: str, run_dir: Path, project: str, entity: str | None, group: str,
-                 name: str, config: Mapping[str, Any], job_type: str = "train") -> None:
+    def __init__(
+        self,
+        kind: str,
+        run_dir: Path,
+        project: str,
+        entity: str | None,
+        group: str,
+        name: str,
+        config: Mapping[str, Any],
+        job_type: str = "train",
+    ) -> None:
         self.kind = kind
         self.run_dir = Path(run_dir)
         self.name = name
@@ -49,8 +59,15 @@ class Tracker:
                 import wandb
 
                 self._wandb_run = wandb.init(
-                    project=project, entity=entity, group=group, name=name, job_type=job_type,
-                    config=dict(config), dir=str(self.run_dir), mode=wandb_mode(), reinit="create_new",
+                    project=project,
+                    entity=entity,
+                    group=group,
+                    name=name,
+                    job_type=job_type,
+                    config=dict(config),
+                    dir=str(self.run_dir),
+                    mode=wandb_mode(),
+                    reinit="create_new",
                     settings=wandb.Settings(silent=True, console="off"),
                 )
             except Exception as exc:  # tracking must never fail the benchmark

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 _BLOCK = 32768
 _HEADER = 7
@@ -32,9 +33,9 @@ def iter_records(path: str | Path) -> Iterator[Any]:
         if left_in_block < _HEADER:
             pos += left_in_block
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + _HEADER])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
         pos += _HEADER
-        chunk = data[pos:pos + length]
+        chunk = data[pos : pos + length]
         pos += length
         if kind == 0 and length == 0:
             continue  # zero padding at a block's end
@@ -57,7 +58,9 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     rows = []
     for rec in iter_records(files[0]):
         if rec.WhichOneof("record_type") == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in rec.history.item})
+            rows.append(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in rec.history.item}
+            )
     return rows
 
 

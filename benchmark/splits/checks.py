@@ -31,10 +31,12 @@ def check_leakage(split: Split) -> dict[str, Any]:
     """
     report: dict[str, Any] = {"protocol": split.protocol, "pair_overlap": {}}
     n_items = max(1, split.n_items)
-    codes = np.concatenate([
-        split.part(p)["user_id"].to_numpy(np.int64) * n_items + split.part(p)["item_id"].to_numpy(np.int64)
-        for p in PARTS
-    ])
+    codes = np.concatenate(
+        [
+            split.part(p)["user_id"].to_numpy(np.int64) * n_items + split.part(p)["item_id"].to_numpy(np.int64)
+            for p in PARTS
+        ]
+    )
     part_bit = np.concatenate([np.full(len(split.part(p)), 1 << k, dtype=np.int64) for k, p in enumerate(PARTS)])
     # One integer sort instead of pairwise set intersections: each run of equal pair codes gets
     # the bitmask of the parts it occurs in (repeats inside one part are not leakage).
@@ -78,15 +80,27 @@ def _check_loo(split: Split, problems: list[str]) -> dict[str, Any]:
     bad = both[both["train_max"] > both["cut"]]
     if len(bad):
         ex = [(_user(split, int(u)), int(r.train_max), int(r.cut)) for u, r in bad.head(_N_EXAMPLES).iterrows()]
-        problems.append(f"{len(bad)} users have a training interaction later than their held-out ones "
-                        f"(user, last train ts, cut), e.g. {ex}")
-    vt = pd.concat([valid.groupby("user_id")["timestamp"].max().rename("valid_max"),
-                    test.groupby("user_id")["timestamp"].min().rename("test_min")], axis=1, join="inner")
+        problems.append(
+            f"{len(bad)} users have a training interaction later than their held-out ones "
+            f"(user, last train ts, cut), e.g. {ex}"
+        )
+    vt = pd.concat(
+        [
+            valid.groupby("user_id")["timestamp"].max().rename("valid_max"),
+            test.groupby("user_id")["timestamp"].min().rename("test_min"),
+        ],
+        axis=1,
+        join="inner",
+    )
     bad_vt = vt[vt["valid_max"] > vt["test_min"]]
     if len(bad_vt):
         ex = [_user(split, int(u)) for u in bad_vt.index[:_N_EXAMPLES]]
         problems.append(f"{len(bad_vt)} users have a validation interaction later than their test one, e.g. {ex}")
-    return {"users_checked": int(len(both)), "users_late_train": int(len(bad)), "users_valid_after_test": int(len(bad_vt))}
+    return {
+        "users_checked": int(len(both)),
+        "users_late_train": int(len(bad)),
+        "users_valid_after_test": int(len(bad_vt)),
+    }
 
 
 def _check_global(split: Split, problems: list[str]) -> dict[str, Any]:
@@ -96,7 +110,11 @@ def _check_global(split: Split, problems: list[str]) -> dict[str, Any]:
         return {}
     t1, t2 = int(cuts["valid_start"]), int(cuts["test_start"])
     out = {"valid_start": t1, "test_start": t2}
-    for name, df, lo, hi in (("train", split.train, None, t1), ("valid", split.valid, t1, t2), ("test", split.test, t2, None)):
+    for name, df, lo, hi in (
+        ("train", split.train, None, t1),
+        ("valid", split.valid, t1, t2),
+        ("test", split.test, t2, None),
+    ):
         ts = df["timestamp"].to_numpy(np.int64)
         bad = np.zeros(len(ts), dtype=bool)
         if lo is not None:
@@ -122,8 +140,9 @@ def _check_observed_cuts(split: Split, problems: list[str]) -> dict[str, Any]:
             if n_bad:
                 rows = split.part(early).loc[a > b.min()].head(_N_EXAMPLES)
                 ex = list(zip(rows["orig_user_id"], rows["orig_item_id"], rows["timestamp"].astype(int)))
-                problems.append(f"{n_bad} {early} interactions are later than the first {late} one "
-                                f"({int(b.min())}), e.g. {ex}")
+                problems.append(
+                    f"{n_bad} {early} interactions are later than the first {late} one ({int(b.min())}), e.g. {ex}"
+                )
     return out
 
 

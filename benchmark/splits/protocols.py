@@ -20,7 +20,8 @@ because a repeat after the cut would put one pair on both sides of it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,11 @@ def make_split(
     The result has passed :func:`check_leakage`.
     """
     if protocol not in _PROTOCOL_FUNCS:
-        hint = " (`official` splits are imported with benchmark.data.interop.import_2023_official)" if protocol == "official" else ""
+        hint = (
+            " (`official` splits are imported with benchmark.data.interop.import_2023_official)"
+            if protocol == "official"
+            else ""
+        )
         raise ValueError(f"unknown split protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}{hint}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed must be an integer; got {seed!r}")
@@ -71,8 +76,7 @@ def make_split(
     df = normalise_raw_interactions(interactions)
     labels, used, recorded, stats = func(df, int(seed), **params)
     parts = {name: used.loc[labels == code].reset_index(drop=True) for code, name in enumerate(PARTS)}
-    stats = {"rows_in": len(df), "rows_split": len(used), **stats,
-             **{f"{p}_rows": len(parts[p]) for p in PARTS}}
+    stats = {"rows_in": len(df), "rows_split": len(used), **stats, **{f"{p}_rows": len(parts[p]) for p in PARTS}}
     record = {"seed": int(seed), **recorded, "stats": stats}
     if filtering:
         record["filtering"] = dict(filtering)
@@ -84,8 +88,12 @@ def make_split(
 
 # ------------------------------------------------------------------------------- protocols
 def split_paper(
-    df: pd.DataFrame, seed: int = PAPER_SEED, *, min_user_ratings: int = 5,
-    holdout_frac: float = 0.4, test_frac_of_holdout: float = 0.5,
+    df: pd.DataFrame,
+    seed: int = PAPER_SEED,
+    *,
+    min_user_ratings: int = 5,
+    holdout_frac: float = 0.4,
+    test_frac_of_holdout: float = 0.5,
 ) -> _Result:
     """Per-user random 60/20/20, exactly as the Align-MacridVAE data the paper used was made.
 
@@ -119,14 +127,25 @@ def split_paper(
 
     keep, labels, used = _on_pairs(df, recipe)
     n_dropped_users = int(df.loc[~keep, "user"].nunique())
-    params = {"min_user_ratings": min_user_ratings, "holdout_frac": holdout_frac,
-              "test_frac_of_holdout": test_frac_of_holdout}
-    return labels, used, params, {"users_below_min_ratings": n_dropped_users,
-                                  "rows_below_min_ratings": int((~keep).sum())}
+    params = {
+        "min_user_ratings": min_user_ratings,
+        "holdout_frac": holdout_frac,
+        "test_frac_of_holdout": test_frac_of_holdout,
+    }
+    return (
+        labels,
+        used,
+        params,
+        {"users_below_min_ratings": n_dropped_users, "rows_below_min_ratings": int((~keep).sum())},
+    )
 
 
 def split_mmrec(
-    df: pd.DataFrame, seed: int = PAPER_SEED, *, valid_test_frac: float = 0.2, small_user_threshold: int = 10,
+    df: pd.DataFrame,
+    seed: int = PAPER_SEED,
+    *,
+    valid_test_frac: float = 0.2,
+    small_user_threshold: int = 10,
 ) -> _Result:
     """Per-user random 8:1:1 following MMRec's ``preprocessing/1splitting.ipynb``, but seeded.
 
@@ -195,8 +214,13 @@ def split_loo(df: pd.DataFrame, seed: int = PAPER_SEED) -> _Result:
 
 
 def split_global_time(
-    df: pd.DataFrame, seed: int = PAPER_SEED, *, valid_frac: float | None = None, test_frac: float | None = None,
-    valid_start: int | None = None, test_start: int | None = None,
+    df: pd.DataFrame,
+    seed: int = PAPER_SEED,
+    *,
+    valid_frac: float | None = None,
+    test_frac: float | None = None,
+    valid_start: int | None = None,
+    test_start: int | None = None,
 ) -> _Result:
     """One global timestamp cut for all users: ``train < t1 ≤ valid < t2 ≤ test``.
 

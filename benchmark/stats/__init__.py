@@ -10,6 +10,13 @@ from benchmark.stats.resampling import bootstrap_means, signflip_pvalues
 from benchmark.stats.seeds import aggregate_seeds
 
 __all__ = [
-    "CORRECTIONS", "RESULT_KEYS", "TESTS", "adjust_pvalues", "aggregate_seeds", "bootstrap_means",
-    "compare", "signflip_pvalues", "wilcoxon_differences",
+    "CORRECTIONS",
+    "RESULT_KEYS",
+    "TESTS",
+    "adjust_pvalues",
+    "aggregate_seeds",
+    "bootstrap_means",
+    "compare",
+    "signflip_pvalues",
+    "wilcoxon_differences",
 ]

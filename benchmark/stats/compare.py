@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,9 +60,23 @@ MIN_RESAMPLES = 10000
 """Fewest permutations / bootstrap resamples for reported results (fewer: a logged warning)."""
 
 RESULT_KEYS: tuple[str, ...] = (
-    "metric", "run", "baseline", "test", "p", "p_adjusted", "mean_diff", "ci_low", "ci_high",
-    "effect_size", "significant", "rel_improvement", "rel_ci_low", "rel_ci_high", "n_users",
-    "mean_run", "mean_baseline",
+    "metric",
+    "run",
+    "baseline",
+    "test",
+    "p",
+    "p_adjusted",
+    "mean_diff",
+    "ci_low",
+    "ci_high",
+    "effect_size",
+    "significant",
+    "rel_improvement",
+    "rel_ci_low",
+    "rel_ci_high",
+    "n_users",
+    "mean_run",
+    "mean_baseline",
 )
 
 
@@ -116,8 +131,11 @@ def compare(
         raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
     n_resamples = int(n_resamples)
     if n_resamples < MIN_RESAMPLES:
-        log.warning("n_resamples=%d is below %d: resampled p-values and CIs are too coarse to report",
-                    n_resamples, MIN_RESAMPLES)
+        log.warning(
+            "n_resamples=%d is below %d: resampled p-values and CIs are too coarse to report",
+            n_resamples,
+            MIN_RESAMPLES,
+        )
     if baseline not in per_user_by_run:
         raise ValueError(f"baseline {baseline!r} is not among the runs: {sorted(per_user_by_run)}")
     run_names = _select_runs(per_user_by_run, baseline, runs)
@@ -143,9 +161,7 @@ def compare(
     base_matrix = np.column_stack([base_vals[:, j] for _, j in pairs])
     diffs = run_matrix - base_matrix
 
-    boot = bootstrap_means(
-        np.hstack([run_matrix, base_vals]), n_resamples, np.random.default_rng([seed, _BOOT_STREAM])
-    )
+    boot = bootstrap_means(np.hstack([run_matrix, base_vals]), n_resamples, np.random.default_rng([seed, _BOOT_STREAM]))
     k = len(pairs)
     boot_run = boot[:, :k]
     boot_base = boot[:, k + np.array([j for _, j in pairs])]
@@ -175,24 +191,44 @@ def compare(
             else:
                 p = _bootstrap_p(boot_diff[:, c], mean_d, d)
         rel, rel_lo, rel_hi = _relative(mean_d, mean_base, boot_diff[:, c], boot_base[:, c], q)
-        rows.append({
-            "metric": metrics[j], "run": r, "baseline": baseline, "test": test, "p": p,
-            "p_adjusted": float("nan"), "mean_diff": mean_d, "ci_low": ci[0], "ci_high": ci[1],
-            "effect_size": _effect_size(d), "significant": False, "rel_improvement": rel,
-            "rel_ci_low": rel_lo, "rel_ci_high": rel_hi, "n_users": n,
-            "mean_run": mean_run, "mean_baseline": mean_base,
-        })
+        rows.append(
+            {
+                "metric": metrics[j],
+                "run": r,
+                "baseline": baseline,
+                "test": test,
+                "p": p,
+                "p_adjusted": float("nan"),
+                "mean_diff": mean_d,
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "effect_size": _effect_size(d),
+                "significant": False,
+                "rel_improvement": rel,
+                "rel_ci_low": rel_lo,
+                "rel_ci_high": rel_hi,
+                "n_users": n,
+                "mean_run": mean_run,
+                "mean_baseline": mean_base,
+            }
+        )
     adjusted = adjust_pvalues([row["p"] for row in rows], correction)
     for row, pa in zip(rows, adjusted):
         row["p_adjusted"] = float(pa)
         row["significant"] = bool(pa <= alpha)
-    log.info("compared %d run(s) × %d metric(s) against %r over %d users (%s test, %s correction)",
-             len(run_names), len(metrics), baseline, n, test, correction)
+    log.info(
+        "compared %d run(s) × %d metric(s) against %r over %d users (%s test, %s correction)",
+        len(run_names),
+        len(metrics),
+        baseline,
+        n,
+        test,
+        correction,
+    )
     return rows
 
 
-def _select_runs(per_user_by_run: Mapping[str, pd.DataFrame], baseline: str,
-                 runs: Sequence[str] | None) -> list[str]:
+def _select_runs(per_user_by_run: Mapping[str, pd.DataFrame], baseline: str, runs: Sequence[str] | None) -> list[str]:
     if runs is None:
         return [r for r in per_user_by_run if r != baseline]
     unknown = [r for r in runs if r not in per_user_by_run]
@@ -205,8 +241,9 @@ def _select_runs(per_user_by_run: Mapping[str, pd.DataFrame], baseline: str,
     return out
 
 
-def _values(df: pd.DataFrame, name: str, metrics: Sequence[str],
-            align: tuple[np.ndarray, str] | None) -> tuple[np.ndarray, np.ndarray]:
+def _values(
+    df: pd.DataFrame, name: str, metrics: Sequence[str], align: tuple[np.ndarray, str] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (sorted user ids, [users × metrics] float64) for one run, checked and aligned."""
     if USER_COL not in df.columns:
         raise ValueError(f"run {name!r}: no {USER_COL!r} column (columns: {list(df.columns)})")
@@ -216,8 +253,7 @@ def _values(df: pd.DataFrame, name: str, metrics: Sequence[str],
     ids = df[USER_COL]
     dup = ids.duplicated()
     if dup.any():
-        raise ValueError(f"run {name!r}: {int(dup.sum())} duplicate user_id row(s), "
-                         f"e.g. {ids[dup].iloc[0]!r}")
+        raise ValueError(f"run {name!r}: {int(dup.sum())} duplicate user_id row(s), e.g. {ids[dup].iloc[0]!r}")
     table = df.set_index(USER_COL)[list(metrics)]
     if align is None:
         try:
@@ -234,7 +270,8 @@ def _values(df: pd.DataFrame, name: str, metrics: Sequence[str],
             raise ValueError(
                 f"run {name!r} does not hold the same users as baseline {base_name!r}: "
                 f"{n_missing + n_extra} user(s) differ ({n_missing} missing from the run, "
-                f"{n_extra} not in the baseline)")
+                f"{n_extra} not in the baseline)"
+            )
         table = table.reindex(index)
     try:
         vals = table.to_numpy(dtype=np.float64)
@@ -243,8 +280,7 @@ def _values(df: pd.DataFrame, name: str, metrics: Sequence[str],
     bad = ~np.isfinite(vals)
     if bad.any():
         col = int(np.nonzero(bad.any(axis=0))[0][0])
-        raise ValueError(f"run {name!r}: {int(bad.sum())} non-finite value(s), e.g. in "
-                         f"{list(metrics)[col]!r}")
+        raise ValueError(f"run {name!r}: {int(bad.sum())} non-finite value(s), e.g. in {list(metrics)[col]!r}")
     return users, vals
 
 
@@ -272,8 +308,7 @@ def _wilcoxon(d: np.ndarray, all_zero: bool) -> float:
         return 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (RuntimeWarning, UserWarning))
-        res = sps.wilcoxon(dr, zero_method="pratt", correction=False, alternative="two-sided",
-                           method="auto")
+        res = sps.wilcoxon(dr, zero_method="pratt", correction=False, alternative="two-sided", method="auto")
     return float(res.pvalue)
 
 
@@ -296,8 +331,9 @@ def _effect_size(d: np.ndarray) -> float:
     return mean / sd
 
 
-def _relative(mean_d: float, mean_base: float, boot_diff: np.ndarray, boot_base: np.ndarray,
-              q: Sequence[float]) -> tuple[float, float, float]:
+def _relative(
+    mean_d: float, mean_base: float, boot_diff: np.ndarray, boot_base: np.ndarray, q: Sequence[float]
+) -> tuple[float, float, float]:
     if mean_base == 0.0:
         return float("nan"), float("nan"), float("nan")
     ok = boot_base != 0.0

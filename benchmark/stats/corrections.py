@@ -7,7 +7,7 @@ over the whole table and not per column.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -52,8 +52,10 @@ def aggregate_seeds(per_user_by_seed: Sequence[pd.DataFrame]) -> tuple[pd.DataFr
             n_missing = len(ref.difference(t.index))
             n_extra = len(t.index.difference(ref))
             if n_missing or n_extra:
-                raise ValueError(f"seed {i} does not hold the same users as seed 0: {n_missing + n_extra} "
-                                 f"user(s) differ ({n_missing} missing, {n_extra} extra)")
+                raise ValueError(
+                    f"seed {i} does not hold the same users as seed 0: {n_missing + n_extra} "
+                    f"user(s) differ ({n_missing} missing, {n_extra} extra)"
+                )
             t = t.reindex(ref)
         else:
             try:

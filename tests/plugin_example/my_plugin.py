@@ -5,7 +5,7 @@ score(u, j) = sum over the user's training items i of how many users had both i 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -18,7 +18,7 @@ class MyRecommender(BaseRecommender):
     def __init__(self, normalize: bool = True) -> None:
         super().__init__(normalize=normalize)
 
-    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> "MyRecommender":
+    def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> MyRecommender:
         super().fit(split, features)  # sets n_users, n_items
         train = split.train  # never split.test; split.valid is allowed for model selection
         x = torch.zeros(split.n_users, split.n_items)

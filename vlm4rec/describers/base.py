@@ -35,10 +35,10 @@ class Describer(ABC):
 
     def setup(self, device: torch.device | None = None) -> None:
         """Load models/clients; called once per process before the first batch."""
+        return None  # optional hook: describers without state to load keep this default
 
     @abstractmethod
-    def describe(self, batch: list[ItemRecord]) -> list[DescriptionResult]:
-        ...
+    def describe(self, batch: list[ItemRecord]) -> list[DescriptionResult]: ...
 
     def rendered_prompt(self, record: ItemRecord) -> str:
         """The instruction for one item (what the prompt hash in the cache key covers)."""

@@ -74,8 +74,12 @@ def bnb_4bit_config():
         ) from exc
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.float16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.float16,
+    )
 
 
 def model_revision(model: str, revision: str | None = None) -> str:
@@ -97,8 +101,12 @@ def model_revision(model: str, revision: str | None = None) -> str:
         snap = snapshot_download(model, revision=revision, local_files_only=True)
         return Path(snap).name
     except Exception:
-        log.warning("could not resolve the commit of %s@%s offline; keying the cache on %r",
-                    model, revision or "main", revision or "main")
+        log.warning(
+            "could not resolve the commit of %s@%s offline; keying the cache on %r",
+            model,
+            revision or "main",
+            revision or "main",
+        )
         return revision or "main"
 
 
@@ -153,14 +161,18 @@ class HFDescriber(Describer):
         self.processor = None
 
     @classmethod
-    def from_preset(cls, name: str, model: str | None = None, **overrides: Any) -> "HFDescriber":
+    def from_preset(cls, name: str, model: str | None = None, **overrides: Any) -> HFDescriber:
         """A preset (``llava-next-7b``, ``qwen2.5-vl-7b``); ``model`` may point at a local copy."""
         try:
             p = PRESETS[name]
         except KeyError:
             raise KeyError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}") from None
-        kw: dict[str, Any] = {"quantization": p.quantization, "dtype": p.dtype, "max_new_tokens": p.max_new_tokens,
-                              "use_chat_template": p.use_chat_template}
+        kw: dict[str, Any] = {
+            "quantization": p.quantization,
+            "dtype": p.dtype,
+            "max_new_tokens": p.max_new_tokens,
+            "use_chat_template": p.use_chat_template,
+        }
         dtype, quant = overrides.pop("dtype", None), overrides.pop("quantization", None)
         if quant is not None:
             kw.update(quantization=quant, dtype="fp16")
@@ -172,11 +184,17 @@ class HFDescriber(Describer):
 
     def identity(self) -> dict[str, Any]:
         out = super().identity()
-        out.update({"model": self.model_name if not Path(self.model_name).is_dir() else Path(self.model_name).name,
-                    "revision": self.revision, "dtype": self.dtype, "quantization": self.quantization,
-                    "generation": self.generation.as_dict(),
-                    # the requested setting (None = auto), fixed before setup() resolves it
-                    "chat_template": self.requested_chat_template})
+        out.update(
+            {
+                "model": self.model_name if not Path(self.model_name).is_dir() else Path(self.model_name).name,
+                "revision": self.revision,
+                "dtype": self.dtype,
+                "quantization": self.quantization,
+                "generation": self.generation.as_dict(),
+                # the requested setting (None = auto), fixed before setup() resolves it
+                "chat_template": self.requested_chat_template,
+            }
+        )
         return out
 
     # ------------------------------------------------------------------ loading
@@ -208,15 +226,25 @@ class HFDescriber(Describer):
         self.model = model.eval()
         if self.use_chat_template is None:
             self.use_chat_template = bool(getattr(self.processor, "chat_template", None))
-        log.info("loaded %s (%s, %s) on %s; chat template: %s", self.model_name, self.revision,
-                 self.quantization or kwargs["dtype"], self.device, self.use_chat_template)
+        log.info(
+            "loaded %s (%s, %s) on %s; chat template: %s",
+            self.model_name,
+            self.revision,
+            self.quantization or kwargs["dtype"],
+            self.device,
+            self.use_chat_template,
+        )
 
     # ------------------------------------------------------------------ prompting
     def text_input(self, record: ItemRecord) -> str:
         """The text the processor gets for one item (chat-templated or raw)."""
         if self.use_chat_template:
-            messages = [{"role": "user", "content": [{"type": "image"},
-                                                     {"type": "text", "text": self.prompt.render(record.fields)}]}]
+            messages = [
+                {
+                    "role": "user",
+                    "content": [{"type": "image"}, {"type": "text", "text": self.prompt.render(record.fields)}],
+                }
+            ]
             return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         raw = self.prompt.render(record.fields, raw=True)
         image_token = getattr(self.processor, "image_token", None) or IMAGE_PLACEHOLDER
@@ -269,7 +297,7 @@ class HFDescriber(Describer):
         tok = self.processor.tokenizer
         kwargs["pad_token_id"] = tok.pad_token_id
         out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
         counts = []
@@ -282,4 +310,3 @@ class HFDescriber(Describer):
             counts.append(n)
         decoded = self.processor.batch_decode(new, skip_special_tokens=True)
         return [d.strip() for d in decoded], counts
-

@@ -90,10 +90,15 @@ class OpenAIDescriber(Describer):
         data = base64.b64encode(record.image_bytes or b"").decode("ascii")
         return {
             "model": self.model,
-            "messages": [{"role": "user", "content": [
-                {"type": "text", "text": self.prompt.render(record.fields)},
-                {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}},
-            ]}],
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": self.prompt.render(record.fields)},
+                        {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}},
+                    ],
+                }
+            ],
             "max_tokens": self.max_new_tokens,
             "temperature": 0,
         }
@@ -107,10 +112,11 @@ class OpenAIDescriber(Describer):
         body = self.payload(record)
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
-            wait = min(self.max_backoff, self.backoff * (2 ** attempt))
+            wait = min(self.max_backoff, self.backoff * (2**attempt))
             try:
-                resp = self._session().post(f"{self.base_url}/chat/completions", json=body, headers=headers,
-                                            timeout=self.timeout)
+                resp = self._session().post(
+                    f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout
+                )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 last = f"{type(exc).__name__}"
             else:
@@ -119,8 +125,9 @@ class OpenAIDescriber(Describer):
                         js = resp.json()
                         text = js["choices"][0]["message"]["content"]
                         usage = js.get("usage") or {}
-                        return DescriptionResult(record.item, text=(text or "").strip(),
-                                                 n_new_tokens=usage.get("completion_tokens"))
+                        return DescriptionResult(
+                            record.item, text=(text or "").strip(), n_new_tokens=usage.get("completion_tokens")
+                        )
                     except (ValueError, KeyError, IndexError, TypeError) as exc:
                         return DescriptionResult(record.item, error=f"malformed response: {type(exc).__name__}")
                 last = f"HTTP {resp.status_code}: {self._redact(resp.text[:200])}"
@@ -134,8 +141,14 @@ class OpenAIDescriber(Describer):
                         pass
             if attempt < self.max_retries:
                 self.n_retries += 1
-                log.warning("request for %s failed (%s); retry %d/%d in %.2fs", record.item, last, attempt + 1,
-                            self.max_retries, wait)
+                log.warning(
+                    "request for %s failed (%s); retry %d/%d in %.2fs",
+                    record.item,
+                    last,
+                    attempt + 1,
+                    self.max_retries,
+                    wait,
+                )
                 time.sleep(wait)
         return DescriptionResult(record.item, error=f"gave up after {self.max_retries + 1} attempts: {last}")
 

@@ -46,8 +46,10 @@ def read_description_table(path: str | Path) -> pd.DataFrame:
     id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
     text_col = next((c for c in TEXT_COLUMNS if c in df.columns), None)
     if id_col is None or text_col is None:
-        raise ValueError(f"{p} needs an id column ({'/'.join(ID_COLUMNS)}) and a text column "
-                         f"({'/'.join(TEXT_COLUMNS)}); it has {list(df.columns)}")
+        raise ValueError(
+            f"{p} needs an id column ({'/'.join(ID_COLUMNS)}) and a text column "
+            f"({'/'.join(TEXT_COLUMNS)}); it has {list(df.columns)}"
+        )
     out = pd.DataFrame({"item": df[id_col].astype(str), "description": df[text_col]})
     if "action" in df.columns:  # a descriptions.jsonl written by `vlm4rec-bench describe`
         out["action"] = df["action"]
