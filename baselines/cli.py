@@ -75,7 +75,7 @@ def _devices(value: str) -> int | str | list[int]:
 
 def run_features(args: argparse.Namespace) -> int:
     """``vlm4rec-bench features``: compute, save and summarise one feature set."""
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
     from benchmark.split import Split
 
     try:

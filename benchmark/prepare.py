@@ -7,7 +7,7 @@ Stages (each counted in ``summary.json``):
 2. ``dedupe`` — one interaction per (user, item), the earliest by default;
 3. ``image_only`` (optional) — keep items whose catalogue row has an image URL;
 4. iterative k-core (users and items separately; 0 disables a side);
-5. the split protocol (:func:`benchmark.splits.make_split`), then ``Split.save``.
+5. the split protocol (:func:`benchmark.protocols.make_split`), then ``Split.save``.
 
 k-core defaults depend on the protocol: ``paper`` keeps users with ≥ 5 ratings and filters no
 items (that *is* its recipe, so by default no extra k-core runs: users 5, items 0); the other
@@ -27,11 +27,12 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.errors import ConfigError
 from benchmark.filtering import DEDUPE_RULES, dedupe, filter_items_with_image, kcore
 from benchmark.io import sha256_file
+from benchmark.protocols import PAPER_SEED, check_leakage, make_split
+from benchmark.protocols.leakage import LeakageError
 from benchmark.split import Split
-from benchmark.splits import PAPER_SEED, check_leakage, make_split
-from benchmark.splits.checks import LeakageError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ PREPARE_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec", "loo", "global-time", "o
 OFFICIAL_VARIANTS_HINT = "e.g. last_out, last_out_w_his, timestamp, timestamp_w_his (see import_2023_official)"
 
 
-class PrepareConfigError(ValueError):
+class PrepareConfigError(ConfigError):
     """A ``data prepare`` setting is missing or has a value that is not allowed."""
 
 

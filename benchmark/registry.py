@@ -14,6 +14,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from benchmark.errors import BenchError
 from benchmark.recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ _SOURCES: dict[str, str] = {}
 _LOADED = False
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(BenchError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.errors import IntegrityError
 from benchmark.io import read_json, write_json, write_parquet
 
 PARTS: tuple[str, ...] = ("train", "valid", "test")
@@ -53,7 +54,7 @@ PART_COLUMNS: tuple[str, ...] = (
 SCHEMA_VERSION = 1
 
 
-class SplitIntegrityError(RuntimeError):
+class SplitIntegrityError(IntegrityError):
     """A persisted split does not match its recorded fingerprint."""
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# session fixtures that build tiny random-init LVLMs (tests/fixtures/tiny_models.py)
+pytest_plugins = ["fixtures.tiny_models"]
+
 # No hub access here or in CI: anything that tries must fail fast, not hang.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

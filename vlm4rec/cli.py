@@ -94,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_split(path: Path):
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
     from benchmark.split import Split
 
     try:
@@ -105,7 +105,7 @@ def _load_split(path: Path):
 
 def build_describer(args: argparse.Namespace):
     """The describer the flags ask for (errors the user can fix are CliErrors)."""
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
     from vlm4rec.describers import HFDescriber, OpenAIDescriber, PrecomputedDescriber
     from vlm4rec.describers.hf import PRESETS
 
@@ -152,7 +152,7 @@ def build_describer(args: argparse.Namespace):
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
     from vlm4rec.inference import run_describe
     from vlm4rec.prompts import PromptFieldError
 
@@ -200,7 +200,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
     from vlm4rec.describers.precomputed import read_description_table
     from vlm4rec.encoders import encode_items, make_encoder
     from vlm4rec.texts import NO_DESCRIPTION_NEEDED

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.errors import BenchError
+
 IMAGE_PLACEHOLDER = "<image>"
 
 _PAPER_INSTRUCTION = (
@@ -26,7 +28,7 @@ _PAPER_INSTRUCTION = (
 )
 
 
-class PromptFieldError(KeyError):
+class PromptFieldError(BenchError, KeyError):
     """A template names a catalogue field the items do not have."""
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from benchmark import __version__
+from benchmark.errors import BenchError
 
 log = logging.getLogger("vlm4rec_bench")
 
@@ -60,13 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
-    except CliError as exc:
+    except BenchError as exc:  # CliError, ConfigError, BadInputError, …: one line, no traceback
         log.error("%s", exc)
         return 2
-
-
-class CliError(Exception):
-    """An error the user can fix (bad flag, missing file); printed without a traceback."""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.cli import CliError
     from benchmark.demo import generate_demo
+    from benchmark.errors import CliError
     from benchmark.io import read_json
 
     try:

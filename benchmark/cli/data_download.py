@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

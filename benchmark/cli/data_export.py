@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 log = logging.getLogger(__name__)
 SOURCES = ("align-macridvae", "mmrec", "official-2023")
@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from benchmark.data import interop
+    from benchmark.data.read_report import BadInputError
     from benchmark.data.readers import read_meta
-    from benchmark.data.report import BadInputError
 
     if not args.path.exists():
         raise CliError(f"{args.path} does not exist")

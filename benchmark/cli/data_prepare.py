@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 from benchmark.filtering import DEDUPE_RULES
 from benchmark.prepare import PREPARE_PROTOCOLS, RELEASES, PrepareConfig, PrepareConfigError, prepare
 from benchmark.split import PARTS

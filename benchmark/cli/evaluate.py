@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _parse_runs(specs: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.data.report import BadInputError
+    from benchmark.data.read_report import BadInputError
     from benchmark.evaluation.evaluator import evaluate_topk
     from benchmark.evaluation.metrics import parse_metrics
     from benchmark.evaluation.trec import rank_run, read_qrels, read_run, relevant_from_qrels

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

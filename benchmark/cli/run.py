@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from benchmark.cli import CliError
+from benchmark.errors import CliError
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import os
 import pandas as pd
 
 from benchmark.data.lines import iter_lines
+from benchmark.data.read_report import ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
@@ -25,7 +26,6 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
-from benchmark.data.report import ReadReport
 
 REVIEW_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 

@@ -28,8 +28,8 @@ import pandas as pd
 
 from benchmark.data import amazon2014
 from benchmark.data.lines import iter_lines
+from benchmark.data.read_report import ReadReport
 from benchmark.data.records import CatalogueBuilder, flatten_categories, parse_json, run_lines, string_list
-from benchmark.data.report import ReadReport
 
 
 def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.data.lines import iter_lines
+from benchmark.data.read_report import BadInputError, ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
@@ -36,7 +37,6 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
-from benchmark.data.report import BadInputError, ReadReport
 
 REVIEW_FIELDS = ("user_id", "parent_asin", "rating", "timestamp")
 BENCHMARK_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")

@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from tqdm.auto import tqdm
 
+from benchmark.errors import BenchError
 from benchmark.io import read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ URL_TABLE: tuple[FilePattern, ...] = (
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(BenchError, RuntimeError):
     """A file could not be downloaded (HTTP error, retries exhausted, unknown release/kind)."""
 
 
@@ -341,7 +342,7 @@ def download_release(
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-class _Retryable(Exception):
+class _Retryable(BenchError):
     """A transient failure worth another attempt (connection error, 5xx, short body)."""
 
 

@@ -39,6 +39,7 @@ import requests
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from benchmark.errors import BenchError
 from benchmark.io import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,11 @@ class ImageFetchReport:
         }
 
 
-class _Retryable(Exception):
+class _Retryable(BenchError):
     pass
 
 
-class _Failed(Exception):
+class _Failed(BenchError):
     pass
 
 

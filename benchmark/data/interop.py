@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.amazon2023 import read_benchmark_csv
-from benchmark.data.report import BadInputError, ReadReport
+from benchmark.data.read_report import BadInputError, ReadReport
 from benchmark.features import ItemFeatures
 from benchmark.io import atomic_open, atomic_path, sha256_file, write_json
 from benchmark.split import PARTS, Split

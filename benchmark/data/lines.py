@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from benchmark.data.report import ReadReport
+from benchmark.data.read_report import ReadReport
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"

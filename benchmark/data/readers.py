@@ -21,8 +21,8 @@ import pandas as pd
 
 from benchmark.data import amazon2014, amazon2018, amazon2023
 from benchmark.data.lines import UTF8_BOM, head_lines
+from benchmark.data.read_report import BadInputError, ReadReport, WrongFormatError
 from benchmark.data.records import LineError, parse_json, parse_json_or_literal
-from benchmark.data.report import BadInputError, ReadReport, WrongFormatError
 
 RELEASES: tuple[str, ...] = ("2014", "2018", "2023")
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Shared record handling for the release readers: line parsing, field checks, table building.
 
-Every check reports to a :class:`~benchmark.data.report.ReadReport` instead of dropping
+Every check reports to a :class:`~benchmark.data.read_report.ReadReport` instead of dropping
 a line silently. The builders produce the raw schemas of :mod:`benchmark.split`.
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.data.report import ReadReport
+from benchmark.data.read_report import ReadReport
 from benchmark.data.text import clean_field
+from benchmark.errors import BenchError
 
 try:  # orjson is a drop-in speed-up for the hot loop; plain json is the fallback
     import orjson
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover
     _json_loads = json.loads
 
 
-class LineError(ValueError):
+class LineError(BenchError, ValueError):
     """A line could not be used; ``kind`` is the report kind."""
 
     def __init__(self, kind: str, detail: str) -> None:

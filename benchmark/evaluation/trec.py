@@ -9,9 +9,9 @@ Formats (whitespace-separated; blank lines are counted as notes and ignored)
   otherwise ignored (trec_eval does the same; ranks disagree with scores in many real files).
   A repeated (user, item) pair is a ``duplicate`` problem; NaN scores are ``wrong_type``.
 
-Problems raise :class:`~benchmark.data.report.BadInputError` (``file:line: kind: detail``) unless
+Problems raise :class:`~benchmark.data.read_report.BadInputError` (``file:line: kind: detail``) unless
 ``strict=False``, in which case the line is skipped and counted in the returned
-:class:`~benchmark.data.report.ReadReport` (for duplicates the first line is kept).
+:class:`~benchmark.data.read_report.ReadReport` (for duplicates the first line is kept).
 Ids are kept as strings.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data.report import ReadReport
+from benchmark.data.read_report import ReadReport
 from benchmark.io import atomic_open
 from benchmark.split import Split
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from benchmark.errors import BenchError
 from vlm4rec.describers.base import Describer
 from vlm4rec.prompts import DEFAULT_PROMPT, IMAGE_PLACEHOLDER, PromptTemplate
 from vlm4rec.records import DescriptionResult, ItemRecord
@@ -59,7 +60,7 @@ def resolve_dtype(dtype: str, device: str | torch.device | None) -> str:
     return "fp16" if torch.cuda.is_available() else "fp32"
 
 
-class QuantizationUnavailable(ImportError):
+class QuantizationUnavailable(BenchError, ImportError):
     pass
 
 

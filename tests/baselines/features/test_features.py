@@ -288,7 +288,7 @@ def test_cli_pixels_and_clip(
 
 
 def test_cli_import_needs_ids(image_split: tuple[Split, Path], tmp_path: Path) -> None:
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
 
     split, _ = image_split
     split.save(tmp_path / "split")
@@ -346,7 +346,7 @@ def test_clip_on_gpu_matches_cpu(tiny_clip: str, image_split: tuple[Split, Path]
 
 
 def test_cli_unknown_clip_model_is_a_user_error(image_split: tuple[Split, Path], tmp_path: Path) -> None:
-    from benchmark.cli import CliError
+    from benchmark.errors import CliError
 
     split, _ = image_split
     split.save(tmp_path / "split")

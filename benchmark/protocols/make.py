@@ -2,7 +2,7 @@
 
 Every protocol labels each input row train (0), valid (1) or test (2), records all of its
 parameters (and the filtering that ran before it) in ``Split.params``, builds the split with
-:meth:`Split.from_parts` and runs :func:`benchmark.splits.checks.check_leakage` on it.
+:meth:`Split.from_parts` and runs :func:`benchmark.protocols.leakage.check_leakage` on it.
 
 Protocols (see each function's docstring for the exact recipe):
 
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.protocols.leakage import check_leakage
 from benchmark.split import PARTS, Split, normalise_raw_interactions
-from benchmark.splits.checks import check_leakage
 
 log = logging.getLogger(__name__)
 

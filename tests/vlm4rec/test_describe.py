@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fixtures.tiny_models import make_image_split, tiny_llava_dir, tiny_qwen_dir  # noqa: F401
+from fixtures.tiny_models import make_image_split
 
 from benchmark.split import Split
 from vlm4rec.cache import DescriptionCache
@@ -20,7 +20,7 @@ from vlm4rec.describers import HFDescriber, PrecomputedDescriber
 from vlm4rec.inference import run_describe
 from vlm4rec.prompts import PromptFieldError, PromptTemplate, get_prompt, template_from_instruction
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PAPER_PROMPT = (
     "[INST] <image>\nDescribe this product in detail for an e-commerce recommendation system. Include: visual "
     "appearance, style, color, materials, design features, and any notable characteristics.\nProduct title: {title}\n"

@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.errors import BenchError
 from benchmark.split import PARTS, Split
 
 _N_EXAMPLES = 5
 
 
-class LeakageError(ValueError):
+class LeakageError(BenchError, ValueError):
     """A split lets information from a later part into an earlier one."""
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-import baselines.training_free  # noqa: F401  (registers the models)
+import baselines.profile_baselines  # noqa: F401  (registers the models)
 from benchmark.features import ItemFeatures
 from benchmark.registry import create_model
 from benchmark.split import Split, empty_catalogue

@@ -8,43 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fixtures.ranking import make_split, table_model
 
 from benchmark.evaluation import evaluate, mask_seen, seen_parts_for, topk_items
 from benchmark.evaluation.ranking import PAD_ITEM
 from benchmark.split import Split
 
 ranx = pytest.importorskip("ranx")
-
-
-def make_split(seed: int = 0, n_users: int = 40, n_items: int = 25, no_test_users: int = 3) -> Split:
-    """Random 8:1:1-ish split; the last ``no_test_users`` users have no test interaction."""
-    rng = np.random.default_rng(seed)
-    parts = {p: [] for p in ("train", "valid", "test")}
-    for u in range(n_users):
-        items = rng.permutation(n_items)[: int(rng.integers(4, 12))]
-        n_test = 0 if u >= n_users - no_test_users else max(1, len(items) // 5)
-        cut = [len(items) - n_test - 1, len(items) - n_test]
-        for part, chunk in zip(("train", "valid", "test"), np.split(items, cut)):
-            for t, i in enumerate(chunk):
-                parts[part].append((f"u{u:03d}", f"i{i:03d}", 1.0, 1000 * u + t))
-    frames = {p: pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]) for p, rows in parts.items()}
-    return Split.from_parts(frames, None, protocol="test", params={"seed": seed})
-
-
-def table_model(split: Split, seed: int = 0, levels: int | None = None):
-    """A model that looks scores up in a fixed random table (``levels``: quantise → many ties)."""
-    g = torch.Generator().manual_seed(seed)
-    table = torch.rand(split.n_users, split.n_items, generator=g)
-    if levels:
-        table = torch.floor(table * levels)
-    calls = []
-
-    def score(user_ids: torch.Tensor) -> torch.Tensor:
-        calls.append(len(user_ids))
-        return table[user_ids.cpu()].to(user_ids.device)
-
-    score.table, score.calls = table, calls
-    return score
 
 
 def reference(split: Split, table: torch.Tensor, part: str, ks) -> dict[str, np.ndarray]:

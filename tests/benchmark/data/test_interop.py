@@ -26,7 +26,7 @@ from benchmark.data.interop import (
     import_align_macridvae,
     import_mmrec,
 )
-from benchmark.data.report import BadInputError
+from benchmark.data.read_report import BadInputError
 from benchmark.features import ItemFeatures
 from benchmark.split import PARTS, Split
 

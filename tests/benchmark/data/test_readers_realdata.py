@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from benchmark.data.interop import import_2023_official, import_mmrec, read_mmrec_maps
+from benchmark.data.read_report import WrongFormatError
 from benchmark.data.readers import read_meta, read_reviews
-from benchmark.data.report import WrongFormatError
 
 pytestmark = pytest.mark.realdata
 

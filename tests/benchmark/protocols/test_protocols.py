@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmark.protocols import LeakageError, check_leakage, make_split
 from benchmark.split import PARTS, Split
-from benchmark.splits import LeakageError, check_leakage, make_split
 
 
 def _generated(
@@ -241,7 +241,7 @@ def _official(parts: dict, variant: str):
 
 
 def test_official_last_out_split_is_checked_per_user_in_time():
-    from benchmark.splits import LeakageError, check_leakage
+    from benchmark.protocols import LeakageError, check_leakage
 
     ok = {"train": [("u", "a", 5, 1), ("u", "b", 5, 2)], "valid": [("u", "c", 5, 3)], "test": [("u", "d", 5, 4)]}
     assert check_leakage(_official(ok, "last_out_w_his"))["temporal"]["users_late_train"] == 0
@@ -251,7 +251,7 @@ def test_official_last_out_split_is_checked_per_user_in_time():
 
 
 def test_official_timestamp_split_parts_must_not_overlap_in_time():
-    from benchmark.splits import LeakageError, check_leakage
+    from benchmark.protocols import LeakageError, check_leakage
 
     ok = {"train": [("u", "a", 5, 1), ("v", "b", 5, 2)], "valid": [("u", "c", 5, 3)], "test": [("v", "d", 5, 4)]}
     assert check_leakage(_official(ok, "timestamp_w_his"))["temporal"]["train_after_valid_start"] == 0

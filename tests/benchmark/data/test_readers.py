@@ -32,8 +32,8 @@ from fixtures.amazon_files import (
     write_reviews_2023,
 )
 
+from benchmark.data.read_report import BadInputError, ReadReport, WrongFormatError
 from benchmark.data.readers import read_meta, read_reviews, sniff
-from benchmark.data.report import BadInputError, ReadReport, WrongFormatError
 from benchmark.data.text import clean_html
 from benchmark.split import CATALOGUE_COLUMNS, RAW_INTERACTION_COLUMNS
 

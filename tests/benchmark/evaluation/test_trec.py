@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_evaluator import make_split, table_model  # tests/ is on sys.path (rootdir conftest)
+from fixtures.ranking import make_split, table_model
 
-from benchmark.data.report import BadInputError
+from benchmark.data.read_report import BadInputError
 from benchmark.evaluation import evaluate, evaluate_topk
 from benchmark.evaluation.subsets import activity_buckets, cold_items, cold_start_result, subset_metrics
 from benchmark.evaluation.trec import rank_run, read_qrels, read_run, relevant_from_qrels, write_qrels

@@ -4,7 +4,7 @@
 ``benchmark.data.interop.import_2023_official``; ``data prepare`` dispatches to it.
 """
 
-from benchmark.splits.checks import LeakageError, check_leakage
-from benchmark.splits.protocols import PAPER_SEED, PROTOCOLS, make_split
+from benchmark.protocols.leakage import LeakageError, check_leakage
+from benchmark.protocols.make import PAPER_SEED, PROTOCOLS, make_split
 
 __all__ = ["LeakageError", "PAPER_SEED", "PROTOCOLS", "check_leakage", "make_split"]

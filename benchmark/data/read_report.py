@@ -27,30 +27,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.errors import BadInputError, WrongFormatError
+
 PROBLEM_KINDS: tuple[str, ...] = ("malformed", "wrong_type", "missing_field", "empty_id", "truncated", "duplicate")
 NOTE_KINDS: tuple[str, ...] = ("html_cleaned", "blank", "repeat")
 MAX_EXAMPLES = 5
 
 log = logging.getLogger(__name__)
 
-
-class BadInputError(ValueError):
-    """A bad input line met in strict mode (or a file a reader cannot read at all)."""
-
-    def __init__(self, file: str, line: int | None, kind: str, detail: str = "") -> None:
-        self.file = str(file)
-        self.line = line
-        self.kind = kind
-        self.detail = detail
-        where = f"{self.file}:{line}" if line is not None else self.file
-        super().__init__(f"{where}: {kind}" + (f": {detail}" if detail else ""))
-
-
-class WrongFormatError(BadInputError):
-    """The file is not in the format (release/layout) it was read as."""
-
-    def __init__(self, file: str, detail: str) -> None:
-        super().__init__(file, None, "wrong_format", detail)
+__all__ = ["BadInputError", "NOTE_KINDS", "PROBLEM_KINDS", "ReadReport", "WrongFormatError"]
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 from benchmark import registry
 from benchmark.split import Split, empty_catalogue
 
-EXAMPLE = Path(__file__).parent / "plugin_example"
+EXAMPLE = Path(__file__).resolve().parents[1] / "plugin_example"
 
 
 @pytest.fixture()

@@ -8,8 +8,8 @@ import logging
 import pytest
 import torch
 
-from baselines.fusion import AttentionFusion, CrossModalAttention, FusionRecommender, GatingFusion
 from baselines.simple import MostPopular, RandomRecommender
+from baselines.trained_fusion import AttentionFusion, CrossModalAttention, FusionRecommender, GatingFusion
 from benchmark.evaluation import evaluate
 from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
