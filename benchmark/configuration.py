@@ -52,7 +52,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     for name, f in fields.items():
         key = _join(path, name)
         if name in data:
-            kwargs[name] = coerce(hints[name], data[name], key)
+            kwargs[name] = check_choices(f, coerce(hints[name], data[name], key), key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
             raise ConfigError(f"{key}: required key is missing")
     obj = cls(**kwargs)
@@ -60,6 +60,28 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     if callable(check):
         check(path)
     return obj
+
+
+def choice(default: Any, choices: tuple[str, ...], **kwargs: Any) -> Any:
+    """A dataclass field whose value must be one of ``choices`` (or ``None``).
+
+    The allowed values live in one tuple owned by the module that implements them (the split
+    protocols, the metrics, the releases), so a config field names the tuple instead of
+    spelling the values again in a ``Literal``.
+    """
+    return dataclasses.field(default=default, metadata={"choices": choices}, **kwargs)
+
+
+def check_choices(f: dataclasses.Field, value: Any, key: str) -> Any:
+    """``value`` if the field has no ``choices`` or the value (each list item) is among them."""
+    choices = f.metadata.get("choices")
+    if choices is None or value is None:
+        return value
+    for i, v in enumerate(value if isinstance(value, list) else [value]):
+        if v not in choices:
+            where = f"{key}[{i}]" if isinstance(value, list) else key
+            raise ConfigError(f"{where}: {v!r} is not allowed; allowed values: {', '.join(map(str, choices))}")
+    return value
 
 
 def coerce(tp: Any, value: Any, key: str) -> Any:

@@ -11,20 +11,17 @@ entry-point group (the same modules that register models are fine).
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from benchmark.features import ItemFeatures
+from benchmark.registry import Registry
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "vlm4rec_bench.features"
 
 
 @dataclass
@@ -41,61 +38,29 @@ class FeatureContext:
 
 
 Producer = Callable[..., ItemFeatures]
-_PRODUCERS: dict[str, Producer] = {}
-_LOADED = False
 
+#: feature producers by name (``fn(ctx, **params) -> ItemFeatures``), same mechanism as models
+PRODUCERS: Registry[Producer] = Registry("feature producer", "vlm4rec_bench.features", context_params=("ctx",))
+ENTRY_POINT_GROUP = PRODUCERS.group
 
-def register_feature_producer(name: str) -> Callable[[Producer], Producer]:
-    """Decorator: ``@register_feature_producer("pixels")`` on ``fn(ctx, **params) -> ItemFeatures``."""
-
-    def deco(fn: Producer) -> Producer:
-        if name in _PRODUCERS and _PRODUCERS[name] is not fn:
-            raise ValueError(f"feature producer {name!r} registered twice")
-        _PRODUCERS[name] = fn
-        return fn
-
-    return deco
-
-
-def _load() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plug-in must not take the harness down
-            log.warning("could not load feature plug-in %s (%s): %s", ep.name, ep.value, exc)
+register_feature_producer = PRODUCERS.register
 
 
 def available_producers() -> list[str]:
-    _load()
-    return sorted(_PRODUCERS)
+    return PRODUCERS.names()
 
 
 def producer_parameters(name: str) -> list[str]:
-    fn = get_producer(name)
-    return [p for p in inspect.signature(fn).parameters if p != "ctx"]
+    return list(PRODUCERS.parameters(name))
 
 
 def get_producer(name: str) -> Producer:
-    _load()
-    if name not in _PRODUCERS:
-        raise KeyError(f"unknown feature producer {name!r}; registered: {', '.join(sorted(_PRODUCERS)) or 'none'}")
-    return _PRODUCERS[name]
+    return PRODUCERS.get(name)
 
 
 def produce(name: str, ctx: FeatureContext, params: Mapping[str, Any], output_name: str | None = None) -> ItemFeatures:
     """Run producer ``name`` and check its result is aligned to the split; rename it to ``output_name``."""
-    fn = get_producer(name)
-    sig = inspect.signature(fn)
-    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        allowed = [p for p in sig.parameters if p != "ctx"]
-        bad = [k for k in params if k not in allowed]
-        if bad:
-            raise TypeError(f"feature producer {name!r} got unknown parameter(s) {bad}; allowed: {allowed}")
-    feats = fn(ctx, **params)
+    feats = PRODUCERS.create(name, ctx, **params)
     if not isinstance(feats, ItemFeatures):
         raise TypeError(f"feature producer {name!r} returned {type(feats).__name__}, expected ItemFeatures")
     feats.check_aligned(ctx.split.n_items)

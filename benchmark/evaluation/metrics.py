@@ -130,7 +130,10 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int | None], np.ndarray]] =
 }
 """Per-user metrics by name (the names used in ``metric@k`` column labels)."""
 
-DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+"""The per-user metric names, in table order: the one list configs and the CLI validate against."""
+
+DEFAULT_METRICS: tuple[str, ...] = METRIC_NAMES
 
 
 class CoverageCounter:

@@ -51,8 +51,8 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     importlib.invalidate_caches()
     yield target
     sys.modules.pop("my_plugin", None)
-    registry._MODELS.pop("my-model", None)
-    registry._SOURCES.pop("my-model", None)
+    registry.MODELS._entries.pop("my-model", None)
+    registry.MODELS._sources.pop("my-model", None)
     importlib.invalidate_caches()
 
 
@@ -76,7 +76,7 @@ def small_split() -> Split:
 def test_entry_point_plugin_is_found_and_works(installed_plugin: Path) -> None:
     eps = [ep for ep in importlib.metadata.entry_points(group=registry.ENTRY_POINT_GROUP) if ep.name == "my-model"]
     assert [ep.value for ep in eps] == ["my_plugin:MyRecommender"]
-    assert "my-model" not in registry._MODELS
+    assert "my-model" not in registry.MODELS._entries
     registry.load_entry_points(force=True)
     assert "my-model" in registry.available_models()
     model = registry.create_model("my-model", normalize=False)
