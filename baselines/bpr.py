@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender, xavier_uniform
+from baselines.trainable import TrainableRecommender, gather_rows, xavier_uniform
 from benchmark.features import ItemFeatures
 from benchmark.registry import register_model
 from benchmark.split import Split
@@ -81,8 +81,9 @@ class BPRMF(TrainableRecommender):
         self.item_bias = nn.Parameter(torch.zeros(split.n_items), requires_grad=self.params["item_bias"])
 
     def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        gu, gi, gj = self.user_factors[users], self.item_factors[pos], self.item_factors[neg]
-        bi, bj = self.item_bias[pos], self.item_bias[neg]
+        gu = gather_rows(self.user_factors, users)
+        gi, gj = gather_rows(self.item_factors, pos), gather_rows(self.item_factors, neg)
+        bi, bj = gather_rows(self.item_bias, pos), gather_rows(self.item_bias, neg)
         x = bi - bj + (gu * (gi - gj)).sum(dim=1)
         reg = 0.5 * self.params["lambda_w"] * (gu.pow(2).sum() + gi.pow(2).sum() + gj.pow(2).sum())
         if self.params["item_bias"]:

@@ -15,10 +15,15 @@ without improvement and restores the best state (kept in memory). ``split.test``
 Negatives are drawn uniformly from the items a user has *not* interacted with in train, by
 vectorised rejection sampling (whole epoch at once), afresh every epoch, from a seeded
 ``torch.Generator`` so two runs with one seed see the same triples.
+
+Subclasses gather trained tensors by index with :func:`gather_rows`, never ``tensor[index]``:
+the latter's CPU backward sums repeated rows in a thread-timing-dependent order, which made the
+fusion models' results differ run to run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import time
@@ -289,9 +294,11 @@ class TrainableRecommender(pl.LightningModule):
             split, p["metric"], p["eval_k"], p["eval_every"], p["patience"], p["eval_batch_size"]
         )
         timer = _EpochTimer()
-        # CPU runs are reproducible without torch's deterministic mode (the kernels used here —
-        # index/index_add/matmul — are deterministic on CPU; tests check two fits are identical).
-        # That mode costs ~4× per step (it NaN-fills new memory), so it is opt-in.
+        # CPU runs are reproducible without torch's deterministic mode as long as trained tensors
+        # are gathered with gather_rows (index_select/index_add_, deterministic on CPU) and not
+        # with tensor[index] (racy parallel accumulation in backward); tests fit twice with
+        # several threads and compare the states bit for bit. That mode costs ~4× per step (it
+        # NaN-fills new memory), so it is opt-in (GPU runs).
         deterministic = bool(p["deterministic"])
         trainer = pl.Trainer(
             accelerator=p["accelerator"],
@@ -358,6 +365,7 @@ class TrainableRecommender(pl.LightningModule):
             "best_epoch": self.best_epoch,
             "best_valid": self.best_value,
             "valid_history": self.valid_history,
+            "state_sha256": state_checksum(self),
         }
 
     # ------------------------------------------------------------------ Lightning hooks
@@ -378,6 +386,32 @@ class TrainableRecommender(pl.LightningModule):
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def state_checksum(module: torch.nn.Module) -> str:
+    """sha256 over a module's state (names, dtypes, shapes, bytes): two runs that claim to be the
+    same can be compared bit for bit from their results, not only through metrics that a small
+    numerical difference may leave unchanged."""
+    digest = hashlib.sha256()
+    for name, value in sorted(module.state_dict().items()):
+        t = value.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` along the first dimension, with a gradient that is identical run to run on CPU.
+
+    Use it for every trained tensor gathered by an index that may repeat (users, items, fused item
+    vectors). ``table[index]`` differentiates through ``index_put_(accumulate=True)``, which on CPU
+    adds the gradient rows of repeated indices with parallel atomic float adds once the gradient
+    has >= 32,768 elements and torch runs more than one thread: the order of those additions, and
+    so the last bits of the gradient, change from run to run, and training amplifies them.
+    ``index_select``'s backward is ``index_add_``, which adds the rows serially in index order
+    (deterministic on CPU, and faster), so this needs no global deterministic-algorithms mode.
+    """
+    return table.index_select(0, index)
 
 
 def xavier_uniform(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:

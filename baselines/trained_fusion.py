@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender
+from baselines.trainable import TrainableRecommender, gather_rows
 from benchmark.features import ItemFeatures
 from benchmark.registry import register_model
 from benchmark.split import Split
@@ -245,7 +245,7 @@ class FusionRecommender(TrainableRecommender):
         # vector is that of an all-zero input: it teaches nothing about the user, so it is left out.
         usable_pos = self.item_mask[pos]
         if p["user"] == "embedding":
-            u = self.user_embedding[users]
+            u = gather_rows(self.user_embedding, users)
             f = self.fuse(torch.cat([pos, neg]))
             fp, fn = f[: len(pos)], f[len(pos) :]
             valid = usable_pos
@@ -253,9 +253,9 @@ class FusionRecommender(TrainableRecommender):
             rows, hist = self._histories(users)
             uniq, inv = torch.unique(torch.cat([hist, pos, neg]), return_inverse=True)
             fused = self.fuse(uniq)
-            fh = fused[inv[: len(hist)]]
-            fp = fused[inv[len(hist) : len(hist) + len(pos)]]
-            fn = fused[inv[len(hist) + len(pos) :]]
+            fh = gather_rows(fused, inv[: len(hist)])
+            fp = gather_rows(fused, inv[len(hist) : len(hist) + len(pos)])
+            fn = gather_rows(fused, inv[len(hist) + len(pos) :])
             sums, counts = self._profile_sums(users, fused, rows, fh)
             pos_in = self.item_mask[pos].to(fused.dtype)  # the positive is in its own history iff usable
             left = counts - pos_in

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender, xavier_uniform
+from baselines.trainable import TrainableRecommender, gather_rows, xavier_uniform
 from benchmark.features import ItemFeatures, concat_features
 from benchmark.registry import register_model
 from benchmark.split import Split
@@ -129,9 +129,9 @@ class VBPR(TrainableRecommender):
 
     def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         p = self.params
-        gu, tu = self.gamma_user[users], self.theta_user[users]
-        bi, bj = self.beta_item[pos], self.beta_item[neg]
-        gi, gj = self.gamma_item[pos], self.gamma_item[neg]
+        gu, tu = gather_rows(self.gamma_user, users), gather_rows(self.theta_user, users)
+        bi, bj = gather_rows(self.beta_item, pos), gather_rows(self.beta_item, neg)
+        gi, gj = gather_rows(self.gamma_item, pos), gather_rows(self.gamma_item, neg)
         fdiff = self.item_features[pos] - self.item_features[neg]
         x = (
             bi
