@@ -26,8 +26,8 @@ collaborative terms with every other row's β'·(f_i − f_j)). Ours is the pape
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from baselines.trainable import TrainableRecommender, gather_rows, xavier_unifor
 from benchmark.features import ItemFeatures, concat_features
 from benchmark.registry import register_model
 from benchmark.split import Split
+from benchmark.train_config import TrainConfig
 
 
 def resolve_feature(features: Mapping[str, ItemFeatures], spec: str) -> ItemFeatures:
@@ -54,6 +55,9 @@ def resolve_feature(features: Mapping[str, ItemFeatures], spec: str) -> ItemFeat
 class VBPR(TrainableRecommender):
     """Visual Bayesian Personalised Ranking over any item feature matrix."""
 
+    #: Cornac's VBPR defaults (lr 0.005, batch 100); the rest are TrainConfig's
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "batch_size": 100}
+
     def __init__(
         self,
         feature: str = "clip_image",
@@ -62,40 +66,13 @@ class VBPR(TrainableRecommender):
         lambda_w: float = 0.01,
         lambda_b: float = 0.01,
         lambda_e: float = 0.0,
-        lr: float = 5e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 100,
-        max_epochs: int = 50,
-        eval_every: int = 1,
-        patience: int = 5,
-        metric: str = "recall",
-        eval_k: int = 20,
+        *,
         seed: int = 0,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        deterministic: bool | None = None,
-        enable_progress_bar: bool = False,
-        logger: Any = None,
-        gradient_clip_val: float | None = None,
-        eval_batch_size: int = 1024,
+        train: TrainConfig | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            eval_every=eval_every,
-            patience=patience,
-            metric=metric,
-            eval_k=eval_k,
             seed=seed,
-            accelerator=accelerator,
-            devices=devices,
-            deterministic=deterministic,
-            enable_progress_bar=enable_progress_bar,
-            logger=logger,
-            gradient_clip_val=gradient_clip_val,
-            eval_batch_size=eval_batch_size,
+            train=train,
             feature=feature,
             k=k,
             k2=k2,

@@ -47,8 +47,8 @@ TINY = {
                 "image_feature": "pixels",
                 "hidden_dim": 64,
                 "output_dim": 64,
-                "max_epochs": 2,
             },
+            "train": {"max_epochs": 2},
         },
         {
             "name": "Gating",
@@ -58,14 +58,15 @@ TINY = {
                 "image_feature": "pixels",
                 "hidden_dim": 64,
                 "output_dim": 64,
-                "max_epochs": 2,
             },
+            "train": {"max_epochs": 2},
         },
-        {"name": "BPR", "model": "bpr", "params": {"max_epochs": 2}},
+        {"name": "BPR", "model": "bpr", "train": {"max_epochs": 2}},
         {
             "name": "VBPR",
             "model": "vbpr",
-            "params": {"feature": "pixels", "k": 64, "batch_size": 1024, "max_epochs": 2},
+            "params": {"feature": "pixels", "k": 64},
+            "train": {"max_epochs": 2, "batch_size": 1024},
         },
     ],
     "evaluation": {"ks": [10, 20], "metrics": ["recall", "ndcg"]},
@@ -131,8 +132,8 @@ def two_threads():
 # (registered name, params): every trainable model and every fusion training path; sizes keep
 # the gathered gradients above torch's 32,768-element parallel grain
 VARIANTS = [
-    ("bpr", {"k": 64, "batch_size": 1024}),
-    ("vbpr", {"feature": "clip_image", "k": 64, "batch_size": 1024}),
+    ("bpr", {"k": 64, "train": {"batch_size": 1024}}),
+    ("vbpr", {"feature": "clip_image", "k": 64, "train": {"batch_size": 1024}}),
     ("attention-fusion", {"hidden_dim": 32, "output_dim": 32}),
     ("gating-fusion", {"hidden_dim": 32, "output_dim": 32, "loss": "softmax"}),
     ("crossmodal-fusion", {"hidden_dim": 32, "output_dim": 32, "user": "embedding"}),
@@ -145,5 +146,6 @@ VARIANTS = [
 )
 def test_two_fits_are_bit_identical_with_parallel_kernels(data, two_threads, name, params):
     split, feats = data
-    runs = [create_model(name, **params, max_epochs=1, seed=1).fit(split, feats) for _ in range(2)]
+    train = dict(params.get("train", {}), max_epochs=1)
+    runs = [create_model(name, **dict(params, train=train), seed=1).fit(split, feats) for _ in range(2)]
     assert state_checksum(runs[0]) == state_checksum(runs[1])
