@@ -46,7 +46,7 @@ def check_features(model: str, required: tuple[str, ...], features: Mapping[str,
 
 def init_param_names(cls: type) -> tuple[list[str], bool]:
     """The named parameters of ``cls.__init__`` (``self`` left out), and whether it takes ``**kwargs``."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = list(inspect.signature(cls).parameters.values())
     names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
