@@ -8,6 +8,7 @@ import logging
 
 import pytest
 import torch
+from fixtures.model_tester import check_recommender
 
 from baselines.bpr import BPRMF
 from baselines.simple import ItemKNN, MostPopular, RandomRecommender
@@ -173,3 +174,20 @@ def test_check_features_is_one_function():
     from benchmark.recommender import BaseRecommender, ModelParams
 
     assert TrainableRecommender.check_features is BaseRecommender.check_features is ModelParams.check_features
+
+
+CONTRACT = [
+    ("bpr", {"k": 8}),
+    ("vbpr", {"feature": "clip_image+text", "k": 8, "k2": 4}),
+    ("attention-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16}),
+    ("gating-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16, "loss": "softmax"}),
+    ("crossmodal-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16, "user": "embedding"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), CONTRACT, ids=[n for n, _ in CONTRACT])
+def test_trained_models_meet_the_recommender_contract(data, name, params):
+    split, feats = data
+    train = {"max_epochs": 2, "batch_size": 512}
+    model = check_recommender(lambda: create_model(name, seed=1, train=train, **params), split, feats)
+    assert model.clone().get_params() == model.get_params()
