@@ -17,6 +17,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: the trackers a config's ``logging.logger`` (or ``run --logger``) may name
+LOGGERS: tuple[str, ...] = ("none", "csv", "tensorboard", "wandb")
+
 
 def wandb_mode() -> str:
     """``online`` only when a key is configured (or WANDB_MODE says so); otherwise ``offline``."""
@@ -153,3 +156,32 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B finish failed: %s", exc)
             self._wandb_run = None
+
+
+#: the run directory's files the summary run uploads as the ``results`` artifact
+RESULT_ARTIFACT_FILES = (
+    "metrics.json",
+    "statistics.json",
+    "leaderboard.md",
+    "leaderboard.csv",
+    "per_user_metrics.parquet",
+    "provenance.json",
+    "config.resolved.yaml",
+)
+
+
+def log_summary_run(
+    tracker: Tracker,
+    run_dir: Path,
+    means: Mapping[str, Mapping[str, float]],
+    fingerprint: str,
+    split_dir: Path,
+    experiment: str,
+) -> None:
+    """The summary run: the leaderboard table, the plots, the split and results artifacts."""
+    metric_cols = list(next(iter(means.values())).keys())
+    tracker.log_table("leaderboard", ["model"] + metric_cols, [[m] + [means[m][c] for c in metric_cols] for m in means])
+    for png in sorted((run_dir / "plots").glob("*.png")):
+        tracker.log_image(f"plots/{png.stem}", png)
+    tracker.log_artifact(f"split-{fingerprint[:12]}", "split", [split_dir])
+    tracker.log_artifact(f"results-{experiment}", "results", [run_dir / n for n in RESULT_ARTIFACT_FILES])
