@@ -27,10 +27,10 @@ from benchmark.errors import ConfigError
 from benchmark.filtering import DEDUPE_RULES
 from benchmark.protocols import PROTOCOLS, default_kcore, default_seed
 
-#: where a split comes from (see :class:`DatasetConfig`)
-SOURCES: tuple[str, ...] = ("demo", "files", "prepared", "align-macridvae", "mmrec", "official-2023")
 #: the sources ``data import`` reads (another framework's split, or the 2023 release's own)
 IMPORT_SOURCES: tuple[str, ...] = ("align-macridvae", "mmrec", "official-2023")
+#: where a split comes from (see :class:`DatasetConfig`)
+SOURCES: tuple[str, ...] = ("demo", "files", "prepared", *IMPORT_SOURCES)
 DEFAULT_OFFICIAL_VARIANT = "last_out_w_his"
 #: keys holding a file or folder (relative ones in a ``data prepare --config`` file are relative to it)
 PATH_KEYS: tuple[str, ...] = ("reviews", "meta", "path")
@@ -146,6 +146,8 @@ class DatasetConfig:
         for key in required.get(self.source, ("path",) if self.source in ("prepared", *IMPORT_SOURCES) else ()):
             if not getattr(self, key):
                 raise ConfigError(f"{p}{key}: required when source is {self.source!r}")
+        if self.source == "demo" and self.protocol == "official":
+            raise ConfigError(f"{p}protocol: 'official' reads the release's benchmark files; the demo has none")
         if self.source == "files" and self.protocol == "official":
             if self.release != "2023":
                 raise ConfigError(f"{p}release: protocol 'official' needs release '2023'; got {self.release!r}")

@@ -100,6 +100,7 @@ def test_data_prepare_mapping_keeps_the_old_spellings(tmp_path):
         ({"source": "files", "release": "2018", "reviews": "r", "protocol": "official"}, "dataset.release"),
         ({"variant": "first_out"}, "dataset.variant: 'first_out' is not allowed; allowed values: last_out"),
         ({"user_kcore": -2}, "dataset.user_kcore: must be an integer >= 0"),
+        ({"protocol": "official"}, "dataset.protocol: 'official' reads the release's benchmark files"),
     ],
 )
 def test_errors_name_the_key(values, message):
