@@ -49,7 +49,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     bad = [m for m in metrics if m not in cols]
     if bad:
         raise CliError(f"unknown metric column(s) {bad}; available: {', '.join(cols)}")
-    baseline = args.baseline or (baseline_default if baseline_default in models else models[0])
+    baseline = str(args.baseline or (baseline_default if baseline_default in models else models[0]))
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
     text = _render(args, per_model, metrics, baseline, fingerprint)

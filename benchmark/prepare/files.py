@@ -108,9 +108,10 @@ def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) 
         )
     catalogue, reports, sources = read_catalogue(ds)
     read_reports: list[Any] = []
+    category = str(ds.category)  # validated: required with protocol official
     split = import_2023_official(
-        directory, ds.category, ds.official_variant(), catalogue=catalogue, strict=ds.strict, reports=read_reports
-    )  # type: ignore[arg-type]
+        directory, category, ds.official_variant(), catalogue=catalogue, strict=ds.strict, reports=read_reports
+    )
     reports["official"] = [r.to_dict() for r in read_reports]
     try:
         leakage = check_leakage(split)

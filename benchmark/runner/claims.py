@@ -51,7 +51,7 @@ def claims_report(
     """
     results = run_dir if isinstance(run_dir, RunResults) else RunResults.load(run_dir)
     st = results.config.statistics
-    settings = {
+    settings: dict[str, Any] = {
         "test": test or st.test,
         "correction": correction or st.correction,
         "alpha": alpha if alpha is not None else st.alpha,

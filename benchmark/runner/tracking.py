@@ -13,7 +13,7 @@ import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class Tracker:
         self.kind = kind
         self.run_dir = Path(run_dir)
         self.name = name
-        self._wandb_run = None
-        self._lightning_logger = None
+        self._wandb_run: Any = None
+        self._lightning_logger: Any = None
         self._csv_rows: list[dict[str, Any]] = []
         if kind == "wandb":
             try:
@@ -69,7 +69,7 @@ class Tracker:
                     job_type=job_type,
                     config=dict(config),
                     dir=str(self.run_dir),
-                    mode=wandb_mode(),
+                    mode=cast(Any, wandb_mode()),  # a str from the environment; W&B checks it
                     reinit="create_new",
                     settings=wandb.Settings(silent=True, console="off"),
                 )
@@ -110,7 +110,7 @@ class Tracker:
             if lg is not None:
                 lg.log_metrics(dict(metrics), step=step or 0)
 
-    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+    def log_table(self, key: str, columns: list[Any], rows: list[Any]) -> None:
         if self.kind == "wandb" and self._wandb_run is not None:
             try:
                 import wandb

@@ -161,7 +161,12 @@ def evaluate_unit(
         p: users_with_feature(split, feats[ev.users_with_feature], p) if ev.users_with_feature else None
         for p in ("valid", "test")
     }
-    common = {"ks": tuple(ev.ks), "metrics": tuple(ev.metrics), "batch_size": ev.batch_size, "device": ev.device}
+    common: dict[str, Any] = {
+        "ks": tuple(ev.ks),
+        "metrics": tuple(ev.metrics),
+        "batch_size": ev.batch_size,
+        "device": ev.device,
+    }
     valid = evaluate(model, split, part="valid", users=users["valid"], progress=False, **common)
     # the cold-start subset re-scores the kept top-K lists
     test = evaluate(model, split, part="test", users=users["test"], progress=False, keep_topk=ev.subsets, **common)
