@@ -27,6 +27,13 @@ class BPRMF(TrainableRecommender):
 
     #: the trainer settings this model used before TrainConfig existed (its results stay the same)
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "max_epochs": 100}
+    #: shipped search space (:mod:`benchmark.search.space`): factors, L2, Adam's step and batch
+    search_space: ClassVar[dict[str, Any]] = {
+        "k": [16, 32, 64, 128],
+        "lambda_w": [1e-4, 1e-3, 1e-2, 1e-1],
+        "train.lr": [1e-3, 5e-3, 1e-2, 5e-2],
+        "train.batch_size": [128, 256, 1024],
+    }
 
     def __init__(
         self,

@@ -20,9 +20,16 @@ item needs both parts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from benchmark.profiles import ProfileMatcher
+from benchmark.profiles import PROFILE_SEARCH_SPACE, ProfileMatcher
 from benchmark.registry import register_model
+
+#: naive fusion's shipped space adds the image/text weights to the profile choices
+NAIVE_FUSION_SEARCH_SPACE: dict[str, Any] = {
+    "weights": [[0.5, 0.5], [0.25, 0.75], [0.75, 0.25]],
+    **PROFILE_SEARCH_SPACE,
+}
 
 
 @register_model("vision-only")
@@ -73,3 +80,9 @@ def concat_fusion(
     return ProfileMatcher(
         feature=f"{image_feature}+{text_feature}", fusion="concat", aggregation=aggregation, last_n=last_n, decay=decay
     )
+
+
+# shipped search spaces (read by the runner through the registry, like a class's ``search_space``)
+for _factory in (vision_only, text_only, concat_fusion):
+    _factory.search_space = PROFILE_SEARCH_SPACE  # type: ignore[attr-defined]
+naive_fusion.search_space = NAIVE_FUSION_SEARCH_SPACE  # type: ignore[attr-defined]

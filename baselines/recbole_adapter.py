@@ -31,7 +31,7 @@ import torch
 from baselines.recbole_compat import contained, import_recbole, in_memory_best
 from benchmark.data.interop import export_recbole
 from benchmark.features import ItemFeatures
-from benchmark.recommender import BaseRecommender
+from benchmark.recommender import BaseRecommender, ValidationListener
 from benchmark.registry import register_model
 from benchmark.split import PARTS, Split
 from benchmark.train_config import TrainConfig, resolve_train
@@ -68,6 +68,42 @@ RECBOLE_METRICS = {
     "mrr": "MRR",
     "map": "MAP",
 }
+
+
+#: what every RecBole model's shipped space tunes: RecBole's learning rate, batch size (training
+#: interactions per step; RecBole's default 2048 is about one step per epoch on a small split)
+#: and early-stopping patience
+RECBOLE_TRAIN_SPACE: dict[str, Any] = {
+    "train.lr": [1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2],
+    "train.batch_size": [128, 256, 512, 2048],
+    "train.patience": [10, 20],
+}
+
+#: RecBole's model keys (``config_overrides.<key>``) each registered RecBole model adds
+RECBOLE_MODEL_SPACES: dict[str, dict[str, Any]] = {
+    "BPR": {"config_overrides.embedding_size": [32, 64, 128]},
+    "LightGCN": {
+        "config_overrides.embedding_size": [32, 64],
+        "config_overrides.n_layers": [1, 2, 3],
+        "config_overrides.reg_weight": [1e-5, 1e-4, 1e-3, 1e-2],
+    },
+    "NGCF": {
+        "config_overrides.node_dropout": [0.0, 0.1],
+        "config_overrides.message_dropout": [0.0, 0.1, 0.3],
+        "config_overrides.reg_weight": [1e-5, 1e-4, 1e-3],
+    },
+    "MultiVAE": {
+        "config_overrides.latent_dimension": [64, 128, 200],
+        "config_overrides.dropout_prob": [0.3, 0.5],
+        "config_overrides.anneal_cap": [0.2, 0.4],
+    },
+}
+
+
+def recbole_search_space(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The shipped space of a RecBole model: the trainer keys, plus the model's own keys where
+    :data:`RECBOLE_MODEL_SPACES` knows the model (``params["model"]``)."""
+    return {**RECBOLE_TRAIN_SPACE, **RECBOLE_MODEL_SPACES.get(str(params.get("model", "BPR")), {})}
 
 
 def token_to_internal(field2token_id: Mapping[str, int], tokens: Sequence[str]) -> np.ndarray:
@@ -124,6 +160,9 @@ class RecBoleRecommender(BaseRecommender):
         "eval_batch_size": 4096,
     }
 
+    #: shipped search space, per RecBole model (:func:`recbole_search_space`)
+    search_space = staticmethod(recbole_search_space)
+
     def __init__(
         self,
         model: str = "BPR",
@@ -150,6 +189,10 @@ class RecBoleRecommender(BaseRecommender):
         self.model: torch.nn.Module | None = None
         self.best_valid_score: float | None = None
         self.best_valid_result: dict[str, float] | None = None
+        #: RecBole's validation checks, ``[{"epoch": e, "<metric>@<k>": value}, …]`` (epochs from 1)
+        self.valid_history: list[dict[str, float]] = []
+        self.best_epoch: int | None = None
+        self._validation_listener: ValidationListener | None = None
         self._user_internal: np.ndarray | None = None
         self._item_internal: np.ndarray | None = None
         self._recbole_n_items = 0
@@ -242,9 +285,12 @@ class RecBoleRecommender(BaseRecommender):
                 split.n_items,
                 self.train_config.max_epochs,
             )
+            self.valid_history = []
             self.best_valid_score, self.best_valid_result = trainer.fit(
-                train_data, valid_data, saved=True, verbose=False
+                train_data, valid_data, saved=True, verbose=False, callback_fn=self._on_valid_check
             )
+            best = getattr(trainer, "best_epoch", None)
+            self.best_epoch = None if best is None or best < 0 else int(best) + 1
             trainer.restore_best()
             trainer.tensorboard.close()
             model.eval()
@@ -264,6 +310,28 @@ class RecBoleRecommender(BaseRecommender):
             if own_tmp:
                 shutil.rmtree(workdir, ignore_errors=True)
         return self
+
+    def _on_valid_check(self, epoch_idx: int, valid_score: float) -> None:
+        """RecBole's end-of-epoch callback (after each validation): record the curve, tell the listener."""
+        t = self.train_config
+        epoch = int(epoch_idx) + 1
+        self.valid_history.append({"epoch": epoch, f"{t.metric}@{t.eval_k}": float(valid_score)})
+        if self._validation_listener is not None:
+            self._validation_listener(epoch, float(valid_score))
+
+    def set_validation_listener(self, listener: ValidationListener | None) -> None:
+        """Call ``listener(epoch, value)`` at every RecBole validation check of the next ``fit``
+        (RecBole's own ``callback_fn``); it may raise to stop the fit (a search's pruner)."""
+        self._validation_listener = listener
+
+    def describe(self) -> dict[str, Any]:
+        """Class, params, the effective train config and RecBole's validation selection: best
+        epoch (from 1), its value and the validation curve, for the results' provenance."""
+        out = super().describe()
+        out.update(
+            {"best_epoch": self.best_epoch, "best_valid": self.best_valid_score, "valid_history": self.valid_history}
+        )
+        return out
 
     # ------------------------------------------------------------------------------ score
     @torch.no_grad()
@@ -296,6 +364,7 @@ def _named(model: str) -> Any:
     factory.__signature__ = _signature_without_model()  # type: ignore[attr-defined]
     factory.__name__ = f"recbole_{model.lower()}"
     factory.train_defaults = RecBoleRecommender.train_defaults  # type: ignore[attr-defined]
+    factory.search_space = recbole_search_space({"model": model})  # type: ignore[attr-defined]
     return factory
 
 

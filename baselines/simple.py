@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -88,6 +89,9 @@ class ItemKNN(BaseRecommender):
     dot product with the sum of the user's normalised item vectors); an integer keeps only each
     item's top-``neighbours`` most similar other items. Items without the feature score ``-inf``.
     """
+
+    #: shipped search space: how many neighbours each history item keeps (``None``: all items)
+    search_space: ClassVar[dict[str, Any]] = {"neighbours": [None, 5, 10, 20, 50, 100, 200]}
 
     def __init__(self, feature: str = "clip_image", neighbours: int | None = None, chunk_size: int = 2048) -> None:
         super().__init__(feature=feature, neighbours=neighbours, chunk_size=chunk_size)

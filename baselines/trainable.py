@@ -23,7 +23,7 @@ fusion models' results differ run to run.
 from __future__ import annotations
 
 import hashlib
-import itertools
+import json
 import logging
 import time
 import warnings
@@ -37,7 +37,7 @@ import torch
 
 from baselines.triplets import TripletDataModule
 from benchmark.features import ItemFeatures
-from benchmark.recommender import ModelParams, Recommender
+from benchmark.recommender import ModelParams, Recommender, ValidationListener
 from benchmark.split import Split
 from benchmark.train_config import TrainConfig, resolve_train
 
@@ -81,6 +81,21 @@ class _ValidationSelection(pl.Callback):
                 trainer.should_stop = True
 
 
+class _ReportChecks(pl.Callback):
+    """Hands each new validation check of ``selection`` to a listener (a search's pruner); runs
+    after :class:`_ValidationSelection` in the callback list, so the check it reports is this
+    epoch's. The listener may raise to stop the fit."""
+
+    def __init__(self, selection: _ValidationSelection, listener: ValidationListener) -> None:
+        self.selection, self.listener = selection, listener
+        self.reported = 0
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        for check in self.selection.history[self.reported :]:
+            self.listener(int(check["epoch"]), float(check[self.selection.key]))
+        self.reported = len(self.selection.history)
+
+
 class _EpochTimer(pl.Callback):
     """Wall time of each training epoch (validation excluded), for the perf script."""
 
@@ -116,6 +131,7 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         self.params: dict[str, Any] = dict(model_params, seed=seed)
         # not ``self.logger``: LightningModule owns that name (the trainer's logger)
         self._external_logger: Any = None
+        self._validation_listener: ValidationListener | None = None
         self.n_users = 0
         self.n_items = 0
         self.best_value: float | None = None
@@ -148,7 +164,10 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         data = TripletDataModule(split, batch_size=t.batch_size, seed=self.params["seed"])
         selection = _ValidationSelection(split, t)
         timer = _EpochTimer()
-        trainer = self.lightning_trainer([timer, selection])
+        callbacks: list[pl.Callback] = [timer, selection]
+        if self._validation_listener is not None:
+            callbacks.append(_ReportChecks(selection, self._validation_listener))
+        trainer = self.lightning_trainer(callbacks)
         with warnings.catch_warnings():
             # our IterableDataset yields whole batches in one process; its __len__ is exact
             warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
@@ -196,6 +215,11 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         """Send training curves (``train/loss``, ``valid/<metric>@k``) to a Lightning logger;
         the runner passes its W&B/CSV/TensorBoard logger here before ``fit``."""
         self._external_logger = logger
+
+    def set_validation_listener(self, listener: ValidationListener | None) -> None:
+        """Call ``listener(epoch, value)`` at every validation check of the next ``fit`` (a
+        hyper-parameter search reports the curve to its pruner this way; it may raise to stop)."""
+        self._validation_listener = listener
 
     @torch.no_grad()
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:
@@ -292,30 +316,28 @@ def grid_search(
 ) -> tuple[Recommender, pd.DataFrame]:
     """Fit ``model.clone(**combo)`` for every combination in ``grid``; select on validation only.
 
-    ``model`` is an unfitted template (its parameters are the fixed ones); a grid key is a
-    constructor parameter (``k``) or ``train.<key>`` for a trainer setting (``train.lr``).
-    Returns the best fitted model and a table with one row per combination (its values and
-    validation ``metric@k``), best first. Ties keep the earlier combination in grid order.
+    A thin user of the runner's search (:func:`benchmark.search.study.run_search` with the grid
+    sampler, in memory, no pruning), kept for scripts. ``model`` is an unfitted template (its
+    parameters are the fixed ones); a grid key is a constructor parameter (``k``) or
+    ``train.<key>`` for a trainer setting (``train.lr``). Returns the best fitted model and a table
+    with one row per combination (its values and validation ``metric@k``), best first; ties keep
+    the earlier trial.
     """
-    from benchmark.evaluation import evaluate
+    from benchmark.search import SearchBudget, SearchConfig, Space
+    from benchmark.search.study import Validation, run_search
 
-    features = features or {}
-    names = list(grid)
-    rows: list[dict[str, Any]] = []
-    best: tuple[float, Recommender] | None = None
-    key = f"{metric}@{k}"
-    for values in itertools.product(*(grid[n] for n in names)):
-        combo = dict(zip(names, values))
-        own = {n: v for n, v in combo.items() if not n.startswith("train.")}
-        train = {n.removeprefix("train."): v for n, v in combo.items() if n.startswith("train.")}
-        candidate = model.clone(**own, **({"train": train} if train else {}))
-        candidate.fit(split, features)
-        value = float(evaluate(candidate, split, part="valid", ks=(k,), metrics=(metric,), progress=False).means()[key])
-        rows.append({**combo, f"valid_{key}": value})
-        log.info("grid %s: valid %s = %.5f", combo, key, value)
-        if best is None or value > best[0]:
-            best = (value, candidate)
-    if best is None:
-        raise ValueError("grid is empty")
-    table = pd.DataFrame(rows).sort_values(f"valid_{key}", ascending=False, kind="stable").reset_index(drop=True)
-    return best[1], table
+    space = Space.parse({key: list(values) for key, values in grid.items()}, "grid")
+
+    def make(assignment: Mapping[str, Any]) -> Any:
+        own = {n: v for n, v in assignment.items() if not n.startswith("train.")}
+        train = {n.removeprefix("train."): v for n, v in assignment.items() if n.startswith("train.")}
+        return model.clone(**own, **({"train": train} if train else {}))
+
+    target = Validation(split, features or {}, metric, k)
+    policy = SearchConfig(sampler="grid", trials=None, metric=f"{metric}@{k}", pruning=False)
+    outcome = run_search(make, space, target, policy, SearchBudget(), keep_best=True)
+    done = outcome.trace[outcome.trace["state"] == "COMPLETE"]
+    rows = [{**json.loads(p), f"valid_{target.key}": v} for p, v in zip(done["params"], done["value"])]
+    table = pd.DataFrame(rows, columns=[*grid, f"valid_{target.key}"])
+    table = table.sort_values(f"valid_{target.key}", ascending=False, kind="stable").reset_index(drop=True)
+    return outcome.best_model, table

@@ -129,6 +129,14 @@ class FusionRecommender(TrainableRecommender):
         "patience": 3,
         "gradient_clip_val": 1.0,
     }
+    #: shipped search space (every fusion): width, score temperature, Adam's step and L2, batch
+    search_space: ClassVar[dict[str, Any]] = {
+        "hidden_dim": [128, 256, 512],
+        "temperature": [0.05, 0.07, 0.1, 0.2],
+        "train.lr": [1e-4, 3e-4, 1e-3, 3e-3],
+        "train.weight_decay": [0.0, 1e-5, 1e-4],
+        "train.batch_size": [128, 256, 512],
+    }
 
     def __init__(
         self,

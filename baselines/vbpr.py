@@ -57,6 +57,15 @@ class VBPR(TrainableRecommender):
 
     #: Cornac's VBPR defaults (lr 0.005, batch 100); the rest are TrainConfig's
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "batch_size": 100}
+    #: shipped search space: latent and visual factors, L2 on factors and on the embedding E, step, batch
+    search_space: ClassVar[dict[str, Any]] = {
+        "k": [10, 20, 50],
+        "k2": [10, 20, 50],
+        "lambda_w": [1e-3, 1e-2, 1e-1],
+        "lambda_e": [0.0, 1e-3, 1e-2],
+        "train.lr": [1e-3, 5e-3, 1e-2, 5e-2],
+        "train.batch_size": [100, 256, 1024],
+    }
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ evaluator's tie rule (lower item id first) decides.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,20 @@ from benchmark.recommender import BaseRecommender
 from benchmark.split import Split
 
 AGGREGATIONS = ("mean", "last_n", "exp_recency")
+
+#: half-lives (in history items) the shipped space tries for ``exp_recency``: ``decay = 2^(-1/h)``
+RECENCY_HALF_LIVES: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+
+#: the shipped search space of every profile matcher (VLM4Rec and the training-free CLIP
+#: baselines): the aggregation, and its N or its half-life only where it applies (13 settings)
+PROFILE_SEARCH_SPACE: dict[str, Any] = {
+    "aggregation": list(AGGREGATIONS),
+    "last_n": {"categorical": [1, 2, 3, 5, 10, 20], "when": {"aggregation": "last_n"}},
+    "decay": {
+        "categorical": [round(0.5 ** (1.0 / h), 4) for h in RECENCY_HALF_LIVES],
+        "when": {"aggregation": "exp_recency"},
+    },
+}
 
 
 def history_weights(
@@ -92,6 +107,7 @@ class ProfileMatcher(BaseRecommender):
     """
 
     FUSIONS = ("concat", "average")
+    search_space: ClassVar[dict[str, Any]] = PROFILE_SEARCH_SPACE
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -34,6 +34,20 @@ class Recommender(Protocol):
     def fit(self, split: Split, features: Mapping[str, ItemFeatures]) -> Recommender: ...
 
     def score(self, user_ids: torch.Tensor) -> torch.Tensor: ...
+
+
+#: called by a trained model at every validation check with (epoch, validation value); it may
+#: raise to stop the fit (a hyper-parameter search's pruner does, :mod:`benchmark.search.study`)
+ValidationListener = Callable[[int, float], None]
+
+
+@runtime_checkable
+class ReportsValidation(Protocol):
+    """A model that trains with validation checks and can report each one as it happens
+    (``baselines.trainable.TrainableRecommender`` through a Lightning callback, the RecBole
+    adapter through RecBole's epoch callback). ``None`` removes the listener."""
+
+    def set_validation_listener(self, listener: ValidationListener | None) -> None: ...
 
 
 def check_features(model: str, required: tuple[str, ...], features: Mapping[str, ItemFeatures], n_items: int) -> None:

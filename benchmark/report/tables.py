@@ -46,6 +46,7 @@ def leaderboard(
     metrics: Sequence[str] | None = None,
     digits: int = 4,
     spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    row_marks: Mapping[str, str] | None = None,
 ) -> str:
     """Render a methods × metrics leaderboard.
 
@@ -62,6 +63,8 @@ def leaderboard(
         digits: decimals shown (best/second are decided on the printed values).
         spread: run → metric → ``{"std": …}`` (from :func:`benchmark.stats.aggregate_seeds`),
             printed as ``± std``.
+        row_marks: run → text appended to its row label in md/LaTeX (health warnings,
+            :mod:`benchmark.report.notes`).
 
     Raises:
         ValueError: unknown format or caption key, baseline not among the runs, tests naming
@@ -91,7 +94,7 @@ def leaderboard(
         for r in runs
         for m in cols
     }
-    labels = {r: (f"{r} (baseline)" if r == baseline else r) for r in runs}
+    labels = {r: _row_label(r, baseline, row_marks, fmt) for r in runs}
     if fmt == "md":
         return _leaderboard_md(runs, cols, cells, labels, info)
     return _leaderboard_latex(runs, cols, cells, labels, info)
@@ -150,6 +153,13 @@ def _rank_marks(
             elif len(levels) > 1 and v == levels[1]:
                 marks[(r, m)] = "second"
     return marks
+
+
+def _row_label(run: str, baseline: str | None, marks: Mapping[str, str] | None, fmt: str) -> str:
+    """A row's label in ``fmt`` (LaTeX escaped): the run, ``(baseline)``, then its mark (given
+    in the output format, so not escaped)."""
+    label = f"{run} (baseline)" if run == baseline else run
+    return (latex_escape(label) if fmt == "latex" else label) + (marks or {}).get(run, "")
 
 
 def _comparison_row(t: Mapping[str, Any], digits: int) -> list[str]:
@@ -342,7 +352,7 @@ def _leaderboard_latex(
         r"\midrule",
     ]
     for r in runs:
-        out.append(latex_escape(labels[r]) + " & " + " & ".join(cells[(r, m)] for m in cols) + r" \\")
+        out.append(labels[r] + " & " + " & ".join(cells[(r, m)] for m in cols) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
 

@@ -4,7 +4,9 @@ Sections: ``dataset`` (where the split comes from: :class:`benchmark.prepare.Dat
 same dataclass ``data prepare`` and ``data import`` use), ``features`` (named item features and
 the producer that makes each), ``models`` (display name → registered model + params, and its own
 ``train`` settings), ``train`` (trainer settings for every model that takes them),
-``evaluation``, ``statistics``, ``logging``. Unknown keys, wrong types, unknown model/producer
+``evaluation``, ``statistics``, ``logging``, ``search`` (the hyper-parameter search policy,
+:class:`benchmark.search.SearchConfig`; a model entry's ``search`` space and ``search_budget``) and
+``health`` (:class:`benchmark.health.HealthConfig`). Unknown keys, wrong types, unknown model/producer
 names, parameters a model or producer does not take and references to undefined features are
 errors naming the key and the allowed values.
 """
@@ -18,8 +20,10 @@ from typing import Any
 
 from benchmark.configuration import ConfigError, apply_overrides, choice, from_dict, load_yaml, to_dict
 from benchmark.evaluation.metrics import METRIC_NAMES
+from benchmark.health import HealthConfig
 from benchmark.prepare.config import DatasetConfig
 from benchmark.runner.tracking import LOGGERS
+from benchmark.search import SearchBudget, SearchConfig
 from benchmark.stats import CORRECTIONS, TESTS
 from benchmark.train_config import check_partial
 
@@ -64,6 +68,11 @@ class ModelConfig:
     note: str = ""
     paper_name: str | None = None
     """The method's label in the paper's published table (for ``vlm4rec-bench claims``)."""
+    search: dict[str, Any] | str | None = None
+    """With an experiment ``search`` policy: this entry's space (:mod:`benchmark.search.space`),
+    ``shipped`` (the model's own) or ``none``; unset: as the policy's ``spaces`` says."""
+    search_budget: SearchBudget | None = None
+    """This entry's budget where it differs from the policy's (stated in the leaderboard)."""
 
 
 @dataclass
@@ -134,6 +143,8 @@ class ExperimentConfig:
     results_dir: str = "results"
     cache_dir: str = "datasets"
     published: str | None = None
+    search: SearchConfig | None = None
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def validate(self, path: str) -> None:
         if not self.models:
@@ -145,6 +156,7 @@ class ExperimentConfig:
         check_partial(self.train, "train")
         self._check_registered()
         self._check_feature_references()
+        self._check_search()
         names = [m.name for m in self.models]
         if self.statistics.baseline is not None and self.statistics.baseline not in names:
             raise ConfigError(
@@ -172,7 +184,7 @@ class ExperimentConfig:
         feature_names = {f.name for f in self.features}
         defined = ", ".join(sorted(feature_names)) or "none"
         for i, m in enumerate(self.models):
-            for key in ("feature", "features", "text_feature", "image_feature"):
+            for key in FEATURE_KEYS:
                 val = m.params.get(key)
                 if isinstance(val, str):
                     for part in val.split("+"):
@@ -186,6 +198,43 @@ class ExperimentConfig:
                 f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; defined: {defined}"
             )
 
+    def _check_search(self) -> None:
+        """Spaces resolve against their models (keys and values); entries may only set ``search``
+        or ``search_budget`` under a policy; a searched feature name is a defined feature."""
+        from benchmark.runner.search import entry_space
+
+        feature_names = {f.name for f in self.features}
+        for i, m in enumerate(self.models):
+            if self.search is None:
+                for key in ("search", "search_budget"):
+                    if getattr(m, key) is not None:
+                        raise ConfigError(
+                            f"models[{i}].{key}: the experiment has no `search` section (sampler, budget, metric)"
+                        )
+                continue
+            space = entry_space(m, self.search, f"models[{i}].search")
+            if space is not None and self.search.sampler == "grid" and not space.finite:
+                continuous = ", ".join(d.key for d in space if d.kind != "categorical")
+                raise ConfigError(
+                    f"models[{i}].search: sampler grid needs a list of values for every key; continuous: {continuous}"
+                )
+            for dim in space or ():
+                if dim.key in FEATURE_KEYS:
+                    for value in dim.values:
+                        for part in str(value).split("+"):
+                            if part not in feature_names:
+                                raise ConfigError(
+                                    f"models[{i}].search.{dim.key}: feature {part!r} is not defined in `features`"
+                                )
+        if self.health.metric is not None and self.health.metric not in self.valid_columns:
+            raise ConfigError(
+                f"health.metric: {self.health.metric!r} is not evaluated; allowed: {', '.join(self.valid_columns)}"
+            )
+
+    @property
+    def valid_columns(self) -> list[str]:
+        return self.metric_columns
+
     @property
     def baseline(self) -> str:
         return self.statistics.baseline or self.models[0].name
@@ -194,6 +243,10 @@ class ExperimentConfig:
     def metric_columns(self) -> list[str]:
         """``metric@k`` in the order of the leaderboard's columns."""
         return [f"{m}@{k}" for m in self.evaluation.metrics for k in self.evaluation.ks]
+
+
+#: model params that name item features (checked against the experiment's ``features``)
+FEATURE_KEYS: tuple[str, ...] = ("feature", "features", "text_feature", "image_feature")
 
 
 def _check_name(registered: list[str], name: str, where: str, kind: str) -> None:

@@ -7,7 +7,12 @@ own config section; the run directory's layout is described in :mod:`benchmark.r
 Resuming: a re-run of the same resolved config reuses the latest run directory of that
 config and skips every unit whose files exist; ``force=True`` starts a new directory.
 Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two
-runs with the same seeds give identical files.
+runs with the same seeds give identical files (a search with a wall-clock budget excepted).
+
+Health: after the units, the reference baselines (random, popularity) are scored on validation
+whenever the run has a trained model (``references.json``); the summary stage checks every model
+(:mod:`benchmark.health`), and a strict run (``health.strict`` or ``strict_health=True``) raises
+:class:`benchmark.health.HealthError` after writing everything, so the warnings can be read.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.health import HealthError
 from benchmark.io import write_json
 from benchmark.runner.config import ExperimentConfig
+from benchmark.runner.health import needs_references, write_references
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
+from benchmark.runner.search import search_provenance
 from benchmark.runner.stages.dataset import build_split
 from benchmark.runner.stages.features import build_features
 from benchmark.runner.stages.summary import summarise
@@ -45,7 +53,12 @@ class RunResult:
 
 
 def run_experiment(
-    cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None, logger_kind: str | None = None
+    cfg: ExperimentConfig,
+    *,
+    force: bool = False,
+    run_dir: str | Path | None = None,
+    logger_kind: str | None = None,
+    strict_health: bool = False,
 ) -> RunResult:
     """Run every stage of ``cfg``; resumable (see module docstring)."""
     timer = StageTimer()
@@ -78,7 +91,9 @@ def run_experiment(
     version = written_by()
     with timer("models"):
         inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version)
-        ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
+        ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker, cfg.search)
+        if needs_references(cfg.models):
+            write_references(inputs, rdir)
     with timer("statistics"):
         summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns)
 
@@ -87,6 +102,8 @@ def run_experiment(
         "total": round(time.perf_counter() - t_start, 3)
     }
     provenance["units_run"], provenance["units_skipped_as_done"] = ran, done
+    provenance["search"] = search_provenance(cfg, rdir)
+    provenance["health"] = [w.to_dict() for w in summary.health]
     write_json(rdir / "provenance.json", provenance)
 
     summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")
@@ -94,4 +111,9 @@ def run_experiment(
         log_summary_run(summary_tracker, rdir, summary.means, split.fingerprint, data.split_dir, cfg.experiment)
     finally:
         summary_tracker.finish()
+    if summary.health and (strict_health or cfg.health.strict):
+        raise HealthError(
+            f"{len(summary.health)} health warning(s) in a strict run ({rdir / 'health.json'}): "
+            + "; ".join(f"{w.model}: {w.message}" for w in summary.health)
+        )
     return RunResult(rdir, split, summary.means, summary.tests, ran, done)

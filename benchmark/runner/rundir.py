@@ -3,13 +3,17 @@
 Layout of one run, ``<results_dir>/<experiment>/<timestamp>/``::
 
     config.resolved.yaml   the fully resolved config (defaults filled in)
-    config.hash            :func:`config_hash` of it (a re-run of the same config resumes here)
+    config.hash            :func:`config_hash` of it (a re-run of the same config resumes here;
+                           ``health`` thresholds are left out: they only change the summary)
     split.json             split fingerprint, summary, dataset checksums
     units/KEY.json         one (model, seed) unit: valid + test means, timings, model params,
                            the version that wrote it (written last: its presence marks the unit done)
     units/KEY.parquet      its per-user test metrics; units/KEY.valid.parquet the validation ones
     per_user_metrics.parquet   all units, long format (model, seed, user_id, metrics…)
     metrics.json           means per model (averaged over seeds), seed spread, subsets
+    search/                each tuned model's Optuna study, trace and summary (runner/search.py)
+    references.json        random and popularity on validation, validation size (runner/health.py)
+    health.json            the health warnings (benchmark/health.py)
     statistics.json        paired tests vs the baseline, corrected over the whole table
     leaderboard.{md,tex,csv}, statistics.md, subsets.{md,csv}, plots/*.png, provenance.json, wandb/
 """
@@ -66,7 +70,7 @@ class Unit:
 def config_hash(cfg: ExperimentConfig) -> str:
     """Hash of everything that changes results (logging and output paths excluded)."""
     d = to_dict(cfg)
-    for k in ("logging", "results_dir", "description"):
+    for k in ("logging", "results_dir", "description", "health"):  # health only re-reads the results
         d.pop(k, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

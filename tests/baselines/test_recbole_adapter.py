@@ -296,3 +296,32 @@ def test_recbole_on_gpu() -> None:
     assert next(rec.model.parameters()).is_cuda
     s = rec.score(torch.arange(split.n_users, device="cuda"))
     assert s.is_cuda and s.shape == (split.n_users, split.n_items) and torch.isfinite(s).all()
+
+
+# ------------------------------------------------------------------------- validation reporting
+def test_records_the_validation_curve_and_reports_each_check() -> None:
+    """RecBole's checks reach the listener (a search's pruner) and the unit record's describe();
+    a listener that raises stops RecBole's training."""
+    split = clustered_split()
+    train = {"max_epochs": 6, "patience": 2, "batch_size": 64, "lr": 0.01}
+    seen: list[tuple[int, float]] = []
+    m = create_model("recbole-bpr", train=train)
+    m.set_validation_listener(lambda epoch, value: seen.append((epoch, value)))
+    m.fit(split, {})
+    info = m.describe()
+    assert [(h["epoch"], h["recall@20"]) for h in info["valid_history"]] == seen and seen[0][0] == 1
+    assert info["best_epoch"] == max(seen, key=lambda ev: (ev[1], ev[0]))[0]  # RecBole keeps the later of ties
+    assert info["best_valid"] == pytest.approx(max(v for _, v in seen))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(epoch: int, value: float) -> None:
+        if epoch == 2:
+            raise Stop
+
+    m = create_model("recbole-bpr", train=train)
+    m.set_validation_listener(stop_at_two)
+    with pytest.raises(Stop):
+        m.fit(split, {})
+    assert [h["epoch"] for h in m.valid_history] == [1, 2]

@@ -191,3 +191,26 @@ def test_trained_models_meet_the_recommender_contract(data, name, params):
     train = {"max_epochs": 2, "batch_size": 512}
     model = check_recommender(lambda: create_model(name, seed=1, train=train, **params), split, feats)
     assert model.clone().get_params() == model.get_params()
+
+
+def test_validation_listener_sees_every_check_and_can_stop_the_fit(data):
+    split, feats = data
+    seen: list[tuple[int, float]] = []
+    kw = dict(k=16, train=dict(batch_size=512, max_epochs=6, eval_every=2, patience=5))
+    m = BPRMF(**kw)
+    m.set_validation_listener(lambda epoch, value: seen.append((epoch, value)))
+    m.fit(split, feats)
+    assert seen == [(h["epoch"], h["recall@20"]) for h in m.valid_history] and [e for e, _ in seen] == [2, 4, 6]
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch: int, value: float) -> None:
+        raise Stop(epoch)
+
+    m = BPRMF(**kw)
+    m.set_validation_listener(stop)
+    with pytest.raises(Stop):
+        m.fit(split, feats)
+    m.set_validation_listener(None)
+    assert m.fit(split, feats).best_epoch is not None  # without the listener it trains to the end

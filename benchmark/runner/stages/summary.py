@@ -2,16 +2,23 @@
 the baseline → ``metrics.json``, ``statistics.json``, leaderboards, subsets, plots.
 
 Nothing written here depends on wall time, so two runs with the same seeds give identical files.
+
+The leaderboards also carry the tuning and the health of each model
+(:func:`leaderboard_notes`, rendered by :mod:`benchmark.report.notes`): the budgets in the
+caption, a mark on the rows of models with health warnings, and the lists under the table;
+``health.json`` holds the warnings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from benchmark.health import HealthWarning
 from benchmark.io import atomic_open, write_json, write_parquet
+from benchmark.report.notes import LeaderboardNotes
 from benchmark.runner.config import StatisticsConfig
 from benchmark.runner.results import RunResults
 
@@ -27,6 +34,7 @@ class Summary:
     tests: list[dict[str, Any]]
     spread: dict[str, Any]
     n_users: int
+    health: list[HealthWarning] = field(default_factory=list)
 
 
 def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
@@ -34,6 +42,7 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
 
     ``metrics``: ``metric@k`` columns in leaderboard order (default: the per-user files' order).
     """
+    from benchmark.runner.health import run_health, write_health
     from benchmark.stats import compare
 
     present = results.models
@@ -63,9 +72,11 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
         spread={m: results.spread(m) for m in present},
         n_users=int(len(per_model[present[0]])),
     )
+    health_metric, summary.health = run_health(results)
+    write_health(results.run_dir, health_metric, summary.health)
     write_per_user_long(results, present)
     write_metrics_and_statistics(results, summary, statistics)
-    write_leaderboards(results, summary, statistics)
+    write_leaderboards(results, summary, statistics, leaderboard_notes(results, summary.health))
     write_subsets(results, present, metric_cols)
     write_plots(results, summary, statistics.plot_metric)
     return summary
@@ -117,10 +128,28 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
     )
 
 
-def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsConfig) -> None:
-    """``leaderboard.{md,tex,csv}`` and, with tests, ``statistics.md``."""
+def leaderboard_notes(results: RunResults, warnings: list[HealthWarning]) -> LeaderboardNotes:
+    """The run's tuning (policy, each tuned model's search summary from its unit records, the
+    models not tuned) and health warnings, for the leaderboards."""
+    from benchmark.configuration import to_dict
+
+    policy = results.config.search
+    search = {m: dict(us[0].record["search"]) for m, us in results.units.items() if us[0].record.get("search")}
+    search = {m: search[m] for m in results.models if m in search}
+    untuned = [m for m in results.models if m not in search] if policy is not None else []
+    return LeaderboardNotes(
+        to_dict(policy) if policy is not None else None, search, untuned, [w.to_dict() for w in warnings]
+    )
+
+
+def write_leaderboards(
+    results: RunResults, s: Summary, statistics: StatisticsConfig, notes: LeaderboardNotes | None = None
+) -> None:
+    """``leaderboard.{md,tex,csv}`` (with the tuning and health ``notes``) and, with tests, ``statistics.md``."""
+    from benchmark.report import notes as note_text
     from benchmark.report import tables
 
+    notes = notes or LeaderboardNotes()
     cfg = results.config
     caption = {
         "title": cfg.description or cfg.experiment,
@@ -130,10 +159,20 @@ def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsCo
         "n_users": s.n_users,
         "fingerprint": results.fingerprint[:12],
     }
+    budgets = note_text.budget_caption(notes)
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        note = " ".join(t for t in (budgets, note_text.latex_note(notes) if fmt == "latex" else "") if t)
         text = tables.leaderboard(
-            s.means, s.tests, fmt=fmt, baseline=s.baseline, caption=caption, metrics=s.metrics, spread=s.spread
+            s.means,
+            s.tests,
+            fmt=fmt,
+            baseline=s.baseline,
+            caption={**caption, "note": note} if note else caption,
+            metrics=s.metrics,
+            spread=s.spread,
+            row_marks=notes.row_marks(fmt),
         )
+        text = note_text.render(text, fmt, notes)
         with atomic_open(results.run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if s.tests:

@@ -5,6 +5,11 @@ Models whose constructor takes ``seed`` run once per seed (the model entry's ``s
 experiment's); others once. Models whose constructor takes ``train`` get one
 :class:`~benchmark.train_config.TrainConfig`: the class's ``train_defaults`` ← the experiment's
 ``train`` ← the model entry's ``train``.
+
+With a search policy, a tuned entry's search (:mod:`benchmark.runner.search`) runs before its
+first unit, on validation only; every seed's unit then re-trains the chosen assignment and records
+the search summary. Each record also carries ``features_used`` (each feature the model reads and
+the share of items it covers), for the health checks.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
+from benchmark.search import SearchConfig
 from benchmark.split import Split
 from benchmark.train_config import TrainConfig, resolve_train
 
@@ -65,20 +71,31 @@ def run_units(
     train: Mapping[str, Any],
     inputs: UnitInputs,
     tracker_factory: TrackerFactory,
+    search: SearchConfig | None = None,
 ) -> tuple[list[str], list[str]]:
     """Run every unit not yet done in ``inputs.run_dir``; returns (keys run, keys skipped as done).
 
-    ``train`` is the experiment's trainer layer (model entries' own ``train`` go over it).
+    ``train`` is the experiment's trainer layer (model entries' own ``train`` go over it);
+    ``search``: the experiment's search policy (tuned entries are searched before their units).
     """
     from tqdm.auto import tqdm
 
+    from benchmark.runner.search import tune_entry
+
     by_name = {m.name: m for m in models}
+    index = {m.name: i for i, m in enumerate(models)}
+    tuned: dict[str, tuple[ModelConfig, dict[str, Any] | None]] = {}
     done, ran = [], []
-    for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
+    all_units = units_for(models, seeds)
+    for unit in tqdm(all_units, desc="models", unit="run"):
         if unit.is_done(inputs.run_dir):
             done.append(unit.key)
             continue
-        mc = by_name[unit.model]
+        if unit.model not in tuned:
+            first_seed = next((u.seed for u in all_units if u.model == unit.model and u.seed is not None), 0)
+            where = f"models[{index[unit.model]}].search"
+            tuned[unit.model] = tune_entry(by_name[unit.model], first_seed, search, train, inputs, where)
+        mc, search_summary = tuned[unit.model]
         train_cfg = unit_train(mc, train)
         config: dict[str, Any] = {
             "model": mc.model,
@@ -88,9 +105,11 @@ def run_units(
         }
         if train_cfg is not None:
             config["train"] = train_cfg.to_dict()
+        if search_summary is not None:
+            config["search"] = {"best_params": search_summary["best_params"], "trials": search_summary["trials"]}
         tracker = tracker_factory(unit.key, config)
         try:
-            rec = run_unit(unit, mc, train_cfg, inputs, tracker)
+            rec = run_unit(unit, mc, train_cfg, inputs, tracker, {"search": search_summary})
         finally:
             tracker.finish()
         ran.append(unit.key)
@@ -106,9 +125,15 @@ def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig |
 
 
 def run_unit(
-    unit: Unit, mc: ModelConfig, train: TrainConfig | None, inputs: UnitInputs, tracker: Tracker
+    unit: Unit,
+    mc: ModelConfig,
+    train: TrainConfig | None,
+    inputs: UnitInputs,
+    tracker: Tracker,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit one model with one seed, evaluate on valid then (once) on test, write atomically."""
+    """Fit one model with one seed, evaluate on valid then (once) on test, write atomically;
+    ``extra`` keys go into the record as given (e.g. ``search``)."""
     params = dict(mc.params)
     if unit.seed is not None:
         params["seed"] = unit.seed
@@ -140,6 +165,8 @@ def run_unit(
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "split_fingerprint": inputs.split.fingerprint,
+        "features_used": features_used(model, mc, inputs.feats),
+        **dict(extra or {}),
         **inputs.written_by,
     }
     write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)
@@ -149,6 +176,17 @@ def run_unit(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
     )
     return record
+
+
+def features_used(model: Any, mc: ModelConfig, feats: Mapping[str, ItemFeatures]) -> dict[str, float]:
+    """Each item feature the model reads (its ``required_features``, else the feature names in
+    its params) → the share of catalogue items that have it."""
+    from benchmark.runner.config import FEATURE_KEYS
+
+    names = list(getattr(model, "required_features", ()) or ())
+    if not names:
+        names = [p for k in FEATURE_KEYS if isinstance(mc.params.get(k), str) for p in mc.params[k].split("+")]
+    return {n: float(feats[n].mask.float().mean()) for n in dict.fromkeys(names) if n in feats}
 
 
 def evaluate_unit(
