@@ -5,7 +5,8 @@ scores the fitted model on ``split.valid`` with the shared evaluator (``split.te
 read), and keeps every trial in an Optuna study. The policy's sampler is Optuna's
 ``GridSampler`` (over the space's distinct assignments, in a seeded order), ``RandomSampler`` or
 ``TPESampler``; a finite space no larger than the trial budget is searched exhaustively (the grid)
-whatever the sampler, since nothing can beat trying every point. Trained models report their
+whatever the sampler, since nothing can beat trying every point, and ``random`` over a larger finite
+space draws without replacement (the grid sampler's seeded random order). Trained models report their
 validation curve through ``set_validation_listener`` (a Lightning callback, or RecBole's epoch
 callback) and Optuna's ``MedianPruner`` stops hopeless trials.
 
@@ -149,6 +150,8 @@ class _Plan:
             policy.sampler == "grid" or (budget.trials is not None and size <= budget.trials)
         )
         self.sampler_name = "grid" if self.exhaustive else policy.sampler
+        # random over a finite space draws without replacement: the grid in its seeded random order
+        self.walks_grid = self.combos is not None and (self.exhaustive or policy.sampler == "random")
         if budget.trials is None and budget.timeout_s is None and not self.exhaustive:
             raise ConfigError("a search over an infinite or sampled space needs a budget (trials or timeout_s)")
         caps = [c for c in (budget.trials, size if self.exhaustive else None) if c is not None]
@@ -159,7 +162,7 @@ class _Plan:
         """A fresh sampler for trial ``number``, seeded from (policy seed, number)."""
         import optuna
 
-        if self.sampler_name == "grid":
+        if self.walks_grid:
             assert self.combos is not None
             grid: optuna.samplers.BaseSampler = _grid_sampler_class()(
                 {"grid_point": list(range(len(self.combos)))}, seed=self.policy.seed
@@ -172,7 +175,7 @@ class _Plan:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
 
     def assignment(self, trial: optuna.Trial) -> dict[str, Any]:
-        if self.combos is not None and self.sampler_name == "grid":
+        if self.combos is not None and self.walks_grid:
             return dict(self.combos[int(trial.suggest_categorical("grid_point", list(range(len(self.combos)))))])
         return self.space.suggest(trial)
 

@@ -36,11 +36,20 @@ def write_inputs(tmp: Path) -> dict:
         "seeds": [0, 1],
         "dataset": {"name": "syn", "source": "prepared", "path": str(tmp / "split")},
         "features": [
-            {"name": "img", "producer": "import-npy", "params": {"npy": str(tmp / "img.npy"), "ids": str(tmp / "img_ids.txt")}}
+            {
+                "name": "img",
+                "producer": "import-npy",
+                "params": {"npy": str(tmp / "img.npy"), "ids": str(tmp / "img_ids.txt")},
+            }
         ],
         "models": [
             {"name": "BPR-MF", "model": "bpr", "train": {"max_epochs": 4}},
-            {"name": "Broken BPR", "model": "bpr", "search": "none", "train": {"lr": 0.0, "max_epochs": 4, "patience": 1}},
+            {
+                "name": "Broken BPR",
+                "model": "bpr",
+                "search": "none",
+                "train": {"lr": 0.0, "max_epochs": 4, "patience": 1},
+            },
             {"name": "ItemKNN", "model": "itemknn", "params": {"feature": "img"}, "search_budget": {"trials": 2}},
             {"name": "Popularity", "model": "popularity"},
         ],
@@ -108,9 +117,10 @@ def test_broken_model_and_low_coverage_are_flagged_in_every_leaderboard_file(tun
     assert r"Broken BPR\textsuperscript{!}" in tex and "Rows marked ! have health warnings" in tex
     csv = pd.read_csv(d / "leaderboard.csv").set_index("method")
     assert "early_stop" in csv.loc["Broken BPR", "health"] and csv.loc["BPR-MF", "tuned_trials"] == 3
-    assert json.loads(csv.loc["BPR-MF", "tuned_params"]) == json.loads((d / "search" / "BPR-MF.json").read_text())[
-        "best_params"
-    ]
+    assert (
+        json.loads(csv.loc["BPR-MF", "tuned_params"])
+        == json.loads((d / "search" / "BPR-MF.json").read_text())["best_params"]
+    )
     health = json.loads((d / "health.json").read_text())
     checks = {(w["model"], w["check"]) for w in health["warnings"]}
     assert ("Broken BPR", "early_stop") in checks and ("Broken BPR", "not_above_reference") in checks

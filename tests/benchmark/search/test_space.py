@@ -39,7 +39,10 @@ def test_every_kind_parses_and_describes_back():
         ({"lr": {"normal": [0, 1]}}, r"give exactly one of categorical, loguniform, uniform, int"),
         ({"lr": 0.1}, r"give a list of values or one of"),
         ({"lr": {"uniform": [0, 1], "log": True}}, r"only for int"),
-        ({"n": {"categorical": [1, 2], "when": {"agg": "x"}}}, r"search\.n\.when\.agg: a condition names an earlier key"),
+        (
+            {"n": {"categorical": [1, 2], "when": {"agg": "x"}}},
+            r"search\.n\.when\.agg: a condition names an earlier key",
+        ),
         ({"agg": ["a", "b"], "n": {"categorical": [1], "when": {"agg": "c"}}}, r"'c'\] is not among agg's values"),
     ],
 )
@@ -72,10 +75,12 @@ def test_suggest_draws_only_active_keys_and_decodes_non_primitive_values():
         }
     )
     fixed = optuna.trial.FixedTrial(
-        {"weights": 'json:[0.25, 0.75]', "aggregation": "mean", "last_n": 5, "neighbours": None}
+        {"weights": "json:[0.25, 0.75]", "aggregation": "mean", "last_n": 5, "neighbours": None}
     )
     assert space.suggest(fixed) == {"weights": [0.25, 0.75], "aggregation": "mean", "neighbours": None}
-    fixed = optuna.trial.FixedTrial({"weights": "json:[0.5, 0.5]", "aggregation": "last_n", "last_n": 5, "neighbours": 10})
+    fixed = optuna.trial.FixedTrial(
+        {"weights": "json:[0.5, 0.5]", "aggregation": "last_n", "last_n": 5, "neighbours": 10}
+    )
     assert space.suggest(fixed) == {"weights": [0.5, 0.5], "aggregation": "last_n", "last_n": 5, "neighbours": 10}
 
 

@@ -131,11 +131,16 @@ def test_median_pruner_stops_hopeless_trials_on_the_reported_curve():
     assert (search(space, SearchConfig(sampler="grid", pruning=False)).trace["state"] == "COMPLETE").all()
 
 
+def test_random_over_a_finite_space_draws_without_replacement():
+    out = search({"k": [1, 2, 3, 4, 5]}, SearchConfig(sampler="random", trials=4, pruning=False, seed=1))
+    assert out.summary["sampler"] == "random" and out.trace["params"].nunique() == 4 == len(Scripted.fits)
+
+
 def test_repeated_proposals_reuse_the_finished_trial():
     space = {"k": [1, 2, 3, 4, 5]}
-    out = search(space, SearchConfig(sampler="random", trials=4, pruning=False, seed=1))
+    out = search(space, SearchConfig(sampler="tpe", trials=4, pruning=False, seed=1))
     dups = out.trace["duplicate_of"].notna()
-    assert dups.sum() >= 1  # this seed proposes a value twice
+    assert dups.sum() >= 1  # TPE proposes its best value again
     assert len(Scripted.fits) == 4 - int(dups.sum())
     for _, row in out.trace[dups].iterrows():
         first = out.trace.loc[out.trace["trial"] == row["duplicate_of"]].iloc[0]
@@ -169,7 +174,9 @@ def test_an_interrupted_study_resumes_to_the_same_choice_without_repeating_finis
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     # interrupted during the 7th fit (trial 6, which completes in the whole search), after 3 epochs
     with pytest.raises(KeyboardInterrupt):
-        run_search(lambda a: Scripted(a, rising, interrupt_at=(7, 3)), Space.parse(space), target(), policy, storage=url)
+        run_search(
+            lambda a: Scripted(a, rising, interrupt_at=(7, 3)), Space.parse(space), target(), policy, storage=url
+        )
     before = list(Scripted.fits)
     assert len(before) == 7 and whole.trace.loc[6, "state"] == "COMPLETE"
     Scripted.fits = []
