@@ -11,8 +11,8 @@ import torch
 from baselines.bpr import BPRMF
 from baselines.simple import MostPopular, RandomRecommender
 from baselines.trainable import NegativeSampler, TripletDataModule, grid_search
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
