@@ -16,6 +16,7 @@ from benchmark.errors import CliError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchmark.report.notes import LeaderboardNotes
     from benchmark.runner.results import RunResults
 
 
@@ -52,7 +53,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     baseline = str(args.baseline or (baseline_default if baseline_default in models else models[0]))
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
-    text = _render(args, per_model, metrics, baseline, fingerprint)
+    text = _render(args, per_model, metrics, baseline, fingerprint, _notes(owners, models))
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -88,11 +89,35 @@ def _load(dirs: list[str]) -> tuple[dict[str, RunResults], str, str | None]:
     return per_model, fingerprints.pop(), baseline_default
 
 
+def _notes(owners: dict[str, RunResults], models: list[str]) -> LeaderboardNotes:
+    """The tuning and health notes of the shown models, from their runs (the budget caption only
+    when every run had the same search policy)."""
+    from benchmark.report.notes import LeaderboardNotes
+    from benchmark.runner.health import read_health
+    from benchmark.runner.stages.summary import leaderboard_notes
+
+    runs = list({id(r): r for r in owners.values()}.values())
+    parts = [leaderboard_notes(r, read_health(r.run_dir)) for r in runs]
+    policies = {repr(p.policy) for p in parts}
+    search = {m: s for p in parts for m, s in p.search.items() if m in models}
+    policy = parts[0].policy if len(policies) == 1 else None
+    untuned = [m for m in models if m not in search] if policy is not None else []
+    warnings = [w for p in parts for w in p.warnings if w["model"] in models]
+    return LeaderboardNotes(policy, search, untuned, warnings)
+
+
 def _render(
-    args: argparse.Namespace, per_model: dict[str, pd.DataFrame], metrics: list[str], baseline: str, fp: str
+    args: argparse.Namespace,
+    per_model: dict[str, pd.DataFrame],
+    metrics: list[str],
+    baseline: str,
+    fp: str,
+    notes: LeaderboardNotes | None = None,
 ) -> str:
     import json
 
+    from benchmark.report import notes as note_text
+    from benchmark.report.notes import LeaderboardNotes
     from benchmark.report.tables import leaderboard
     from benchmark.stats import compare
 
@@ -116,4 +141,17 @@ def _render(
         "n_users": n_users,
         "fingerprint": fp[:12],
     }
-    return leaderboard(means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics)
+    notes = notes or LeaderboardNotes()
+    note = note_text.caption_note(notes, args.format)
+    if note:
+        caption["note"] = note
+    text = leaderboard(
+        means,
+        tests,
+        fmt=args.format,
+        baseline=baseline,
+        caption=caption,
+        metrics=metrics,
+        row_marks=notes.row_marks(args.format),
+    )
+    return note_text.render(text, args.format, notes)

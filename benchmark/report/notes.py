@@ -143,6 +143,11 @@ def latex_note(notes: LeaderboardNotes) -> str:
     return " ".join(parts)
 
 
+def caption_note(notes: LeaderboardNotes, fmt: str) -> str:
+    """The caption's ``note`` in ``fmt``: the budgets, plus (LaTeX) the tuning and warnings."""
+    return " ".join(t for t in (budget_caption(notes), latex_note(notes) if fmt == "latex" else "") if t)
+
+
 def annotate_csv(text: str, notes: LeaderboardNotes) -> str:
     """The leaderboard CSV with the tuning and health columns added (by ``method``)."""
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)  # the numbers stay as written

@@ -159,9 +159,8 @@ def write_leaderboards(
         "n_users": s.n_users,
         "fingerprint": results.fingerprint[:12],
     }
-    budgets = note_text.budget_caption(notes)
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        note = " ".join(t for t in (budgets, note_text.latex_note(notes) if fmt == "latex" else "") if t)
+        note = note_text.caption_note(notes, fmt)
         text = tables.leaderboard(
             s.means,
             s.tests,

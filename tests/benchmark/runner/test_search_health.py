@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from benchmark.cli import main as cli_main
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.health import HealthError
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.runner.config import load_config
 from benchmark.runner.pipeline import run_experiment
 from benchmark.search.study import TRACE_COLUMNS
@@ -137,6 +137,15 @@ def test_strict_health_is_an_error_after_the_files_are_written(tuned_run, capsys
     assert cli_main(["run", str(path), "--run-dir", str(result.run_dir), "--logger", "none", "--strict-health"]) == 2
     assert "health warning(s) in a strict run" in caplog.text and "Traceback" not in capsys.readouterr().err
     assert cli_main(["run", str(path), "--run-dir", str(result.run_dir), "--logger", "none"]) == 0
+
+
+def test_leaderboard_command_keeps_the_marks_and_notes(tuned_run, capsys):
+    _, result = tuned_run
+    assert cli_main(["leaderboard", str(result.run_dir), "--models", "Broken BPR,Popularity,BPR-MF"]) == 0
+    md = capsys.readouterr().out
+    assert "| Broken BPR ⚠ |" in md and "budget 3 trials per tuned model" in md
+    assert "ItemKNN" not in md  # notes of models not shown are left out
+    assert "Not tuned: Broken BPR, Popularity." in md
 
 
 def test_a_rerun_resumes_without_searching_again(tuned_run):

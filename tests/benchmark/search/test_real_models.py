@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from fixtures.search_models import SPACE, make_bpr
 
-from benchmark.perf.vbpr import make_synthetic
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.search import SearchConfig, Space
 from benchmark.search.study import Validation, run_search
 
@@ -59,7 +59,7 @@ import torch
 torch.set_num_threads(1)
 from benchmark.search import SearchConfig, Space
 from benchmark.search.study import Validation, run_search
-from benchmark.perf.vbpr import make_synthetic
+from benchmark.demo.synthetic import make_synthetic
 from fixtures.search_models import SPACE, make_bpr
 
 url, kill_at, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
