@@ -109,6 +109,9 @@ def run_experiment(
     summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")
     try:
         log_summary_run(summary_tracker, rdir, summary.means, split.fingerprint, data.split_dir, cfg.experiment)
+        if summary.health:  # the summary run carries the warnings too (a table: model, check, message)
+            rows = [[w.model, w.check, w.message] for w in summary.health]
+            summary_tracker.log_table("health_warnings", ["model", "check", "message"], rows)
     finally:
         summary_tracker.finish()
     if summary.health and (strict_health or cfg.health.strict):

@@ -199,3 +199,12 @@ def test_a_stored_study_with_another_space_is_refused(tmp_path):
     Scripted.fits = []
     search({"k": [16, 32]}, SearchConfig(sampler="grid", pruning=False), storage=url)
     assert Scripted.fits == []
+
+
+def test_a_wall_clock_budget_stops_starting_trials():
+    space = {"lr": {"loguniform": [1e-4, 1e-1]}}
+    out = search(space, SearchConfig(sampler="random", trials=None, timeout_s=1e-9, pruning=False))
+    assert out.summary["trials"] == 1 and out.summary["budget"] == {"trials": None, "timeout_s": 1e-9}
+    # trials and seconds together: whichever runs out first
+    out = search(space, SearchConfig(sampler="random", trials=3, timeout_s=3600, pruning=False))
+    assert out.summary["trials"] == 3
