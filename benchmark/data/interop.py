@@ -186,6 +186,12 @@ def _features_from_matrix(
     return ItemFeatures(name, values, mask, provenance)
 
 
+def align_item_ids(folder: str | os.PathLike[str]) -> list[str]:
+    """The original item ids (asins) of an Align-MacridVAE folder, in dense-id order
+    (``items.txt``), e.g. to read the metadata of those items only."""
+    return _read_id_map(Path(folder) / "items.txt")
+
+
 def import_align_macridvae(
     folder: str | os.PathLike[str], catalogue: pd.DataFrame | None = None
 ) -> tuple[Split, dict[str, ItemFeatures]]:

@@ -23,6 +23,9 @@ from benchmark.runner.tracking import LOGGERS
 from benchmark.stats import CORRECTIONS, TESTS
 from benchmark.train_config import check_partial
 
+#: model params that name item features (``a+b`` names several)
+FEATURE_PARAMS: tuple[str, ...] = ("feature", "features", "text_feature", "image_feature")
+
 __all__ = [
     "DatasetConfig",
     "EvaluationConfig",
@@ -76,6 +79,9 @@ class EvaluationConfig:
     users_with_feature: str | None = None
     """Evaluate only users whose train and evaluated part both hold an item that has this
     feature (the paper's protocol: users with LLaVA-captioned items). Default: all users."""
+    min_feature_coverage: float = 0.0
+    """Share of catalogue items each feature a model reads must cover; a feature no item has
+    is always refused (the run stops naming the feature, the model and the coverage)."""
 
     def validate(self, path: str) -> None:
         p = f"{path}." if path else ""
@@ -84,6 +90,8 @@ class EvaluationConfig:
                 raise ConfigError(f"{p}ks[{i}]: K must be >= 1, got {k}")
         if not self.ks:
             raise ConfigError(f"{p}ks: give at least one K")
+        if not 0 <= self.min_feature_coverage <= 1:
+            raise ConfigError(f"{p}min_feature_coverage: a share in [0, 1]; got {self.min_feature_coverage}")
 
 
 @dataclass
@@ -172,7 +180,7 @@ class ExperimentConfig:
         feature_names = {f.name for f in self.features}
         defined = ", ".join(sorted(feature_names)) or "none"
         for i, m in enumerate(self.models):
-            for key in ("feature", "features", "text_feature", "image_feature"):
+            for key in FEATURE_PARAMS:
                 val = m.params.get(key)
                 if isinstance(val, str):
                     for part in val.split("+"):
