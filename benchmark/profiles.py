@@ -154,10 +154,10 @@ class ProfileMatcher(BaseRecommender):
         self.use_history(split, self.params["history_parts"])
         return self
 
-    def use_history(self, split: Split, parts: Sequence[str]) -> None:
+    def use_history(self, split: Split, parts: Sequence[str]) -> bool:
         """Rebuild every user's profile from ``parts`` of ``split`` (no refit: the item vectors
-        stay). The ``captioned-only`` evaluation mode uses train + valid, as the paper's script
-        builds profiles from both."""
+        stay); returns True. The ``captioned-only`` evaluation mode uses train + valid, as the
+        paper's script builds profiles from both."""
         if self._matrix is None or self.item_mask is None:
             raise RuntimeError("call fit() before use_history()")
         if "test" in parts:
@@ -176,6 +176,7 @@ class ProfileMatcher(BaseRecommender):
         dev = self.item_vectors.device if self.item_vectors is not None else torch.device("cpu")
         self.profiles = F.normalize(prof, dim=1).to(dev)
         self.history_parts = list(parts)
+        return True
 
     @torch.no_grad()
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,9 @@ profile was built, the user sample and its spread); the summary stage writes ``m
 ``modes.md`` (each mode's means per model, seed-averaged, with the sampling spread).
 
 ``captioned-only`` (:mod:`benchmark.evaluation.captioned`): the model's profile is rebuilt from
-train + valid with ``model.use_history`` (after the full-catalogue evaluation, which uses the
-train profile); a model without ``use_history`` keeps its own and the record says
-``profile: "the model's own (no use_history)"``. Every user with a test row is scored; the
+train + valid with ``model.use_history(split, parts) -> bool`` (after the full-catalogue
+evaluation, which uses the train profile); a model without it (or returning False: no profile
+made from the history) keeps its own and the record says ``profile: "the model's own (no use_history)"``. Every user with a test row is scored; the
 per-user file holds the recorded sample, ``sampling`` the spread over repeated samples.
 """
 
@@ -65,10 +65,9 @@ def evaluate_modes(
 def captioned_only(model: Any, split: Split, feats: Mapping[str, ItemFeatures], ev: EvaluationConfig) -> ModeResult:
     """The paper's protocol for one unit (see module docstring)."""
     cs = ev.captioned
-    if hasattr(model, "use_history"):
-        model.use_history(split, PAPER_PROFILE_PARTS)
+    if hasattr(model, "use_history") and model.use_history(split, PAPER_PROFILE_PARTS):
         profile = "+".join(PAPER_PROFILE_PARTS)
-    else:
+    else:  # e.g. BPR, popularity, learned user embeddings: nothing made from the history to rebuild
         profile = "the model's own (no use_history)"
     candidates = feats[cs.feature].mask.numpy() if cs.feature else None
     full = evaluate_captioned(
