@@ -103,3 +103,50 @@ def test_the_first_mode_must_be_the_leaderboards(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="evaluation.captioned.feature: feature 'llava' is not defined"):
         load_config(path)
+
+
+PUBLISHED = {
+    "source": "test",
+    "dataset": "the paper's data",
+    "metrics": ["recall@10"],
+    "methods": {"Vision": {"recall@10": 0.3}, "Pop": {"recall@10": 0.1}},
+    "provenance_caveats": ["the published fusion models cannot run as written"],
+    "method_provenance": {
+        "Vision": {"expects": {"model": "vision-only", "image": "clip-image", "raw_mean": True}},
+        "Pop": {"expects": {"model": "popularity"}},
+    },
+    "claims": [
+        {"id": "v", "text": "Vision beats Pop", "metric": "recall@10", "better": "Vision", "than": ["Pop"]},
+    ],
+}
+
+
+def test_claims_report_shows_every_claim_in_both_modes_with_the_remaining_differences(run, tmp_path):
+    from benchmark.runner import claims
+    from benchmark.runner.results import RunResults
+
+    res = RunResults.load(run.run_dir)
+    for m in res.config.models:
+        m.paper_name = {"Vision-only": "Vision", "Popularity": "Pop"}.get(m.name)
+    path = tmp_path / "pub.yaml"
+    path.write_text(yaml.safe_dump(PUBLISHED))
+    md, report = claims.claims_report(res, str(path))
+    claim = report["claims"][0]
+    full = res.per_user("Vision-only")["recall@10"].mean()
+    captioned = res.per_user("Vision-only", mode="captioned-only")["recall@10"].mean()
+    row = next(r for r in report["table_by_mode"] if r["paper_method"] == "Vision")
+    assert row["full-catalogue"]["mean"] == pytest.approx(full)
+    assert row["captioned-only"]["mean"] == pytest.approx(captioned)
+    assert len(row["captioned-only"]["sample_range"]) == 2
+    # the captioned-only verdict is tested on the users both models kept
+    pair = claim["modes"]["captioned-only"]["pairs"][0]
+    assert claim["modes"]["captioned-only"]["verdict"] in ("supported", "contradicted", "not supported")
+    assert pair["run"] == "Vision-only" and pair["baseline"] == "Popularity"
+    diffs = claim["differences"]
+    assert any(d.startswith("data: source demo, protocol paper, not the paper's") for d in diffs)
+    assert any("image: ours `pixels` from pixels, the paper's from clip-image" in d for d in diffs)
+    assert any("aggregation: ours averages L2-normalised item vectors" in d for d in diffs)
+    assert not any(d.startswith("Pop") for d in diffs)  # popularity is the paper's popularity here
+    assert "ours (captioned-only)" in md and "In `captioned-only`: **" in md
+    assert "Provenance of the published numbers: the published fusion models cannot run" in md
+    assert "Remaining differences from the paper:" in md
