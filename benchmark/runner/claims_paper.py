@@ -65,10 +65,12 @@ def published_vs_modes(results: RunResults, pub: dict[str, Any]) -> list[dict[st
             row: dict[str, Any] = {"paper_method": method, "our_model": ours, "metric": metric, "published": published}
             for mode, per_model in frames.items():
                 f = per_model.get(ours) if ours else None
-                ok = f is not None and metric in f.columns
-                row[mode] = {"mean": float(f[metric].mean()) if ok else None, "n_users": int(len(f)) if ok else None}  # type: ignore[index]
-                if ok and mode != FULL:
-                    row[mode]["sample_range"] = _sample_range(results, ours, mode, metric)  # type: ignore[arg-type]
+                if f is None or metric not in f.columns or ours is None:
+                    row[mode] = {"mean": None, "n_users": None}
+                    continue
+                row[mode] = {"mean": float(f[metric].mean()), "n_users": int(len(f))}
+                if mode != FULL:
+                    row[mode]["sample_range"] = _sample_range(results, ours, mode, metric)
             rows.append(row)
     return rows
 
