@@ -106,6 +106,8 @@ def _import_folder(ds: DatasetConfig, out: Path) -> Split:
         "config": ds.to_dict(),
         "catalogue": catalogue_coverage(split) if catalogue is not None else {"meta": None},
     }
+    if "image_path" in split.items.columns:
+        summary["catalogue"]["with_image_file"] = int(split.items["image_path"].notna().sum())
     if catalogue is not None and summary["catalogue"]["with_meta"] == 0:
         log.error(
             "none of the %d imported items has a line in %s: the metadata's ids (e.g. %s) and the import's (e.g. %s) "

@@ -1,8 +1,9 @@
 """Features stage: the configured feature sets for a split, produced once and cached.
 
 A feature set is cached under ``<cache>/features/<name>-<key>.safetensors`` where the key hashes
-the producer, its params and the split fingerprint; a dataset that shipped a feature of the same
-name (Align-MacridVAE, MMRec imports, under ``split_dir/features``) uses its own file instead.
+the producer, its params, the split fingerprint and the item table (:func:`catalogue_hash`); a
+dataset that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
+``split_dir/features``) uses its own file instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
@@ -46,10 +50,28 @@ def build_features(
     return feats
 
 
+def catalogue_hash(split: Split) -> str:
+    """sha256 of the split's item table (titles, descriptions, image references…): features are
+    made from it, and the split's fingerprint does not cover it (the same split with and without
+    ``dataset.meta`` joined has one fingerprint and different texts)."""
+    items = split.items.map(_canonical)  # a list reads back from parquet as an array: same text for both
+    digest = hashlib.sha256(",".join(items.columns).encode())
+    digest.update(pd.util.hash_pandas_object(items, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return json.dumps([_canonical(v) for v in value])
+    return "<NA>" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
     split = ctx.split
     key = hashlib.sha256(
-        json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True, default=str).encode()
+        json.dumps(
+            [fc.producer, fc.params, split.fingerprint, catalogue_hash(split)], sort_keys=True, default=str
+        ).encode()
     ).hexdigest()[:16]
     fdir = ctx.cache_dir / "features"
     fname = f"{fc.name}-{key}"

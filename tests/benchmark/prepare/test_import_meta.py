@@ -91,3 +91,51 @@ def test_a_feature_no_item_has_is_an_error_naming_feature_model_and_coverage():
         FeatureCoverageError, match=r"covers 7.50% .*below the floor evaluation.min_feature_coverage=0.1"
     ):
         check_feature_coverage([bert], feats, floor=0.1)
+
+
+def test_the_folders_images_named_by_dense_id_become_image_paths(folder, tmp_path):
+    from PIL import Image
+
+    from benchmark.split import Split
+
+    (folder / "images").mkdir()
+    for k in (0, 3):
+        Image.new("RGB", (4, 4)).save(folder / "images" / f"{k}.png")
+    split = load_dataset(dataset_from_mapping({"source": "align-macridvae", "path": str(folder)}), tmp_path / "i").split
+    paths = split.items["image_path"]
+    assert paths.notna().sum() == 2 and Path(paths[3]).is_file() and paths[3].endswith("/images/3.png")
+    assert Split.load(tmp_path / "i").items["image_path"][0] == paths[0]  # saved with the split
+    summary = json.loads((tmp_path / "i" / "summary.json").read_text())
+    assert summary["catalogue"]["with_image_file"] == 2
+
+
+@pytest.mark.slow
+def test_bert_text_only_on_an_import_without_meta_stops_the_run(folder, tmp_path):
+    """The audit's case: an Align-MacridVAE import without `dataset.meta` has empty titles, so a
+    text feature of the catalogue covers no item; the run stops naming it instead of reporting 0."""
+    import yaml
+
+    from benchmark.runner.config import load_config
+    from benchmark.runner.pipeline import run_experiment
+
+    cfg = {
+        "experiment": "no-meta",
+        "dataset": {"name": "imp", "source": "align-macridvae", "path": str(folder)},
+        "features": [{"name": "minilm_catalogue", "producer": "vlm4rec-text", "params": {"text": "catalogue"}}],
+        "models": [{"name": "BERT text-only", "model": "text-only", "params": {"feature": "minilm_catalogue"}}],
+        "results_dir": str(tmp_path / "results"),
+        "cache_dir": str(tmp_path / "cache"),
+        "logging": {"logger": "csv"},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(
+        FeatureCoverageError, match=r"'BERT text-only': feature 'minilm_catalogue' covers 0.00% of the 12"
+    ):
+        run_experiment(load_config(path))
+    # with the metadata joined, the same run has titles to embed and gets past the check
+    meta = write_meta(tmp_path / "meta.json.gz", sorted({r.item for r in ROWS}))
+    cfg["dataset"]["meta"] = str(meta)
+    path.write_text(yaml.safe_dump(cfg))
+    result = run_experiment(load_config(path))
+    assert result.means["BERT text-only"]["recall@10"] > 0
