@@ -232,3 +232,15 @@ def test_per_row_repeats_are_refused_by_the_leakage_check_unless_asked_for():
 
     with pytest.raises(LeakageError, match="pairs are in both"):
         check_leakage(per_row)
+
+
+def test_data_prepare_recipe_flag_gives_the_same_split(clothing, tmp_path, capsys):
+    from benchmark.cli import main
+    from benchmark.split import Split
+
+    out = tmp_path / "cli"
+    assert main(["data", "prepare", "--recipe", "align-macridvae", "--reviews", str(clothing), "--out", str(out)]) == 0
+    by_config = load_dataset(
+        dataset_from_mapping({"source": "files", "recipe": "align-macridvae", "reviews": str(clothing)}), tmp_path / "c"
+    ).split
+    assert Split.load(out).fingerprint == by_config.fingerprint
