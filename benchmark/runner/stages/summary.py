@@ -20,6 +20,7 @@ from benchmark.health import HealthWarning
 from benchmark.io import atomic_open, write_json, write_parquet
 from benchmark.report.notes import LeaderboardNotes
 from benchmark.runner.config import StatisticsConfig
+from benchmark.runner.modes import write_modes
 from benchmark.runner.results import RunResults
 
 
@@ -79,6 +80,7 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
     write_leaderboards(results, summary, statistics, leaderboard_notes(results, summary.health))
     write_subsets(results, present, metric_cols)
     write_plots(results, summary, statistics.plot_metric)
+    write_modes(results, present, metric_cols)
     return summary
 
 

@@ -30,6 +30,7 @@ from benchmark.features import ItemFeatures
 from benchmark.io import write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
 from benchmark.search import SearchConfig
@@ -148,6 +149,8 @@ def run_unit(
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+    # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
+    modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
     eval_s = time.perf_counter() - t1
     describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
     record = {
@@ -167,10 +170,13 @@ def run_unit(
         "split_fingerprint": inputs.split.fingerprint,
         "features_used": features_used(model, mc, inputs.feats),
         **dict(extra or {}),
+        **({"modes": {name: r.record for name, r in modes.items()}} if modes else {}),
         **inputs.written_by,
     }
     write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)
     write_parquet(unit.per_user_path(inputs.run_dir), test.per_user.copy())
+    for name, r in modes.items():
+        write_parquet(unit.per_user_path(inputs.run_dir, f"test.{name}"), r.per_user)
     write_json(unit.record_path(inputs.run_dir), record)  # written last: its presence marks the unit done
     tracker.log_metrics(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
@@ -181,11 +187,11 @@ def run_unit(
 def features_used(model: Any, mc: ModelConfig, feats: Mapping[str, ItemFeatures]) -> dict[str, float]:
     """Each item feature the model reads (its ``required_features``, else the feature names in
     its params) → the share of catalogue items that have it."""
-    from benchmark.runner.config import FEATURE_KEYS
+    from benchmark.runner.config import FEATURE_PARAMS
 
     names = list(getattr(model, "required_features", ()) or ())
     if not names:
-        names = [p for k in FEATURE_KEYS if isinstance(mc.params.get(k), str) for p in mc.params[k].split("+")]
+        names = [p for k in FEATURE_PARAMS if isinstance(mc.params.get(k), str) for p in mc.params[k].split("+")]
     return {n: float(feats[n].mask.float().mean()) for n in dict.fromkeys(names) if n in feats}
 
 
