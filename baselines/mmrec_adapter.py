@@ -182,7 +182,7 @@ class MMRecRecommender(BaseRecommender):
         p, tc = self.params, self.train_config
         settings = mconf.resolve_model_config(src, p["model"], p["config"])
         own = mconf.model_yaml(src, p["model"])
-        for note in mconf.trainer_settings_ignored(settings, own, tc.to_dict()):
+        for note in mconf.trainer_settings_ignored(own, tc.to_dict()):
             log.warning("MMRec's %s.yaml sets %s", p["model"], note)
         settings.update(
             {

@@ -158,9 +158,7 @@ def resolve_model_config(src: Path, model: str, overrides: Mapping[str, Any] | N
     return settings
 
 
-def trainer_settings_ignored(
-    settings: Mapping[str, Any], own: Mapping[str, Any], train: Mapping[str, Any]
-) -> list[str]:
+def trainer_settings_ignored(own: Mapping[str, Any], train: Mapping[str, Any]) -> list[str]:
     """Trainer keys the model's own YAML sets to a value the effective ``train`` does not use (for a warning)."""
     notes = []
     for key, train_key in TRAIN_KEYS.items():

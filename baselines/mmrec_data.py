@@ -1,9 +1,9 @@
 """Our split and item features in the shapes MMRec's classes read, built by hand (never ``quick_start``).
 
 - :func:`write_inputs` writes the files an MMRec model opens itself from its dataset folder: the
-  item features as ``image_feat.npy``/``text_feat.npy`` (through
-  :func:`benchmark.data.interop.export_mmrec`, zeros where an item has no feature, as the export
-  does) and, for models that read one (DualGNN, DRAGON), the user–user graph
+  item features as ``image_feat.npy``/``text_feat.npy`` (zeros where an item has no feature, as
+  :func:`benchmark.data.interop.export_mmrec` writes them; no interaction file, so no part of the
+  split but ``train`` reaches MMRec) and, for models that read one (DualGNN, DRAGON), the user–user graph
   ``user_graph_dict.npy`` that MMRec's ``preprocessing/dualgnn-gen-u-u-matrix.py`` makes
   (:func:`user_graph_dict`).
 - :func:`train_loader` builds MMRec's own ``RecDataset`` from ``split.train`` (rows in the order
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from benchmark.data.interop import export_mmrec
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
@@ -62,7 +61,14 @@ def write_inputs(
     user_graph: bool,
 ) -> dict[str, Path]:
     """Write MMRec's dataset folder for ``split`` into ``workdir``; ``features`` keyed by role (image/text)."""
-    paths = export_mmrec(split, workdir, workdir.name, features=dict(features))
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for role, feats in features.items():
+        feats.check_aligned(split.n_items)
+        values = feats.values.detach().cpu().numpy().astype(np.float32, copy=True)
+        values[~feats.mask.cpu().numpy()] = 0.0  # MMRec has no mask: a missing feature is a zero row
+        paths[role] = workdir / FEATURE_FILES[role]
+        np.save(paths[role], values)
     if user_graph:
         train = split.train
         graph = user_graph_dict(train["user_id"].to_numpy(), train["item_id"].to_numpy(), split.n_users)
