@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -43,7 +43,8 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__} {data!r}")
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    # ``cls`` is any dataclass: typing has no bound for "a dataclass type", hence the cast
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls)) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
         allowed = ", ".join(sorted(fields))
@@ -53,7 +54,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         key = _join(path, name)
         if name in data:
             kwargs[name] = check_choices(f, coerce(hints[name], data[name], key), key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
@@ -108,7 +109,7 @@ def coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
         return value
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
+        return from_dict(cast(type, tp), value, key)
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")

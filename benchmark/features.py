@@ -7,7 +7,7 @@ Stored as ``<name>.safetensors`` (values + mask; never pickle) beside ``<name>.j
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +18,42 @@ from safetensors.torch import load_file, save_file
 from benchmark.io import atomic_path, read_json, write_json
 
 
-@dataclass
+@dataclass(init=False)
 class ItemFeatures:
     """A named ``[n_items × d]`` float32 matrix; ``mask[i]`` is False where item i has no feature."""
 
     name: str
     values: torch.Tensor
-    mask: torch.Tensor | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
+    """float32 ``[n_items × d]``, contiguous."""
+    mask: torch.Tensor
+    """bool ``[n_items]``; every item present when none was given."""
+    provenance: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.values, torch.Tensor):
-            self.values = torch.as_tensor(np.asarray(self.values))
-        self.values = self.values.detach().to(torch.float32).contiguous()
+    # An explicit __init__ (not the generated one) so the constructor can say what it accepts
+    # (arrays, no mask) while the attributes say what every reader gets (tensors, a mask).
+    def __init__(
+        self,
+        name: str,
+        values: torch.Tensor | np.ndarray,
+        mask: torch.Tensor | np.ndarray | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        if not isinstance(values, torch.Tensor):
+            values = torch.as_tensor(np.asarray(values))
+        self.values = values.detach().to(torch.float32).contiguous()
         if self.values.ndim != 2:
             raise ValueError(f"features {self.name!r} must be 2-d [n_items, d], got shape {tuple(self.values.shape)}")
-        if self.mask is None:
-            self.mask = torch.ones(self.values.shape[0], dtype=torch.bool)
-        self.mask = torch.as_tensor(self.mask, dtype=torch.bool).contiguous()
+        if mask is None:
+            mask = torch.ones(self.values.shape[0], dtype=torch.bool)
+        self.mask = torch.as_tensor(mask, dtype=torch.bool).contiguous()
         if self.mask.shape != (self.values.shape[0],):
             raise ValueError(
                 f"mask of {self.name!r} has shape {tuple(self.mask.shape)}, expected ({self.values.shape[0]},)"
             )
         if not torch.isfinite(self.values[self.mask]).all():
             raise ValueError(f"features {self.name!r} contain NaN/inf for items marked present")
+        self.provenance = {} if provenance is None else provenance
 
     @property
     def n_items(self) -> int:

@@ -170,7 +170,7 @@ class Registry(Generic[F]):
 
 def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
     """Resolved annotations of a function or of a class's ``__init__`` (empty when unresolvable)."""
-    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target)
     except Exception:  # annotations naming what is not importable here: treat as untyped

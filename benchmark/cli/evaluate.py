@@ -14,22 +14,25 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmark.errors import CliError
+from benchmark.errors import BadInputError, CliError
+from benchmark.evaluation.metrics import MetricSpec
+from benchmark.report.tables import FORMATS as TABLE_FORMATS
+from benchmark.stats import CORRECTIONS, MIN_RESAMPLES, TESTS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = "recall@10,recall@20,ndcg@10,ndcg@20,hitrate@10,precision@10,mrr@10,map@10"
-FORMATS = ("json", "md", "latex", "csv")
-# Fewer random permutations make p-values and CIs too coarse to publish (p ≥ 1/(R+1)).
-MIN_RESAMPLES = 10000
+FORMATS: tuple[str, ...] = ("json", *TABLE_FORMATS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` command."""
     p = subparsers.add_parser(
         "evaluate",
         help="evaluate TREC run files against TREC qrels (metrics, paired tests, leaderboard)",
@@ -48,13 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=f"comma-separated NAME@K (default: {DEFAULT_METRICS})")
     p.add_argument("--baseline", help="run the others are tested against (default: the first run)")
-    p.add_argument(
-        "--test", default="t", choices=("t", "wilcoxon", "randomization", "bootstrap"), help="paired test (default t)"
-    )
+    p.add_argument("--test", default="t", choices=TESTS, help="paired test (default t)")
     p.add_argument(
         "--correction",
         default="holm",
-        choices=("holm", "bonferroni", "bh", "none"),
+        choices=CORRECTIONS,
         help="multiple-comparison correction over the whole table (default holm)",
     )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
@@ -94,11 +95,60 @@ def _parse_runs(specs: list[str]) -> dict[str, Path]:
     return runs
 
 
+@dataclass
+class _Evaluated:
+    """Every run scored against the qrels: per-user tables and what the output reports."""
+
+    per_user: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """run → ``user_id`` + one column per metric label."""
+    means: dict[str, dict[str, float]] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    """run → qrels users without a list (scored 0)."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """``"qrels"`` or run → bad lines skipped (``--skip-malformed``)."""
+    n_excluded: int = 0
+    """qrels users with no relevant item."""
+
+    @property
+    def n_users(self) -> int:
+        return len(next(iter(self.per_user.values())))
+
+
 def run(args: argparse.Namespace) -> int:
-    from benchmark.data.read_report import BadInputError
-    from benchmark.evaluation.evaluator import evaluate_topk
+    """Score every run against the qrels, compare them with the baseline, print the result."""
+    specs, run_paths, baseline = _check_args(args)
+    labels = [s.label for s in specs]
+    try:
+        done = _evaluate_runs(args.qrels, run_paths, specs, strict=not args.skip_malformed)
+    except BadInputError as exc:
+        raise CliError(f"{exc} (use --skip-malformed to skip and count such lines)") from None
+
+    tests: list[dict[str, Any]] = []
+    if len(done.per_user) > 1:
+        from benchmark.stats import compare
+
+        tests = compare(
+            done.per_user,
+            baseline,
+            labels,
+            test=args.test,
+            correction=args.correction,
+            alpha=args.alpha,
+            n_resamples=args.n_resamples,
+            seed=args.seed,
+        )
+    if args.per_user:
+        _write_per_user(args.per_user, done.per_user, labels)
+    if args.format == "json":
+        print(json.dumps(_json_output(done, tests, baseline, args), indent=2, allow_nan=False))
+    else:
+        print(_table_output(done, tests, baseline, labels, args))
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> tuple[list[MetricSpec], dict[str, Path], str]:
+    """Metric specs, run name → file, and the baseline's name; every bad flag is a :class:`CliError`."""
     from benchmark.evaluation.metrics import parse_metrics
-    from benchmark.evaluation.trec import rank_run, read_qrels, read_run, relevant_from_qrels
 
     try:
         specs = parse_metrics(args.metrics)
@@ -114,104 +164,101 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--alpha must be in (0, 1), got {args.alpha}")
     if args.n_resamples < MIN_RESAMPLES:
         raise CliError(f"--n-resamples must be at least {MIN_RESAMPLES}, got {args.n_resamples}")
+    return specs, run_paths, baseline
+
+
+def _evaluate_runs(qrels_path: Path, run_paths: dict[str, Path], specs: list[MetricSpec], strict: bool) -> _Evaluated:
+    """Read the qrels, then read, re-rank and score each run (bad lines raise unless not ``strict``)."""
+    from benchmark.evaluation.trec import read_qrels, relevant_from_qrels
+
+    done = _Evaluated()
+    qrels, qrep = read_qrels(qrels_path, strict=strict)
+    qrep.log_summary(log)
+    done.skipped["qrels"] = qrep.n_problems
+    relevant, done.n_excluded = relevant_from_qrels(qrels)
+    if relevant.empty:
+        raise CliError(f"{qrels_path} has no relevant judgement (rel > 0)")
+    if done.n_excluded:
+        log.info("%d qrels users have no relevant item and are excluded", done.n_excluded)
+    for name, path in run_paths.items():
+        _evaluate_run(name, path, relevant, specs, strict, done)
+    return done
+
+
+def _evaluate_run(
+    name: str, path: Path, relevant: pd.DataFrame, specs: list[MetricSpec], strict: bool, done: _Evaluated
+) -> None:
+    """Score one run file into ``done`` (per-user table, means, missing users, skipped lines)."""
+    from benchmark.evaluation.evaluator import evaluate_topk
+    from benchmark.evaluation.trec import rank_run, read_run
 
     names = sorted({s.name for s in specs}, key=[s.name for s in specs].index)
     ks = sorted({s.k for s in specs})
     labels = [s.label for s in specs]
-    strict = not args.skip_malformed
-    skipped: dict[str, int] = {}
-    try:
-        qrels, qrep = read_qrels(args.qrels, strict=strict)
-        qrep.log_summary(log)
-        skipped["qrels"] = qrep.n_problems
-        relevant, n_no_rel = relevant_from_qrels(qrels)
-        if relevant.empty:
-            raise CliError(f"{args.qrels} has no relevant judgement (rel > 0)")
-        if n_no_rel:
-            log.info("%d qrels users have no relevant item and are excluded", n_no_rel)
-        per_user: dict[str, pd.DataFrame] = {}
-        means: dict[str, dict[str, float]] = {}
-        missing: dict[str, int] = {}
-        for name, path in run_paths.items():
-            frame, rrep = read_run(path, strict=strict)
-            rrep.log_summary(log)
-            skipped[name] = rrep.n_problems
-            ranked = rank_run(frame)
-            n_reordered = _users_reordered(frame, ranked)
-            if n_reordered:
-                log.warning(
-                    "run %s: for %d users the rank column orders items differently from the scores; "
-                    "ranked by score (ties: item id ascending), the rank column is ignored",
-                    name,
-                    n_reordered,
-                )
-            ranked = ranked[ranked["rank"] <= max(ks)]
-            res = evaluate_topk(ranked, relevant, ks, names)
-            table = res.per_user[["user_id", *labels]]
-            per_user[name] = table
-            means[name] = {c: float(table[c].mean()) for c in labels}
-            missing[name] = res.n_missing
-            if res.n_missing:
-                log.warning("run %s: %d of %d qrels users are missing and score 0", name, res.n_missing, res.n_users)
-            extra = res.info.get("n_run_users_without_relevant", 0)
-            if extra:
-                log.info("run %s: %d users are not judged relevant in the qrels and are ignored", name, extra)
-    except BadInputError as exc:
-        raise CliError(f"{exc} (use --skip-malformed to skip and count such lines)") from None
-    n_users = len(next(iter(per_user.values())))
-
-    tests: list[dict[str, Any]] = []
-    if len(per_user) > 1:
-        from benchmark.stats import compare
-
-        tests = compare(
-            per_user,
-            baseline,
-            labels,
-            test=args.test,
-            correction=args.correction,
-            alpha=args.alpha,
-            n_resamples=args.n_resamples,
-            seed=args.seed,
+    frame, rrep = read_run(path, strict=strict)
+    rrep.log_summary(log)
+    done.skipped[name] = rrep.n_problems
+    ranked = rank_run(frame)
+    n_reordered = _users_reordered(frame, ranked)
+    if n_reordered:
+        log.warning(
+            "run %s: for %d users the rank column orders items differently from the scores; "
+            "ranked by score (ties: item id ascending), the rank column is ignored",
+            name,
+            n_reordered,
         )
+    res = evaluate_topk(ranked[ranked["rank"] <= max(ks)], relevant, ks, names)
+    table = res.per_user[["user_id", *labels]]
+    done.per_user[name] = table
+    done.means[name] = {c: float(table[c].mean()) for c in labels}
+    done.missing[name] = res.n_missing
+    if res.n_missing:
+        log.warning("run %s: %d of %d qrels users are missing and score 0", name, res.n_missing, res.n_users)
+    extra = res.info.get("n_run_users_without_relevant", 0)
+    if extra:
+        log.info("run %s: %d users are not judged relevant in the qrels and are ignored", name, extra)
 
-    if args.per_user:
-        from benchmark.io import atomic_open
 
-        long = pd.concat([t.assign(run=n)[["run", "user_id", *labels]] for n, t in per_user.items()], ignore_index=True)
-        with atomic_open(args.per_user, "w", encoding="utf-8") as fh:
-            long.to_csv(fh, sep="\t", index=False, float_format="%.12g")
-        log.info("per-user values written to %s", args.per_user)
+def _write_per_user(path: Path, per_user: dict[str, pd.DataFrame], labels: list[str]) -> None:
+    """Every per-user value as one TSV (``run, user_id, metrics…``), written atomically."""
+    from benchmark.io import atomic_open
 
-    if args.format == "json":
-        out = {
-            "runs": means,
-            "n_users": n_users,
-            "missing_users": missing,
-            "n_excluded": n_no_rel,
-            "skipped_lines": skipped,
-            "baseline": baseline,
-            "correction": args.correction,
-            "alpha": args.alpha,
-            "tests": [_json_safe(t) for t in tests],
-        }
-        print(json.dumps(out, indent=2, allow_nan=False))
-        return 0
+    long = pd.concat([t.assign(run=n)[["run", "user_id", *labels]] for n, t in per_user.items()], ignore_index=True)
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        long.to_csv(fh, sep="\t", index=False, float_format="%.12g")
+    log.info("per-user values written to %s", path)
 
+
+def _json_output(
+    done: _Evaluated, tests: list[dict[str, Any]], baseline: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    return {
+        "runs": done.means,
+        "n_users": done.n_users,
+        "missing_users": done.missing,
+        "n_excluded": done.n_excluded,
+        "skipped_lines": done.skipped,
+        "baseline": baseline,
+        "correction": args.correction,
+        "alpha": args.alpha,
+        "tests": [_json_safe(t) for t in tests],
+    }
+
+
+def _table_output(
+    done: _Evaluated, tests: list[dict[str, Any]], baseline: str, labels: list[str], args: argparse.Namespace
+) -> str:
     from benchmark.report.tables import leaderboard
 
-    caption: dict[str, Any] = {"n_users": n_users}
+    caption: dict[str, Any] = {"n_users": done.n_users}
     if tests:
         caption.update(test=args.test, correction=args.correction, alpha=args.alpha)
-    notes = [f"{n}: {m} users missing (scored 0)" for n, m in missing.items() if m]
+    notes = [f"{n}: {m} users missing (scored 0)" for n, m in done.missing.items() if m]
     if notes and args.format != "csv":
         caption["note"] = "; ".join(notes)
-    print(
-        leaderboard(
-            means, tests, fmt=args.format, baseline=baseline if tests else None, caption=caption, metrics=labels
-        )
+    return leaderboard(
+        done.means, tests, fmt=args.format, baseline=baseline if tests else None, caption=caption, metrics=labels
     )
-    return 0
 
 
 def _users_reordered(frame: pd.DataFrame, ranked: pd.DataFrame) -> int:

@@ -313,14 +313,14 @@ def _sample_interactions(
         chosen.append([int(i) for i in rng.choice(n_items, size=k, replace=False, p=p)])
     # Top up rare items with the users who like them most (ties: lower user index).
     counts = np.bincount(np.concatenate([np.asarray(c) for c in chosen]), minlength=n_items)
-    for i in np.flatnonzero(counts < min_item):
-        order = np.lexsort((np.arange(n_users), -aff[:, i]))
+    for rare in np.flatnonzero(counts < min_item):
+        order = np.lexsort((np.arange(n_users), -aff[:, rare]))
         for u in order:
-            if counts[i] >= min_item:
+            if counts[rare] >= min_item:
                 break
-            if i not in chosen[u]:
-                chosen[u].append(int(i))
-                counts[i] += 1
+            if rare not in chosen[u]:
+                chosen[u].append(int(rare))
+                counts[rare] += 1
     rows = []
     for u, its in enumerate(chosen):
         start = int(rng.integers(_T0, _T1))

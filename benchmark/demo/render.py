@@ -146,7 +146,8 @@ SHAPES: dict[str, Callable[[ImageDraw.ImageDraw, _Frame], None]] = {
 def _shade(base: np.ndarray, k: float) -> tuple[int, int, int]:
     """k < 0 darkens towards black, k > 0 lightens towards white."""
     v = base * (1 + k) if k < 0 else base + (255 - base) * k
-    return tuple(int(c) for c in np.clip(v, 0, 255))
+    r, g, b = (int(c) for c in np.clip(v, 0, 255))
+    return r, g, b
 
 
 def _contrast(base: np.ndarray, amount: float = 0.45) -> tuple[int, int, int]:

@@ -70,25 +70,8 @@ def topk_items(
     if n_cand > k_eff:
         ambiguous = (vals[:, k_eff] == kth.squeeze(1)) & (kth.squeeze(1) > float("-inf"))
         vals, idx = vals[:, :k_eff], idx[:, :k_eff]
-    else:
-        ambiguous = torch.zeros(n_rows, dtype=torch.bool, device=scores.device)
-    if bool(ambiguous.any()):
-        rows = ambiguous.nonzero().flatten()
-        sub = scores[rows]
-        kth_sub = kth[rows]
-        n_gt = (sub > kth_sub).sum(dim=1, keepdim=True)
-        eq = sub == kth_sub
-        take_eq = eq & (torch.cumsum(eq, dim=1) <= (k_eff - n_gt))
-        chosen = (sub > kth_sub) | take_eq
-        # every row has exactly k_eff chosen items; nonzero() lists them row-major, ids ascending
-        sel = chosen.nonzero()[:, 1].view(len(rows), k_eff)
-        # ``sel`` is in id order; a stable sort by value (desc) gives (value desc, id asc). This
-        # must happen here: the adjacent-tie test below cannot see that e.g. [5, 1, 7] is unsorted.
-        sel_vals, perm = torch.sort(torch.gather(sub, 1, sel), dim=1, descending=True, stable=True)
-        idx = idx.clone()
-        vals = vals.clone()
-        idx[rows] = torch.gather(sel, 1, perm)
-        vals[rows] = sel_vals
+        if bool(ambiguous.any()):
+            vals, idx = _fix_cut_ties(scores, vals, idx, kth, ambiguous.nonzero().flatten(), k_eff)
     # topk's order is already by value; only rows with equal values inside the list need the
     # (value desc, id asc) re-sort
     if k_eff > 1:
@@ -105,3 +88,27 @@ def topk_items(
         idx = torch.cat([idx, idx.new_full((n_rows, pad), PAD_ITEM)], dim=1)
         vals = torch.cat([vals, vals.new_full((n_rows, pad), float("-inf"))], dim=1)
     return idx, vals
+
+
+def _fix_cut_ties(
+    scores: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, kth: torch.Tensor, rows: torch.Tensor, k_eff: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rebuild the top ``k_eff`` of ``rows``, whose K-th score is tied with items outside the
+    list: every item above the K-th value, then the lowest ids among those equal to it, in
+    (value desc, id asc) order. Returns new ``(vals, idx)``; other rows are unchanged."""
+    sub = scores[rows]
+    kth_sub = kth[rows]
+    n_gt = (sub > kth_sub).sum(dim=1, keepdim=True)
+    eq = sub == kth_sub
+    take_eq = eq & (torch.cumsum(eq, dim=1) <= (k_eff - n_gt))
+    chosen = (sub > kth_sub) | take_eq
+    # every row has exactly k_eff chosen items; nonzero() lists them row-major, ids ascending
+    sel = chosen.nonzero()[:, 1].view(len(rows), k_eff)
+    # ``sel`` is in id order; a stable sort by value (desc) gives (value desc, id asc). This
+    # must happen here: the adjacent-tie test in the caller cannot see that e.g. [5, 1, 7] is unsorted.
+    sel_vals, perm = torch.sort(torch.gather(sub, 1, sel), dim=1, descending=True, stable=True)
+    idx = idx.clone()
+    vals = vals.clone()
+    idx[rows] = torch.gather(sel, 1, perm)
+    vals[rows] = sel_vals
+    return vals, idx

@@ -73,7 +73,7 @@ def activity_buckets(
     lows = [lowest] + bounds
     labels = [f"[{lo}, {hi})" for lo, hi in zip(lows, bounds)] + [f"[{lows[-1]}, inf)"]
     idx = np.searchsorted(np.asarray(bounds, dtype=np.int64), c, side="right")
-    return pd.Categorical.from_codes(idx, categories=labels, ordered=True)
+    return pd.Categorical.from_codes(idx, categories=pd.Index(labels), ordered=True)
 
 
 def subset_metrics(

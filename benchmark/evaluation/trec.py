@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from benchmark.split import Split
 __all__ = ["read_qrels", "read_run", "rank_run", "relevant_from_qrels", "write_run", "write_qrels"]
 
 
-def _lines(path: Path, report: ReadReport):
+def _lines(path: Path, report: ReadReport) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of every decodable line; a line that is not UTF-8 is a
     ``malformed`` problem (file and line named) instead of a crash half-way through the file."""
     with open(path, "rb") as fh:
@@ -160,7 +161,7 @@ def relevant_from_qrels(qrels: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def write_run(
     path: str | Path,
-    users: Sequence,
+    users: Sequence[Any] | np.ndarray,
     topk: np.ndarray,
     scores: np.ndarray | None = None,
     *,
@@ -177,15 +178,15 @@ def write_run(
     topk = np.asarray(topk)
     if scores is None:
         scores = np.broadcast_to(np.arange(topk.shape[1], 0, -1, dtype=np.float64), topk.shape)
-    users = np.asarray(list(users), dtype=object)
-    if len(users) != topk.shape[0]:
-        raise ValueError(f"{len(users)} users for {topk.shape[0]} top-K rows")
+    user_arr = np.asarray(list(users), dtype=object)
+    if len(user_arr) != topk.shape[0]:
+        raise ValueError(f"{len(user_arr)} users for {topk.shape[0]} top-K rows")
     r, c = np.nonzero(topk >= 0)
     items = topk[r, c]
     names = item_labels[items] if item_labels is not None else items
     out = Path(path)
     with atomic_open(out, "w", encoding="utf-8") as fh:
-        for u, i, rank, s in zip(users[r], names, c + 1, np.asarray(scores)[r, c]):
+        for u, i, rank, s in zip(user_arr[r], names, c + 1, np.asarray(scores)[r, c]):
             fh.write(f"{_word(u)} Q0 {_word(i)} {rank} {float(s):.9g} {tag}\n")
     return out
 
@@ -200,7 +201,7 @@ def write_qrels(split: Split, part: str, path: str | Path) -> Path:
     return out
 
 
-def _word(x) -> str:
+def _word(x: object) -> str:
     s = str(x)
     if not s or any(c.isspace() for c in s):
         raise ValueError(f"id {s!r} is empty or contains whitespace; TREC files cannot hold it")

@@ -2,6 +2,8 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas directly — no pyplot
 and no global backend switch — and written atomically (:func:`benchmark.io.atomic_path`).
+matplotlib is imported when a figure is drawn, not with the package: the command line imports
+:mod:`benchmark.report` for its format names at start-up, and matplotlib takes half a second.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from benchmark.io import atomic_path
-from benchmark.report.tables import metric_label, split_metric
+from benchmark.report.labels import metric_label, split_metric
 from benchmark.stats.resampling import bootstrap_means
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +63,7 @@ def plot_metric_bars(
     m = np.array(means)
     yerr = np.vstack([m - np.array(lows), np.array(highs) - m])
 
-    fig = Figure(figsize=(max(4.0, 1.1 * len(names) + 1.5), 3.8), dpi=150, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(figsize=(max(4.0, 1.1 * len(names) + 1.5), 3.8))
     ax = fig.add_subplot()
     x = np.arange(len(names))
     ax.bar(x, m, yerr=yerr, capsize=4, color="#4C72B0", edgecolor="black", linewidth=0.6, error_kw={"elinewidth": 1.0})
@@ -101,8 +104,7 @@ def plot_metric_vs_k(
     if empty:
         raise ValueError(f"no '<metric>@K' values for {empty} in any run")
 
-    fig = Figure(figsize=(4.2 * len(families), 3.6), dpi=150, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(figsize=(4.2 * len(families), 3.6))
     axes = fig.subplots(1, len(families), squeeze=False)[0]
     markers = "osD^vP*X"
     for ax, fam in zip(axes, families):
@@ -119,6 +121,16 @@ def plot_metric_vs_k(
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=8, loc="best")
     return _save(fig, path)
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A constrained-layout figure on its own Agg canvas (no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=150, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:

@@ -13,83 +13,27 @@ empty for the baseline) so that it reads back with :func:`pandas.read_csv`.
 from __future__ import annotations
 
 import io
-import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from benchmark.report.labels import (
+    CORRECTION_NAMES,
+    TEST_NAMES,
+    format_number,
+    format_p,
+    format_percent,
+    is_finite,
+    latex_escape,
+    md_escape,
+    metric_label,
+    order_metrics,
+    split_metric,
+)
+
 FORMATS: tuple[str, ...] = ("md", "latex", "csv")
 CAPTION_KEYS: tuple[str, ...] = ("test", "correction", "alpha", "n_users", "fingerprint", "title", "note", "label")
-
-# Display order and names of metric families; others follow alphabetically, named as given.
-_FAMILY_ORDER = ("recall", "ndcg", "hitrate", "hit", "hr", "precision", "mrr", "map", "coverage")
-_FAMILY_NAMES = {
-    "recall": "Recall",
-    "ndcg": "NDCG",
-    "hitrate": "HR",
-    "hit": "HR",
-    "hr": "HR",
-    "precision": "Precision",
-    "mrr": "MRR",
-    "map": "MAP",
-    "coverage": "Coverage",
-}
-TEST_NAMES = {
-    "t": "paired t-test",
-    "wilcoxon": "Wilcoxon signed-rank test (Pratt zeros)",
-    "randomization": "paired randomization (sign-flip) test",
-    "bootstrap": "paired bootstrap test",
-}
-CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg", "none": "no"}
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "–": "--",
-    "α": r"$\alpha$",
-    "±": r"$\pm$",
-    "Δ": r"$\Delta$",
-}
-_METRIC_RE = re.compile(r"^(?P<family>.+?)@(?P<k>\d+)$")
-
-
-def split_metric(name: str) -> tuple[str, int | None]:
-    """``"recall@10"`` → ``("recall", 10)``; a name without ``@K`` → ``(name, None)``."""
-    m = _METRIC_RE.match(name)
-    return (m["family"], int(m["k"])) if m else (name, None)
-
-
-def order_metrics(names: Sequence[str]) -> list[str]:
-    """Order metric columns by family (Recall, NDCG, HR, Precision, MRR, MAP, Coverage, others) then K."""
-
-    def key(name: str) -> tuple[int, str, int]:
-        fam, k = split_metric(name)
-        f = fam.lower()
-        rank = _FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER)
-        return (rank, f, -1 if k is None else k)
-
-    return sorted(dict.fromkeys(names), key=key)
-
-
-def metric_label(name: str) -> str:
-    """Display name: ``"ndcg@10"`` → ``"NDCG@10"``."""
-    fam, k = split_metric(name)
-    disp = _FAMILY_NAMES.get(fam.lower(), fam)
-    return disp if k is None else f"{disp}@{k}"
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX special characters (``_ & % $ # { } ~ ^ \\``) in plain text."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
 def leaderboard(
@@ -141,16 +85,7 @@ def leaderboard(
     if fmt == "csv":
         return _leaderboard_csv(means, runs, cols, baseline, sig, spread)
 
-    # Best/second per column on the printed values, so the marks agree with what is read.
-    marks: dict[tuple[str, str], str] = {}
-    for m in cols:
-        shown = {r: round(float(means[r][m]), digits) for r in runs if m in means[r] and _finite(means[r][m])}
-        levels = sorted(set(shown.values()), reverse=True)
-        for r, v in shown.items():
-            if v == levels[0]:
-                marks[(r, m)] = "best"
-            elif len(levels) > 1 and v == levels[1]:
-                marks[(r, m)] = "second"
+    marks = _rank_marks(means, runs, cols, digits)
     cells = {
         (r, m): _cell(means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0], _std(spread, r, m), digits, fmt)
         for r in runs
@@ -189,27 +124,52 @@ def comparison_table(tests: Sequence[Mapping[str, Any]], fmt: str = "md", *, dig
         "Rel. CI",
         "Sig.",
     ]
-    body = []
-    for t in rows:
-        body.append(
-            [
-                metric_label(str(t["metric"])),
-                str(t["run"]),
-                str(t["baseline"]),
-                _num(t["mean_diff"], digits, signed=True),
-                f"[{_num(t['ci_low'], digits, signed=True)}, {_num(t['ci_high'], digits, signed=True)}]",
-                _pval(t["p"]),
-                _pval(t["p_adjusted"]),
-                _num(t["effect_size"], 3, signed=True),
-                _pct(t["rel_improvement"]),
-                f"[{_pct(t['rel_ci_low'])}, {_pct(t['rel_ci_high'])}]",
-                ("▲" if t["mean_diff"] > 0 else "▼" if t["mean_diff"] < 0 else "•") if t["significant"] else "",
-            ]
-        )
+    body = [_comparison_row(t, digits) for t in rows]
     if fmt == "md":
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 8) + "|"]
-        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
+        lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in body]
         return "\n".join(lines) + "\n"
+    return _comparison_latex(head, body)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _rank_marks(
+    means: Mapping[str, Mapping[str, float]], runs: Sequence[str], cols: Sequence[str], digits: int
+) -> dict[tuple[str, str], str]:
+    """(run, metric) → ``"best"``/``"second"``, per column on the printed values (rounded to
+    ``digits``), so the marks agree with what is read; ties share the mark."""
+    marks: dict[tuple[str, str], str] = {}
+    for m in cols:
+        shown = {r: round(float(means[r][m]), digits) for r in runs if m in means[r] and is_finite(means[r][m])}
+        levels = sorted(set(shown.values()), reverse=True)
+        for r, v in shown.items():
+            if v == levels[0]:
+                marks[(r, m)] = "best"
+            elif len(levels) > 1 and v == levels[1]:
+                marks[(r, m)] = "second"
+    return marks
+
+
+def _comparison_row(t: Mapping[str, Any], digits: int) -> list[str]:
+    """The printed cells of one comparison (the last one is ▲/▼/• when significant)."""
+    return [
+        metric_label(str(t["metric"])),
+        str(t["run"]),
+        str(t["baseline"]),
+        format_number(t["mean_diff"], digits, signed=True),
+        f"[{format_number(t['ci_low'], digits, signed=True)}, {format_number(t['ci_high'], digits, signed=True)}]",
+        format_p(t["p"]),
+        format_p(t["p_adjusted"]),
+        format_number(t["effect_size"], 3, signed=True),
+        format_percent(t["rel_improvement"]),
+        f"[{format_percent(t['rel_ci_low'])}, {format_percent(t['rel_ci_high'])}]",
+        ("▲" if t["mean_diff"] > 0 else "▼" if t["mean_diff"] < 0 else "•") if t["significant"] else "",
+    ]
+
+
+def _comparison_latex(head: Sequence[str], body: Sequence[list[str]]) -> str:
     out = [
         r"\begin{tabular}{lll" + "r" * 8 + "}",
         r"\toprule",
@@ -223,21 +183,11 @@ def comparison_table(tests: Sequence[Mapping[str, Any]], fmt: str = "md", *, dig
     return "\n".join(out) + "\n"
 
 
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def _std(spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None, run: str, metric: str) -> float | None:
     if not spread or run not in spread or metric not in spread[run]:
         return None
     s = spread[run][metric].get("std")
-    return float(s) if s is not None and _finite(s) else None
+    return float(s) if s is not None and is_finite(s) else None
 
 
 def _significance(
@@ -283,27 +233,8 @@ def _caption_info(cap: dict[str, Any], baseline: str | None, tests: Sequence[Map
     return info
 
 
-def _num(x: Any, digits: int, signed: bool = False) -> str:
-    if x is None or not _finite(x):
-        if isinstance(x, (int, float)) and math.isinf(x):  # e.g. effect size of a constant difference
-            return ("+inf" if signed else "inf") if x > 0 else "-inf"
-        return "–" if x is None else "nan"
-    return f"{float(x):+.{digits}f}" if signed else f"{float(x):.{digits}f}"
-
-
-def _pval(p: Any) -> str:
-    p = float(p)
-    if not math.isfinite(p):
-        return "nan"
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
-
-
-def _pct(x: Any) -> str:
-    return f"{100.0 * float(x):+.1f}%" if _finite(x) else "n/a"
-
-
 def _cell(value: Any, mark: str | None, direction: int, std: float | None, digits: int, fmt: str) -> str:
-    if value is None or not _finite(value):
+    if value is None or not is_finite(value):
         return "–" if fmt == "md" else "--"
     text = f"{float(value):.{digits}f}"
     if fmt == "md":
@@ -358,10 +289,6 @@ def _footnote(info: Mapping[str, Any], fmt: str) -> str:
     return " ".join(parts)
 
 
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", r"\|")
-
-
 def _leaderboard_md(
     runs: Sequence[str],
     cols: Sequence[str],
@@ -371,11 +298,11 @@ def _leaderboard_md(
 ) -> str:
     lines: list[str] = []
     if info.get("title"):
-        lines += [f"**{_md_escape(info['title'])}**", ""]
+        lines += [f"**{md_escape(info['title'])}**", ""]
     lines.append("| Method | " + " | ".join(metric_label(m) for m in cols) + " |")
     lines.append("|---|" + "|".join("---:" for _ in cols) + "|")
     for r in runs:
-        lines.append(f"| {_md_escape(labels[r])} | " + " | ".join(cells[(r, m)] for m in cols) + " |")
+        lines.append(f"| {md_escape(labels[r])} | " + " | ".join(cells[(r, m)] for m in cols) + " |")
     lines += ["", _footnote(info, "md")]
     return "\n".join(lines) + "\n"
 

@@ -38,16 +38,25 @@ are added to the call (only ``p_adjusted`` does, as the family grows). Users are
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from benchmark.stats.corrections import CORRECTIONS, adjust_pvalues
+from benchmark.stats.paired import (
+    bootstrap_p,
+    effect_size,
+    paired_t,
+    relative_improvement,
+    wilcoxon_differences,
+    wilcoxon_p,
+)
 from benchmark.stats.resampling import bootstrap_means, signflip_pvalues
+
+__all__ = ["MIN_RESAMPLES", "RESULT_KEYS", "TESTS", "compare", "wilcoxon_differences"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +64,6 @@ TESTS: tuple[str, ...] = ("t", "wilcoxon", "randomization", "bootstrap")
 USER_COL = "user_id"
 # Independent random streams for the bootstrap and the sign-flip test under one user seed.
 _BOOT_STREAM, _PERM_STREAM = 0xB0075, 0x51F9
-_WILCOXON_DECIMALS = 12
 MIN_RESAMPLES = 10000
 """Fewest permutations / bootstrap resamples for reported results (fewer: a logged warning)."""
 
@@ -119,6 +127,163 @@ def compare(
         ValueError: unknown test/correction, missing run or metric, duplicate users, user sets
             that differ (naming the run and counts), non-finite values, fewer than 2 users.
     """
+    n_resamples = _check_options(test, correction, alpha, ci_level, n_resamples)
+    if baseline not in per_user_by_run:
+        raise ValueError(f"baseline {baseline!r} is not among the runs: {sorted(per_user_by_run)}")
+    run_names = _select_runs(per_user_by_run, baseline, runs)
+    metric_names = _select_metrics(per_user_by_run[baseline], metrics)
+    if not run_names:
+        return []
+
+    table = _paired_table(per_user_by_run, baseline, run_names, metric_names)
+    draws = _draw(table, test, n_resamples, seed)
+    rows = [_compare_column(table, draws, c, test, ci_level) for c in range(len(table.pairs))]
+    adjusted = adjust_pvalues([row["p"] for row in rows], correction)
+    for row, pa in zip(rows, adjusted):
+        row["p_adjusted"] = float(pa)
+        row["significant"] = bool(pa <= alpha)
+    log.info(
+        "compared %d run(s) × %d metric(s) against %r over %d users (%s test, %s correction)",
+        len(run_names),
+        len(metric_names),
+        baseline,
+        table.n_users,
+        test,
+        correction,
+    )
+    return rows
+
+
+# --- per-user arrays -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PairedTable:
+    """Every (run, metric) comparison of one call as a column of per-user values.
+
+    Columns are ordered runs outer, metrics inner (the order of the returned rows); users are
+    the baseline's, sorted by ``user_id``, and every run is aligned to them.
+    """
+
+    baseline: str
+    metrics: list[str]
+    pairs: list[tuple[str, int]]
+    """(run, index into ``metrics``) of each column."""
+    run: np.ndarray
+    """``[users × columns]`` the run's values."""
+    base: np.ndarray
+    """``[users × columns]`` the baseline's value of the same metric."""
+    base_by_metric: np.ndarray
+    """``[users × metrics]`` the baseline's values, once per metric."""
+    diffs: np.ndarray
+    """``[users × columns]`` ``run − base``."""
+
+    @property
+    def n_users(self) -> int:
+        return int(self.run.shape[0])
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Resampling results shared by every column of a :class:`_PairedTable`."""
+
+    boot_diff: np.ndarray
+    """``[resamples × columns]`` bootstrap means of the differences."""
+    boot_base: np.ndarray
+    """``[resamples × columns]`` bootstrap means of the baseline (same users as ``boot_diff``)."""
+    perm_p: np.ndarray | None
+    """Sign-flip p-value per column; drawn for the randomization test only."""
+
+
+def _paired_table(
+    per_user_by_run: Mapping[str, pd.DataFrame], baseline: str, run_names: Sequence[str], metrics: list[str]
+) -> _PairedTable:
+    users, base_vals = _values(per_user_by_run[baseline], baseline, metrics, None)
+    if len(users) < 2:
+        raise ValueError(f"need at least 2 users for a paired test, got {len(users)}")
+    run_vals = {r: _values(per_user_by_run[r], r, metrics, (users, baseline))[1] for r in run_names}
+    pairs = [(r, j) for r in run_names for j in range(len(metrics))]
+    run_matrix = np.column_stack([run_vals[r][:, j] for r, j in pairs])
+    base_matrix = np.column_stack([base_vals[:, j] for _, j in pairs])
+    return _PairedTable(baseline, metrics, pairs, run_matrix, base_matrix, base_vals, run_matrix - base_matrix)
+
+
+def _draw(table: _PairedTable, test: str, n_resamples: int, seed: int) -> _Draws:
+    """One bootstrap over users for every column (the CIs of all tests) and, for the
+    randomization test, one set of sign vectors; each from its own seeded stream."""
+    rng_boot = np.random.default_rng([seed, _BOOT_STREAM])
+    # The baseline's columns are resampled once per metric, with the same users as the runs.
+    boot = bootstrap_means(np.hstack([table.run, table.base_by_metric]), n_resamples, rng_boot)
+    k = len(table.pairs)
+    boot_base = boot[:, k + np.array([j for _, j in table.pairs])]
+    boot_diff = boot[:, :k] - boot_base
+    perm_p = (
+        signflip_pvalues(table.diffs, n_resamples, np.random.default_rng([seed, _PERM_STREAM]))
+        if test == "randomization"
+        else None
+    )
+    return _Draws(boot_diff, boot_base, perm_p)
+
+
+def _percentiles(ci_level: float) -> list[float]:
+    return [(1.0 - ci_level) / 2.0 * 100.0, (1.0 + ci_level) / 2.0 * 100.0]
+
+
+def _compare_column(table: _PairedTable, draws: _Draws, c: int, test: str, ci_level: float) -> dict[str, Any]:
+    """The result row of column ``c`` (``p_adjusted``/``significant`` are set by the caller)."""
+    run, j = table.pairs[c]
+    d = table.diffs[:, c]
+    mean_base = float(table.base[:, c].mean())
+    mean_d = float(d.mean())
+    q = _percentiles(ci_level)
+    p, ci = _p_and_ci(table, draws, c, test, ci_level)
+    rel, rel_lo, rel_hi = relative_improvement(mean_d, mean_base, draws.boot_diff[:, c], draws.boot_base[:, c], q)
+    return {
+        "metric": table.metrics[j],
+        "run": run,
+        "baseline": table.baseline,
+        "test": test,
+        "p": p,
+        "p_adjusted": float("nan"),
+        "mean_diff": mean_d,
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "effect_size": effect_size(d),
+        "significant": False,
+        "rel_improvement": rel,
+        "rel_ci_low": rel_lo,
+        "rel_ci_high": rel_hi,
+        "n_users": table.n_users,
+        "mean_run": float(table.run[:, c].mean()),
+        "mean_baseline": mean_base,
+    }
+
+
+def _p_and_ci(
+    table: _PairedTable, draws: _Draws, c: int, test: str, ci_level: float
+) -> tuple[float, tuple[float, float]]:
+    """p-value of column ``c`` under ``test`` and the CI of its mean difference: t-based for
+    the t-test, bootstrap percentile for the others."""
+    d = table.diffs[:, c]
+    all_zero = not np.any(d)
+    if test == "t":
+        return paired_t(table.run[:, c], table.base[:, c], all_zero, ci_level)
+    lo, hi = np.percentile(draws.boot_diff[:, c], _percentiles(ci_level))
+    if test == "wilcoxon":
+        p = wilcoxon_p(d, all_zero)
+    elif test == "randomization":
+        assert draws.perm_p is not None  # drawn whenever the test is "randomization"
+        p = float(draws.perm_p[c])
+    else:
+        p = bootstrap_p(draws.boot_diff[:, c], float(d.mean()), d)
+    return p, (float(lo), float(hi))
+
+
+# --- arguments and input tables ------------------------------------------------------------
+
+
+def _check_options(test: str, correction: str, alpha: float, ci_level: float, n_resamples: int) -> int:
+    """Validate the scalar options; return ``n_resamples`` as an int."""
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; allowed: {', '.join(TESTS)}")
     if correction not in CORRECTIONS:
@@ -129,103 +294,24 @@ def compare(
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level}")
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
-    n_resamples = int(n_resamples)
-    if n_resamples < MIN_RESAMPLES:
+    if int(n_resamples) < MIN_RESAMPLES:
         log.warning(
             "n_resamples=%d is below %d: resampled p-values and CIs are too coarse to report",
-            n_resamples,
+            int(n_resamples),
             MIN_RESAMPLES,
         )
-    if baseline not in per_user_by_run:
-        raise ValueError(f"baseline {baseline!r} is not among the runs: {sorted(per_user_by_run)}")
-    run_names = _select_runs(per_user_by_run, baseline, runs)
-    if metrics is None:
-        metrics = [c for c in per_user_by_run[baseline].columns if c != USER_COL]
-    metrics = list(metrics)
-    if not metrics:
+    return int(n_resamples)
+
+
+def _select_metrics(baseline_table: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    """The metric columns to test: as given, or the baseline's columns other than ``user_id``."""
+    columns: list[Any] = [c for c in baseline_table.columns if c != USER_COL]
+    out = list(metrics) if metrics is not None else columns
+    if not out:
         raise ValueError("no metric columns to compare")
-    if len(set(metrics)) != len(metrics):
-        raise ValueError(f"metrics listed twice: {metrics}")
-    if not run_names:
-        return []
-
-    users, base_vals = _values(per_user_by_run[baseline], baseline, metrics, None)
-    n = len(users)
-    if n < 2:
-        raise ValueError(f"need at least 2 users for a paired test, got {n}")
-    run_vals = {r: _values(per_user_by_run[r], r, metrics, (users, baseline))[1] for r in run_names}
-
-    # Column layout: one column per (run, metric), runs outer, then the baseline's metrics.
-    pairs = [(r, j) for r in run_names for j in range(len(metrics))]
-    run_matrix = np.column_stack([run_vals[r][:, j] for r, j in pairs])
-    base_matrix = np.column_stack([base_vals[:, j] for _, j in pairs])
-    diffs = run_matrix - base_matrix
-
-    boot = bootstrap_means(np.hstack([run_matrix, base_vals]), n_resamples, np.random.default_rng([seed, _BOOT_STREAM]))
-    k = len(pairs)
-    boot_run = boot[:, :k]
-    boot_base = boot[:, k + np.array([j for _, j in pairs])]
-    boot_diff = boot_run - boot_base
-    perm_p = (
-        signflip_pvalues(diffs, n_resamples, np.random.default_rng([seed, _PERM_STREAM]))
-        if test == "randomization"
-        else None
-    )
-
-    q = [(1.0 - ci_level) / 2.0 * 100.0, (1.0 + ci_level) / 2.0 * 100.0]
-    rows: list[dict[str, Any]] = []
-    for c, (r, j) in enumerate(pairs):
-        d = diffs[:, c]
-        mean_run = float(run_matrix[:, c].mean())
-        mean_base = float(base_matrix[:, c].mean())
-        mean_d = float(d.mean())
-        all_zero = not np.any(d)
-        if test == "t":
-            p, ci = _ttest(run_matrix[:, c], base_matrix[:, c], all_zero, ci_level)
-        else:
-            ci = tuple(float(x) for x in np.percentile(boot_diff[:, c], q))
-            if test == "wilcoxon":
-                p = _wilcoxon(d, all_zero)
-            elif test == "randomization":
-                p = float(perm_p[c])  # type: ignore[index]
-            else:
-                p = _bootstrap_p(boot_diff[:, c], mean_d, d)
-        rel, rel_lo, rel_hi = _relative(mean_d, mean_base, boot_diff[:, c], boot_base[:, c], q)
-        rows.append(
-            {
-                "metric": metrics[j],
-                "run": r,
-                "baseline": baseline,
-                "test": test,
-                "p": p,
-                "p_adjusted": float("nan"),
-                "mean_diff": mean_d,
-                "ci_low": ci[0],
-                "ci_high": ci[1],
-                "effect_size": _effect_size(d),
-                "significant": False,
-                "rel_improvement": rel,
-                "rel_ci_low": rel_lo,
-                "rel_ci_high": rel_hi,
-                "n_users": n,
-                "mean_run": mean_run,
-                "mean_baseline": mean_base,
-            }
-        )
-    adjusted = adjust_pvalues([row["p"] for row in rows], correction)
-    for row, pa in zip(rows, adjusted):
-        row["p_adjusted"] = float(pa)
-        row["significant"] = bool(pa <= alpha)
-    log.info(
-        "compared %d run(s) × %d metric(s) against %r over %d users (%s test, %s correction)",
-        len(run_names),
-        len(metrics),
-        baseline,
-        n,
-        test,
-        correction,
-    )
-    return rows
+    if len(set(out)) != len(out):
+        raise ValueError(f"metrics listed twice: {out}")
+    return out
 
 
 def _select_runs(per_user_by_run: Mapping[str, pd.DataFrame], baseline: str, runs: Sequence[str] | None) -> list[str]:
@@ -282,62 +368,3 @@ def _values(
         col = int(np.nonzero(bad.any(axis=0))[0][0])
         raise ValueError(f"run {name!r}: {int(bad.sum())} non-finite value(s), e.g. in {list(metrics)[col]!r}")
     return users, vals
-
-
-def _ttest(x: np.ndarray, y: np.ndarray, all_zero: bool, ci_level: float) -> tuple[float, tuple[float, float]]:
-    if all_zero:  # scipy gives NaN for identical samples; they do not differ
-        return 1.0, (0.0, 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant non-zero d: t = ±inf, p = 0
-        res = sps.ttest_rel(x, y)
-        ci = res.confidence_interval(ci_level)
-    lo, hi = float(ci.low), float(ci.high)
-    if not (np.isfinite(lo) and np.isfinite(hi)):  # sd = 0: every difference equals the mean
-        lo = hi = float(np.mean(x - y))
-    return float(res.pvalue), (lo, hi)
-
-
-def wilcoxon_differences(d: np.ndarray) -> np.ndarray:
-    """The differences exactly as handed to :func:`scipy.stats.wilcoxon` (rounded, see docs)."""
-    return np.round(np.asarray(d, dtype=np.float64), _WILCOXON_DECIMALS)
-
-
-def _wilcoxon(d: np.ndarray, all_zero: bool) -> float:
-    dr = wilcoxon_differences(d)
-    if all_zero or not np.any(dr):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", (RuntimeWarning, UserWarning))
-        res = sps.wilcoxon(dr, zero_method="pratt", correction=False, alternative="two-sided", method="auto")
-    return float(res.pvalue)
-
-
-def _bootstrap_p(boot_diff: np.ndarray, mean_d: float, d: np.ndarray) -> float:
-    tol = 1e-9 * float(np.abs(d).max(initial=0.0))
-    hits = np.count_nonzero(np.abs(boot_diff - mean_d) >= abs(mean_d) - tol)
-    return float((1.0 + hits) / (1.0 + boot_diff.size))
-
-
-def _effect_size(d: np.ndarray) -> float:
-    """``mean(d) / sd(d)``; with sd = 0 it is 0 when every difference is 0 and ±inf when every
-    user gains (or loses) the same non-zero amount — the most consistent effect there is, not
-    "no effect"."""
-    mean = float(np.mean(d)) if d.size else 0.0
-    scale = max(1.0, float(np.abs(d).max(initial=0.0)))
-    sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
-    # Equal differences can leave sd (and a zero mean) at round-off level instead of exactly 0.
-    if sd <= 1e-12 * scale:
-        return 0.0 if abs(mean) <= 1e-12 * scale else float(np.copysign(np.inf, mean))
-    return mean / sd
-
-
-def _relative(
-    mean_d: float, mean_base: float, boot_diff: np.ndarray, boot_base: np.ndarray, q: Sequence[float]
-) -> tuple[float, float, float]:
-    if mean_base == 0.0:
-        return float("nan"), float("nan"), float("nan")
-    ok = boot_base != 0.0
-    if not ok.any():
-        return mean_d / mean_base, float("nan"), float("nan")
-    lo, hi = np.percentile(boot_diff[ok] / boot_base[ok], q)
-    return mean_d / mean_base, float(lo), float(hi)

@@ -1,0 +1,130 @@
+"""How metric names, tests and numbers are printed in every table (Markdown, LaTeX, CSV).
+
+Metric columns are ``family@K`` (``recall@10``); families have a display order and name
+(Recall, NDCG, HR, Precision, MRR, MAP, Coverage; others follow alphabetically, named as
+given). Numbers are formatted here once so that leaderboards and statistics tables agree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "CORRECTION_NAMES",
+    "TEST_NAMES",
+    "format_number",
+    "format_p",
+    "format_percent",
+    "is_finite",
+    "latex_escape",
+    "md_escape",
+    "metric_label",
+    "order_metrics",
+    "split_metric",
+]
+
+# Display order and names of metric families; others follow alphabetically, named as given.
+_FAMILY_ORDER = ("recall", "ndcg", "hitrate", "hit", "hr", "precision", "mrr", "map", "coverage")
+_FAMILY_NAMES = {
+    "recall": "Recall",
+    "ndcg": "NDCG",
+    "hitrate": "HR",
+    "hit": "HR",
+    "hr": "HR",
+    "precision": "Precision",
+    "mrr": "MRR",
+    "map": "MAP",
+    "coverage": "Coverage",
+}
+TEST_NAMES = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test (Pratt zeros)",
+    "randomization": "paired randomization (sign-flip) test",
+    "bootstrap": "paired bootstrap test",
+}
+CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg", "none": "no"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+    "α": r"$\alpha$",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+}
+_METRIC_RE = re.compile(r"^(?P<family>.+?)@(?P<k>\d+)$")
+
+
+def split_metric(name: str) -> tuple[str, int | None]:
+    """``"recall@10"`` → ``("recall", 10)``; a name without ``@K`` → ``(name, None)``."""
+    m = _METRIC_RE.match(name)
+    return (m["family"], int(m["k"])) if m else (name, None)
+
+
+def order_metrics(names: Sequence[str]) -> list[str]:
+    """Order metric columns by family (Recall, NDCG, HR, Precision, MRR, MAP, Coverage, others) then K."""
+
+    def key(name: str) -> tuple[int, str, int]:
+        fam, k = split_metric(name)
+        f = fam.lower()
+        rank = _FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER)
+        return (rank, f, -1 if k is None else k)
+
+    return sorted(dict.fromkeys(names), key=key)
+
+
+def metric_label(name: str) -> str:
+    """Display name: ``"ndcg@10"`` → ``"NDCG@10"``."""
+    fam, k = split_metric(name)
+    disp = _FAMILY_NAMES.get(fam.lower(), fam)
+    return disp if k is None else f"{disp}@{k}"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters (``_ & % $ # { } ~ ^ \\``) in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def is_finite(x: Any) -> bool:
+    """True for a value that converts to a finite float (None, text and NaN are not)."""
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_number(x: Any, digits: int, signed: bool = False) -> str:
+    """``digits`` decimals (``+`` shown when ``signed``); ``±inf``/``inf``, ``nan``, ``–`` for None."""
+    if x is None or not is_finite(x):
+        if isinstance(x, (int, float)) and math.isinf(x):  # e.g. effect size of a constant difference
+            return ("+inf" if signed else "inf") if x > 0 else "-inf"
+        return "–" if x is None else "nan"
+    return f"{float(x):+.{digits}f}" if signed else f"{float(x):.{digits}f}"
+
+
+def format_p(p: Any) -> str:
+    """A p-value: 4 decimals, scientific below 0.001."""
+    p = float(p)
+    if not math.isfinite(p):
+        return "nan"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
+
+
+def format_percent(x: Any) -> str:
+    """A ratio as a signed percentage with one decimal; ``n/a`` when not finite."""
+    return f"{100.0 * float(x):+.1f}%" if is_finite(x) else "n/a"
+
+
+def md_escape(text: str) -> str:
+    """Escape ``|`` so the text stays inside one Markdown table cell."""
+    return str(text).replace("|", r"\|")
