@@ -248,7 +248,8 @@ class MMRecRecommender(BaseRecommender):
                 {role: features[name] for role, name in roles.items() if name},
                 user_graph="user_graph_dict_file" in reads,
             )
-            self.mmrec_settings = {k: v for k, v in config.items() if k != "device"}
+            # recorded with the results: the temporary folder and the device object are not settings
+            self.mmrec_settings = {k: v for k, v in config.items() if k not in ("device", "data_path")}
             self.mmrec_info = {
                 "src": str(src),
                 "model_file": str(source),

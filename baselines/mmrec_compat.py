@@ -33,6 +33,9 @@ sufficient (the line runs with it):
 - ``utils/dataset.py`` imports ``lmdb`` (for raw-image end-to-end training the adapter never
   uses); :func:`check_requirements` names the missing package instead of a bare ImportError.
 
+The two context managers patch torch process-wide while they are active (one MMRec model is
+built or run at a time; nothing else in the harness calls ``.cuda()`` or ``Parameter.to``).
+
 Models importing ``torch_geometric`` (MMGCN, GRCN, DualGNN, DRAGON, MVGAE) are refused with a
 message naming the extra (``pip install 'vlm4rec-bench[mmrec]'``) when it is not installed.
 """
