@@ -1,8 +1,7 @@
 """Our split and item features in the shapes MMRec's classes read, built by hand (never ``quick_start``).
 
 - :func:`write_inputs` writes the files an MMRec model opens itself from its dataset folder: the
-  item features as ``image_feat.npy``/``text_feat.npy`` (zeros where an item has no feature, as
-  :func:`benchmark.data.interop.export_mmrec` writes them; no interaction file, so no part of the
+  item features as ``image_feat.npy``/``text_feat.npy`` (no interaction file, so no part of the
   split but ``train`` reaches MMRec) and, for models that read one (DualGNN, DRAGON), the user–user graph
   ``user_graph_dict.npy`` that MMRec's ``preprocessing/dualgnn-gen-u-u-matrix.py`` makes
   (:func:`user_graph_dict`).
@@ -10,6 +9,12 @@
   of the exported ``.inter`` file, so MMRec's shuffling draws the same batches as its ``main.py``
   on that file) and its ``TrainDataLoader`` (MMRec's negative sampling). Only the training part
   is handed to MMRec: validation runs through our evaluator, and the test part never reaches it.
+
+MMRec has no feature mask. An item without a feature (``mask`` False, e.g. an item the LVLM did
+not describe) gets the mean of the items that have one, as MMRec's own preprocessing fills items
+without an image; a zero row would make the cosine k-NN graphs of SMORE, LATTICE, MGCN … divide
+by zero. (:func:`benchmark.data.interop.export_mmrec` writes zeros instead, so that its files
+read back with the mask.)
 """
 
 from __future__ import annotations
@@ -66,7 +71,10 @@ def write_inputs(
     for role, feats in features.items():
         feats.check_aligned(split.n_items)
         values = feats.values.detach().cpu().numpy().astype(np.float32, copy=True)
-        values[~feats.mask.cpu().numpy()] = 0.0  # MMRec has no mask: a missing feature is a zero row
+        mask = feats.mask.cpu().numpy()
+        if not mask.any():
+            raise ValueError(f"item feature {feats.name!r} has no item with a value")
+        values[~mask] = values[mask].mean(axis=0)
         paths[role] = workdir / FEATURE_FILES[role]
         np.save(paths[role], values)
     if user_graph:

@@ -229,3 +229,17 @@ def test_trains_on_the_gpu(data, mmrec_src, model):
     rec = make(model, mmrec_src, accelerator="gpu", max_epochs=2).fit(split, feats)
     assert rec.score(users(split)[:3]).device.type == "cuda"
     assert rec.mmrec_settings["use_gpu"] is True
+
+
+def test_items_without_a_feature_get_the_mean(tmp_path, data):
+    from baselines.mmrec_data import FEATURE_FILES, write_inputs
+    from benchmark.features import ItemFeatures
+
+    split, feats = data
+    mask = np.ones(split.n_items, dtype=bool)
+    mask[[0, 5]] = False
+    image = ItemFeatures("image", feats["image"].values, mask)
+    write_inputs(tmp_path, split, {"image": image}, user_graph=False)
+    written = np.load(tmp_path / FEATURE_FILES["image"])
+    np.testing.assert_allclose(written[[0, 5]], np.tile(image.values.numpy()[mask].mean(0), (2, 1)), rtol=1e-6)
+    np.testing.assert_array_equal(written[mask], image.values.numpy()[mask])
