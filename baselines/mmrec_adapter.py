@@ -42,6 +42,7 @@ import torch
 from baselines import mmrec_compat as compat
 from baselines import mmrec_config as mconf
 from baselines.mmrec_data import FEATURE_FILES, USER_GRAPH_FILE, train_loader, write_inputs
+from baselines.mmrec_loop import BestState, build_optimizer, train_epoch
 from baselines.mmrec_memory import check_memory
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
@@ -177,7 +178,7 @@ class MMRecRecommender(BaseRecommender):
             return torch.device("cuda", index)
         return torch.device(acc)
 
-    def mmrec_config(self, src: Path, workdir: Path, split: Split, device: torch.device) -> MMRecConfig:
+    def mmrec_config(self, src: Path, workdir: Path, device: torch.device) -> MMRecConfig:
         """MMRec's full settings for this run (model YAML, overrides, trainer keys, data layout)."""
         p, tc = self.params, self.train_config
         settings = mconf.resolve_model_config(src, p["model"], p["config"])
@@ -239,7 +240,7 @@ class MMRecRecommender(BaseRecommender):
         dims = {role: features[name].values.shape[1] for role, name in roles.items() if name}
         workdir = Path(tempfile.mkdtemp(prefix="mmrec-")) / "vlm4rec"
         try:
-            config = self.mmrec_config(src, workdir, split, device)
+            config = self.mmrec_config(src, workdir, device)
             check_memory(p["model"], split.n_users, split.n_items, dims, config, device)
             source = compat.model_source(src, p["model"])
             write_inputs(
@@ -277,39 +278,26 @@ class MMRecRecommender(BaseRecommender):
             torch.use_deterministic_algorithms(before)
 
     def _train(self, src: Path, model_cls: type, config: MMRecConfig, split: Split) -> None:
-        """MMRec's seeding and construction order, then the epoch loop with our validation."""
-        utils_mod = compat.import_mmrec(src, "utils.utils")
-        loader = train_loader(
-            compat.import_mmrec(src, "utils.dataset"), compat.import_mmrec(src, "utils.dataloader"), config, split
-        )
-        utils_mod.init_seed(config["seed"])  # MMRec seeds python, numpy and torch right before each run
-        loader.pretrain_setup()
-        with compat.gpu_construction_semantics():
-            model = model_cls(config, loader)
-        model = model.to(self.device)
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"]
-        )
-        base, step = config["learning_rate_scheduler"] or [1.0, 50]
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: base ** (epoch / step))
-        self.model = model
-        tc = self.train_config
+        """MMRec's seeding and construction order, then epochs until ``patience`` checks bring no
+        improvement on our validation part; the best epoch's state is restored."""
+        model, loader = self._build(src, model_cls, config, split)
+        optimizer, scheduler = build_optimizer(model, config)
+        tc, name = self.train_config, self.params["model"]
         key = f"{tc.metric}@{tc.eval_k}"
-        constant = _tensor_attrs(model)
-        best: dict[str, Any] | None = None
+        trains = config["req_training"] is not False  # ItemKNNCBF has nothing to train
+        epochs = tc.max_epochs if trains else 1
+        best, bad = BestState(model), 0
         self.valid_history, self.loss_history, self.epoch_times, self.stopped_on_nan = [], [], [], None
-        bad = 0
-        epochs = tc.max_epochs if config["req_training"] is not False else 1
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            trains = config["req_training"] is not False  # ItemKNNCBF has nothing to train
-            loss = self._train_epoch(model, loader, optimizer, config) if trains else 0.0
+            progress = name if tc.enable_progress_bar else None
+            loss = train_epoch(model, loader, optimizer, config["clip_grad_norm"], progress) if trains else 0.0
             if trains:
                 scheduler.step()
             self.epoch_times.append(time.perf_counter() - t0)
-            if loss != loss:  # NaN: MMRec's trainer stops here too
+            if loss != loss:  # NaN
                 self.stopped_on_nan = epoch
-                log.warning("MMRec %s: training loss is NaN at epoch %d; stopping", self.params["model"], epoch)
+                log.warning("MMRec %s: training loss is NaN at epoch %d; stopping", name, epoch)
                 break
             self.loss_history.append({"epoch": epoch, "loss": loss})
             if epoch % tc.eval_every and epoch != epochs:
@@ -318,45 +306,30 @@ class MMRecRecommender(BaseRecommender):
             value = self.validation_score(split, tc.metric, tc.eval_k, tc.eval_batch_size)
             self.valid_history.append({"epoch": epoch, key: value})
             self._log({"train/loss": loss, f"valid/{key}": value}, epoch)
-            log.info("MMRec %s epoch %d: loss %.5f, valid %s = %.5f", self.params["model"], epoch, loss, key, value)
-            if best is None or value > best["value"]:
-                best, bad = {"value": value, "epoch": epoch, "state": _snapshot(model, constant)}, 0
-            else:
-                bad += 1
-                if bad >= tc.patience:
-                    break
-        if best is None:
-            raise FloatingPointError(f"MMRec {self.params['model']}: the loss was NaN before any validation check")
-        _restore(model, best["state"])
+            log.info("MMRec %s epoch %d: loss %.5f, valid %s = %.5f", name, epoch, loss, key, value)
+            bad = 0 if best.offer(value, epoch, model) else bad + 1
+            if bad >= tc.patience:
+                break
+        if best.value is None:
+            raise FloatingPointError(f"MMRec {name}: the loss was NaN before any validation check")
+        best.restore(model)
         model.eval()
-        self.best_value, self.best_epoch = best["value"], best["epoch"]
+        self.best_value, self.best_epoch = best.value, best.epoch
         if self._logger is not None and hasattr(self._logger, "save"):
             self._logger.save()
-        log.info("MMRec %s: best valid %s = %.5f at epoch %d", self.params["model"], key, best["value"], best["epoch"])
+        log.info("MMRec %s: best valid %s = %.5f at epoch %d", name, key, best.value, best.epoch)
 
-    def _train_epoch(self, model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, config: Any) -> float:
-        """One pass of MMRec's loader: ``calculate_loss`` per batch (a tuple of losses is summed)."""
-        model.pre_epoch_processing()
-        model.train()
-        total = 0.0
-        batches = loader
-        if self.train_config.enable_progress_bar:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(loader, total=len(loader), leave=False, desc=self.params["model"])
-        for interaction in batches:
-            optimizer.zero_grad()
-            losses = model.calculate_loss(interaction)
-            loss = sum(losses) if isinstance(losses, tuple) else losses
-            if torch.isnan(loss).any():
-                return float("nan")
-            loss.backward()
-            if config["clip_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), **config["clip_grad_norm"])
-            optimizer.step()
-            total += float(loss.detach())
-        model.post_epoch_processing()
-        return total
+    def _build(self, src: Path, model_cls: type, config: MMRecConfig, split: Split) -> tuple[Any, Any]:
+        """MMRec's loader and model, in the order its ``quick_start`` makes them (same random draws)."""
+        utils_mod = compat.import_mmrec(src, "utils.utils")
+        dataset_mod = compat.import_mmrec(src, "utils.dataset")
+        loader = train_loader(dataset_mod, compat.import_mmrec(src, "utils.dataloader"), config, split)
+        utils_mod.init_seed(config["seed"])  # MMRec seeds python, numpy and torch right before each run
+        loader.pretrain_setup()
+        with compat.gpu_construction_semantics():
+            model = model_cls(config, loader)
+        self.model = model.to(self.device)
+        return self.model, loader
 
     def _log(self, metrics: dict[str, float], epoch: int) -> None:
         if self._logger is not None:
@@ -405,38 +378,7 @@ class MMRecRecommender(BaseRecommender):
         }
 
 
-# ---------------------------------------------------------------------------------- best state
-def _tensor_attrs(model: torch.nn.Module) -> dict[tuple[str, str], int]:
-    """Identity of every plain tensor attribute (graphs, caches) of every submodule."""
-    out = {}
-    for path, module in model.named_modules():
-        for name, value in vars(module).items():
-            if isinstance(value, torch.Tensor):
-                out[(path, name)] = id(value)
-    return out
-
-
-def _snapshot(model: torch.nn.Module, constant: dict[tuple[str, str], int]) -> dict[str, Any]:
-    """Parameters and buffers, plus the plain tensor attributes training replaced (e.g. LATTICE's
-    learned item graph, FREEDOM's pruned adjacency) and scalar flags: what ``full_sort_predict`` reads."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    attrs: dict[tuple[str, str], Any] = {}
-    for path, module in model.named_modules():
-        for name, value in vars(module).items():
-            if isinstance(value, torch.Tensor) and constant.get((path, name)) != id(value):
-                attrs[(path, name)] = value.detach().clone()
-            elif isinstance(value, bool | int | float) and not name.startswith("_") and name != "training":
-                attrs[(path, name)] = value
-    return {"state": state, "attrs": attrs}
-
-
-def _restore(model: torch.nn.Module, snap: dict[str, Any]) -> None:
-    model.load_state_dict(snap["state"])
-    modules = dict(model.named_modules())
-    for (path, name), value in snap["attrs"].items():
-        setattr(modules[path], name, value)
-
-
+# ---------------------------------------------------------------------------------- helpers
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
