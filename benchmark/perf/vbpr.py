@@ -212,9 +212,8 @@ def run(
         }
 
     # ours: no early stop, a single validation check at the last epoch (eval excluded from epoch time)
-    ours = create_model(
-        "vbpr", feature="clip_image", batch_size=batch_size, max_epochs=epochs, eval_every=epochs, patience=1, seed=seed
-    )
+    train = {"batch_size": batch_size, "max_epochs": epochs, "eval_every": epochs, "patience": 1}
+    ours = create_model("vbpr", feature="clip_image", seed=seed, train=train)
     t0 = time.perf_counter()
     ours.fit(split, feats)
     fit_s = time.perf_counter() - t0

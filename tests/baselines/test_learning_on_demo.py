@@ -68,12 +68,11 @@ FUSION = {
     "image_feature": "pixels",
     "hidden_dim": 64,
     "output_dim": 64,
-    "max_epochs": 8,
-    "batch_size": 512,
+    "train": {"max_epochs": 8, "batch_size": 512},
 }
 TRAINED = [
-    ("bpr", {"k": 32, "max_epochs": 20, "lr": 1e-2}),
-    ("vbpr", {"feature": "pixels", "max_epochs": 10, "batch_size": 256}),
+    ("bpr", {"k": 32, "train": {"max_epochs": 20, "lr": 1e-2}}),
+    ("vbpr", {"feature": "pixels", "train": {"max_epochs": 10, "batch_size": 256}}),
     ("attention-fusion", FUSION),
     ("gating-fusion", FUSION),
     ("crossmodal-fusion", FUSION),
