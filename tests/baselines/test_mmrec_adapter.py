@@ -243,3 +243,14 @@ def test_items_without_a_feature_get_the_mean(tmp_path, data):
     written = np.load(tmp_path / FEATURE_FILES["image"])
     np.testing.assert_allclose(written[[0, 5]], np.tile(image.values.numpy()[mask].mean(0), (2, 1)), rtol=1e-6)
     np.testing.assert_array_equal(written[mask], image.values.numpy()[mask])
+
+
+def test_params_and_clone_from_the_signature():
+    rec = create_model("mmrec-freedom", image_feature="image", config={"knn_k": 5}, train={"max_epochs": 4})
+    params = rec.get_params()
+    assert "model" not in params and params["config"] == {"knn_k": 5} and params["train"].max_epochs == 4
+    other = rec.clone(train={"lr": 0.01}, config={"knn_k": 7})
+    assert type(other) is type(rec) and other.params["model"] == "FREEDOM"
+    assert (other.train_config.max_epochs, other.train_config.lr, other.params["config"]) == (4, 0.01, {"knn_k": 7})
+    generic = create_model("mmrec", model="BM3").clone(seed=3)
+    assert generic.params["model"] == "BM3" and generic.params["seed"] == 3
