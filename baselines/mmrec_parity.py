@@ -45,12 +45,12 @@ import yaml
 from baselines import mmrec_config as mconf
 from baselines.mmrec_compat import locate_mmrec
 from benchmark.data.interop import export_mmrec
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
 from benchmark.evaluation.evaluator import evaluate_topk
 from benchmark.evaluation.masking import mask_with_csr, part_csr
 from benchmark.evaluation.ranking import topk_items
 from benchmark.features import ItemFeatures
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 from benchmark.split import Split
 

@@ -16,9 +16,9 @@ from baselines import mmrec_memory
 from baselines.mmrec_adapter import MMREC_MODELS, MMRecRecommender
 from baselines.mmrec_compat import MMRecUnavailableError
 from baselines.mmrec_data import user_graph_dict
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import MODELS, UnknownParameterError, create_model
 
 FOUR = ("FREEDOM", "SMORE", "LGMRec", "BM3")
