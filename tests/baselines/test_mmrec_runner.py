@@ -36,7 +36,11 @@ def write_config(tmp: Path, mmrec_src: Path, cache: Path) -> Path:
             "demo": {"seed": 0, "n_items": 150, "n_users": 120, "min_interactions": 10, "max_interactions": 14},
         },
         "features": [
-            {"name": "meta_text", "producer": "vlm4rec-text", "params": {"encoder": "minilm", "text": "catalogue"}},
+            {
+                "name": "meta_text",
+                "producer": "vlm4rec-text",
+                "params": {"encoder": {"kind": "minilm"}, "text": "catalogue"},
+            },
             {"name": "pixels", "producer": "pixels"},
         ],
         "train": {"max_epochs": 3, "patience": 2, "batch_size": 256, "eval_batch_size": 256},
