@@ -50,7 +50,7 @@ def test_shipped_configs_map_to_methods_of_their_table():
 
 def test_paper_configs_cover_every_fusion_of_the_text_claim():
     claim = next(c for c in load_published()["claims"] if c["id"] == "text-beats-every-fusion")
-    for name in ("paper-clothing", "paper-clothing-fair"):
+    for name in ("paper-clothing", "paper-clothing-fair", "paper-clothing-import"):
         mapped = {m.paper_name for m in load_config(name).models}
         assert set(claim["than"]) <= mapped, (name, set(claim["than"]) - mapped)
         assert {"SMORE (LLaVA + vision)", "SMORE (BERT + vision)"} <= mapped
