@@ -46,7 +46,7 @@ from baselines.mmrec_loop import BestState, build_optimizer, train_epoch
 from baselines.mmrec_memory import check_memory
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
-from benchmark.recommender import BaseRecommender
+from benchmark.recommender import BaseRecommender, ValidationListener
 from benchmark.registry import register_model
 from benchmark.split import Split
 from benchmark.train_config import TrainConfig, resolve_train
@@ -114,6 +114,8 @@ class MMRecRecommender(BaseRecommender):
     }
     #: fixed by a registered per-model subclass
     mmrec_model: ClassVar[str | None] = None
+    #: shipped search space: the authors' grid from the checkout's model YAML
+    search_space = staticmethod(mconf.entry_space)
 
     def __init__(
         self,
@@ -149,10 +151,16 @@ class MMRecRecommender(BaseRecommender):
         self.epoch_times: list[float] = []
         self.stopped_on_nan: int | None = None
         self._logger: Any = None
+        self._validation_listener: ValidationListener | None = None
 
     def set_logger(self, logger: Any) -> None:
         """A Lightning logger for the curves (``train/loss``, ``valid/<metric>@k`` per epoch)."""
         self._logger = logger
+
+    def set_validation_listener(self, listener: ValidationListener | None) -> None:
+        """Call ``listener(epoch, value)`` at every validation check of the next ``fit`` (a search's
+        pruner; it may raise to stop the fit)."""
+        self._validation_listener = listener
 
     # ------------------------------------------------------------------------------ settings
     def resolve_device(self) -> torch.device:
@@ -307,6 +315,8 @@ class MMRecRecommender(BaseRecommender):
             self.valid_history.append({"epoch": epoch, key: value})
             self._log({"train/loss": loss, f"valid/{key}": value}, epoch)
             log.info("MMRec %s epoch %d: loss %.5f, valid %s = %.5f", name, epoch, loss, key, value)
+            if self._validation_listener is not None:
+                self._validation_listener(epoch, value)
             bad = 0 if best.offer(value, epoch, model) else bad + 1
             if bad >= tc.patience:
                 break
@@ -392,7 +402,12 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------------------------- registration
 def _named(model: str) -> type[MMRecRecommender]:
     """``mmrec-<model>``: the adapter with ``model`` fixed (its signature has no ``model``)."""
-    cls = type(f"MMRec_{model}", (MMRecRecommender,), {"mmrec_model": model, "__module__": __name__})
+
+    def space(params: Mapping[str, Any]) -> dict[str, list[Any]]:
+        return mconf.entry_space({**params, "model": model})
+
+    attrs = {"mmrec_model": model, "__module__": __name__, "search_space": staticmethod(space)}
+    cls = type(f"MMRec_{model}", (MMRecRecommender,), attrs)
     sig = inspect.signature(MMRecRecommender.__init__)
     cls.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[p for n, p in sig.parameters.items() if n not in ("self", "model")]

@@ -123,6 +123,19 @@ def search_space(model: str, src: str | Path | None = None) -> dict[str, list[An
     return space
 
 
+def entry_space(params: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The authors' grid in the runner's space format, for a model entry's ``params``
+    (``model``, ``mmrec_src``): MMRec settings as ``config.<key>`` (a path into the adapter's
+    ``config`` parameter), trainer keys as ``train.<key>``. This is the adapter's shipped
+    ``search_space`` (:mod:`benchmark.runner.search`); its selection reads validation only.
+    """
+    model = params.get("model")
+    if not model:
+        raise ConfigError("model: MMRec's model class name is required to read its grid")
+    grid = search_space(str(model), params.get("mmrec_src"))
+    return {key if key.startswith("train.") else f"config.{key}": values for key, values in grid.items()}
+
+
 def config_keys_read(src: Path, model: str) -> set[str]:
     """Every ``config['key']`` the model's file reads (keys it reads but no YAML sets are ``None``)."""
     text = model_source(src, model).read_text(encoding="utf-8", errors="replace")

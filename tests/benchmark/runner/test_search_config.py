@@ -159,29 +159,40 @@ def test_which_entries_are_searched():
     assert [m.name for m in listed.models if entry_space(m, listed.search, "m")] == ["Mine"]
 
 
-def params_for(name: str) -> dict:
+def params_for(name: str, mmrec_src: str = "") -> dict:
     """Params that make a registered model's feature names valid in :func:`config`."""
     taken = MODELS.parameters(name)
-    params = {}
+    params: dict = {"mmrec_src": mmrec_src} if name.startswith("mmrec") else {}
     for key in ("feature", "text_feature", "image_feature"):
         if key in taken:
             params[key] = "img" if key != "text_feature" else "txt"
     if name == "recbole":
         params["model"] = "BPR"
+    if name == "mmrec":
+        params["model"] = "FREEDOM"
     return params
 
 
-def test_every_registered_model_ships_a_valid_space():
+def test_every_registered_model_ships_a_valid_space(mmrec_src):
     """Every model except the reference baselines ships a space that resolves and whose values the
-    model accepts; RecBole's include its learning rate, batch size and patience."""
+    model accepts; RecBole's include its learning rate, batch size and patience; MMRec's are the
+    authors' grids (a model whose YAML lists no grid has nothing to search)."""
+    from baselines.mmrec_adapter import MMREC_MODELS
+    from baselines.mmrec_config import search_space as mmrec_grid
+
     shipped = [n for n in MODELS.names() if MODELS.get(n).__module__.split(".")[0] in ("baselines", "vlm4rec")]
-    assert {"bpr", "vbpr", "itemknn", "vlm4rec", "recbole-bpr", "attention-fusion"} <= set(shipped)
+    assert {"bpr", "vbpr", "itemknn", "vlm4rec", "recbole-bpr", "attention-fusion", "mmrec-freedom"} <= set(shipped)
     for name in shipped:  # the models this repository ships (other tests register their own)
-        entry = {"name": name, "model": name, "params": params_for(name)}
+        entry = {"name": name, "model": name, "params": params_for(name, str(mmrec_src))}
         cfg = check(config([entry], {}))
         space = entry_space(cfg.models[0], cfg.search, f"{name}.search")
         if name in REFERENCE_MODELS:
             assert space is None, name
+            continue
+        if name.startswith("mmrec"):
+            model = {m.lower(): m for m in MMREC_MODELS}.get(name.removeprefix("mmrec-"), "FREEDOM")
+            grid = {k if k.startswith("train.") else f"config.{k}" for k in mmrec_grid(model, mmrec_src)}
+            assert set(space.keys if space else []) == grid, name
             continue
         assert space is not None and len(space.combinations()) > 1, name
         if name.startswith("recbole"):
