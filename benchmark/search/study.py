@@ -340,7 +340,7 @@ def _evaluate(
         log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
         state = optuna.trial.TrialState.FAIL
-    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
+    trial.set_user_attr("seconds", time.perf_counter() - t0)
     if state == optuna.trial.TrialState.COMPLETE:
         study.tell(trial, value)
         log.info("trial %d: valid %s = %.5f %s", trial.number, target.key, value, trial.user_attrs.get("params", ""))
