@@ -238,7 +238,9 @@ def check_requirements(src: Path, model: str | None = None) -> None:
 
 
 def _on_path(src: Path) -> None:
-    """Put ``src`` first on ``sys.path``; refuse when another ``common``/``models``/``utils`` is loaded."""
+    """Put ``src`` first on ``sys.path``; refuse when another ``common``/``models``/``utils`` is loaded.
+    ``src`` is compared resolved (a checkout reached through a symlink is the same checkout)."""
+    src = Path(src).resolve()
     for name in TOP_LEVEL:
         mod = sys.modules.get(name)
         origin = getattr(mod, "__file__", None) or next(iter(getattr(mod, "__path__", []) or []), None)
