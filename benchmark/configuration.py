@@ -1,8 +1,11 @@
 """YAML → dataclasses with errors that name the bad key and the allowed values.
 
 ``from_dict(Cls, data)`` walks the dataclass fields: unknown keys, missing required keys,
-wrong types and values outside a ``Literal`` are :class:`ConfigError`s carrying the dotted key
-path (``models[2].params``) so the user can find the line to fix.
+wrong types and values outside a ``Literal`` or a :func:`choice` are :class:`ConfigError`s
+carrying the dotted key path (``models[2].params``) so the user can find the line to fix. Then
+each dataclass's ``validate(path)`` hook runs its cross-field checks; ``validate=False`` skips
+the hooks (types and keys are still checked), for reading back a config that was checked when
+it ran (a results directory whose plug-in models are not installed here).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def from_dict(cls: type[T], data: Any, path: str = "") -> T:
-    """Validate ``data`` into dataclass ``cls`` (recursively)."""
+def from_dict(cls: type[T], data: Any, path: str = "", *, validate: bool = True) -> T:
+    """Validate ``data`` into dataclass ``cls`` (recursively); ``validate=False`` skips the
+    classes' ``validate`` hooks (see module docstring)."""
     where = path or "<config>"
     if isinstance(data, cls):
         return data
@@ -53,24 +57,28 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     for name, f in fields.items():
         key = _join(path, name)
         if name in data:
-            kwargs[name] = check_choices(f, coerce(hints[name], data[name], key), key)
+            kwargs[name] = check_choices(f, coerce(hints[name], data[name], key, validate=validate), key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
-    if callable(check):
+    if validate and callable(check):
         check(path)
     return obj
 
 
 def choice(default: Any, choices: tuple[str, ...], **kwargs: Any) -> Any:
-    """A dataclass field whose value must be one of ``choices`` (or ``None``).
+    """A dataclass field whose value (each item, for a list) must be one of ``choices`` (or ``None``).
 
     The allowed values live in one tuple owned by the module that implements them (the split
     protocols, the metrics, the releases), so a config field names the tuple instead of
-    spelling the values again in a ``Literal``.
+    spelling the values again in a ``Literal``. A list ``default`` becomes a fresh copy per
+    instance; ``metadata`` given here is kept beside the choices.
     """
-    return dataclasses.field(default=default, metadata={"choices": choices}, **kwargs)
+    metadata = {**kwargs.pop("metadata", {}), "choices": choices}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def check_choices(f: dataclasses.Field, value: Any, key: str) -> Any:
@@ -85,8 +93,9 @@ def check_choices(f: dataclasses.Field, value: Any, key: str) -> Any:
     return value
 
 
-def coerce(tp: Any, value: Any, key: str) -> Any:
-    """Check ``value`` against type ``tp`` (int→float widening allowed; no str→number guessing)."""
+def coerce(tp: Any, value: Any, key: str, *, validate: bool = True) -> Any:
+    """Check ``value`` against type ``tp`` (int→float widening allowed; no str→number guessing);
+    ``validate`` is passed on to nested :func:`from_dict` calls."""
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -99,7 +108,7 @@ def coerce(tp: Any, value: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return coerce(arg, value, key)
+                return coerce(arg, value, key, validate=validate)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches none of {_type_name(tp)}")
@@ -109,19 +118,19 @@ def coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
         return value
     if dataclasses.is_dataclass(tp):
-        return from_dict(cast(type, tp), value, key)
+        return from_dict(cast(type, tp), value, key, validate=validate)
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
         args = get_args(tp)
         item_tp = args[0] if args else Any
-        return [coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [coerce(item_tp, v, f"{key}[{i}]", validate=validate) for i, v in enumerate(value)]
     if origin in (dict, typing.Mapping) or tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
         args = get_args(tp)
         vt = args[1] if len(args) == 2 else Any
-        return {str(k): coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+        return {str(k): coerce(vt, v, f"{key}.{k}", validate=validate) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true/false, got {value!r}")

@@ -8,7 +8,8 @@ from benchmark.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from benchmark.data.download import KINDS, RELEASES, SOURCES
+    from benchmark.data.download import KINDS, SOURCES
+    from benchmark.data.readers import RELEASES
 
     p = sub.add_parser(
         "download",

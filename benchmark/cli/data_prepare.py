@@ -1,9 +1,12 @@
 """``vlm4rec-bench data prepare``: read → filter → split a release's files into DIR.
 
-Settings come from flags or from ``--config FILE.yaml`` with the same keys (``release``,
-``reviews``, ``meta``, ``kcore``, ``user_kcore``, ``item_kcore``, ``dedupe``, ``image_only``,
-``protocol``, ``seed``, ``strict``, ``out``, ``protocol_params``, ``category``, ``variant``);
-flags given next to ``--config`` override the file. Relative paths in the file are relative to it.
+Settings come from flags or from ``--config FILE.yaml`` with the keys of the experiment
+config's ``dataset`` section (``release``, ``reviews``, ``meta``, ``kcore``, ``user_kcore``,
+``item_kcore``, ``dedupe``, ``image_only``, ``protocol``, ``split_seed`` (or ``seed``),
+``protocol_params``, ``strict``, ``category``, ``variant``, …) plus ``out``; flags given next to
+``--config`` override the file. Relative paths in the file are relative to it. Unset seed and
+k-core take the protocol's defaults (paper: seed 20230219, users 5 / items 0; others: seed 0,
+5 / 5) — the same as in a ``run`` config, so both give the same split fingerprint.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from typing import Any
 
 import yaml
 
-from benchmark.errors import CliError
-from benchmark.filtering import DEDUPE_RULES
-from benchmark.prepare import PREPARE_PROTOCOLS, RELEASES, PrepareConfig, PrepareConfigError, prepare
-from benchmark.split import PARTS
+from benchmark.errors import CliError, ConfigError
+from benchmark.prepare import DatasetConfig, add_flags, dataset_from_mapping, flag_values, load_dataset
+from benchmark.split import PARTS, Split
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,86 +29,56 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", type=Path, help="YAML file with the same keys as the flags")
-    p.add_argument("--release", choices=RELEASES)
-    p.add_argument("--reviews", help="reviews/ratings file (for --protocol official: the benchmark directory)")
-    p.add_argument("--meta", help="item metadata file (catalogue); needed for --image-only")
-    p.add_argument("--kcore", type=int, help="k-core on both users and items (default: 5; paper: users 5, items 0)")
-    p.add_argument("--user-kcore", type=int, help="k for users (0 disables)")
-    p.add_argument("--item-kcore", type=int, help="k for items (0 disables)")
-    p.add_argument(
-        "--dedupe", choices=DEDUPE_RULES, help="which interaction to keep per (user, item) (default earliest)"
-    )
-    p.add_argument("--image-only", action="store_true", default=None, help="keep items with an image URL only")
-    p.add_argument("--protocol", choices=PREPARE_PROTOCOLS, help="split protocol (default paper)")
-    p.add_argument("--seed", type=int, help="random seed (default 20230219)")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="protocol parameter, repeatable (e.g. valid_frac=0.1 for global-time)",
-    )
-    p.add_argument("--category", help="official: category name, e.g. All_Beauty")
-    p.add_argument("--variant", help="official: benchmark variant, e.g. last_out")
-    p.add_argument("--strict", action="store_true", default=None, help="stop at the first bad input line")
+    p.add_argument("--config", type=Path, help="YAML file with the keys of a run config's `dataset` section")
+    add_flags(p)  # one flag per DatasetConfig key: --release, --reviews, --kcore, --seed, --param KEY=VALUE, …
     p.add_argument("--out", help="output directory")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    values: dict[str, Any] = {}
-    base_dir = None
-    if args.config is not None:
-        if not args.config.is_file():
-            raise CliError(f"--config {args.config}: no such file")
-        loaded = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise CliError(f"--config {args.config}: expected a mapping of settings, got {type(loaded).__name__}")
-        values.update(loaded)
-        base_dir = args.config.parent
-    flags = {
-        k: getattr(args, k)
-        for k in (
-            "release",
-            "reviews",
-            "meta",
-            "kcore",
-            "user_kcore",
-            "item_kcore",
-            "dedupe",
-            "image_only",
-            "protocol",
-            "seed",
-            "strict",
-            "out",
-            "category",
-            "variant",
-        )
-    }
-    flag_paths = {k: str(Path(v).resolve()) for k, v in flags.items() if k in ("reviews", "meta", "out") and v}
-    flags.update(flag_paths)  # flags are relative to the working directory, not the config file
-    values.update({k: v for k, v in flags.items() if v is not None})
-    if args.param:
-        params = dict(values.get("protocol_params") or {})
-        for item in args.param:
-            key, sep, raw = item.partition("=")
-            if not sep or not key:
-                raise CliError(f"--param {item!r}: expected KEY=VALUE")
-            params[key] = yaml.safe_load(raw)
-        values["protocol_params"] = params
+    values, base_dir = _file_values(args.config)
+    values.update(flag_values(args))
+    out = values.pop("out", None)
+    if args.out:
+        out = str(Path(args.out).resolve())
+    elif out is not None and base_dir is not None and not Path(str(out)).is_absolute():
+        out = str(base_dir / str(out))
+    if not out:
+        raise CliError("data prepare: setting 'out' (--out) is required")
+    values.setdefault("source", "files")
     try:
-        config = PrepareConfig.from_mapping(values, base_dir=base_dir)
-        split = prepare(config)
-    except PrepareConfigError as exc:
-        raise CliError(str(exc)) from exc
+        ds = dataset_from_mapping(values, base_dir)
+        if ds.source != "files":
+            raise ConfigError(f"source: data prepare reads release files (source 'files'); got {ds.source!r}")
+        split = load_dataset(ds, out).split
+    except ConfigError as exc:
+        raise CliError(f"data prepare: {exc} (a flag is the key with dashes: user_kcore → --user-kcore)") from exc
     except (ValueError, FileNotFoundError) as exc:  # bad input (BadInputError is a ValueError), bad params
         raise CliError(f"data prepare failed: {exc}") from exc
+    _print_split(split, ds, out)
+    return 0
+
+
+def _file_values(config: Path | None) -> tuple[dict[str, Any], Path | None]:
+    """The settings of a ``--config`` file (and its folder, for relative paths)."""
+    if config is None:
+        return {}, None
+    if not config.is_file():
+        raise CliError(f"--config {config}: no such file")
+    loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise CliError(f"--config {config}: expected a mapping of settings, got {type(loaded).__name__}")
+    return loaded, config.parent
+
+
+def _print_split(split: Split, ds: DatasetConfig, out: str) -> None:
     s = split.summary()
-    print(f"split {split.protocol} written to {config.out}")
+    settings = ds.split_settings()
+    print(f"split {split.protocol} written to {out}")
+    if not ds.official:
+        print(f"  seed {settings.seed}, k-core users {settings.user_kcore} items {settings.item_kcore}")
     print(f"  users {s['n_users']}, items {s['n_items']}, interactions {s['interactions']}")
     for part in PARTS:
         ps = s["parts"][part]
         print(f"  {part:<5} {ps['interactions']:>10} interactions  {ps['users']:>8} users  {ps['items']:>8} items")
     print(f"  fingerprint {split.fingerprint}")
-    return 0

@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from benchmark.runner.tracking import LOGGERS
+
     p = subparsers.add_parser(
         "run",
         help="run an experiment (default: the built-in offline demo)",
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="recompute every unit in a new run directory")
     p.add_argument(
         "--logger",
-        choices=["none", "csv", "tensorboard", "wandb"],
+        choices=LOGGERS,
         default=None,
         help="experiment tracker (default: the config's; W&B runs offline without an API key)",
     )

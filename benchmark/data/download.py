@@ -27,12 +27,12 @@ from typing import Any
 import requests
 from tqdm.auto import tqdm
 
+from benchmark.data.readers import RELEASES
 from benchmark.errors import BenchError
 from benchmark.io import read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-RELEASES: tuple[str, ...] = ("2014", "2018", "2023")
 KINDS: tuple[str, ...] = ("reviews", "meta", "ratings", "splits")
 MANIFEST_NAME = "downloads.json"
 HF_CHECKSUMS = "amazon2023_hf.json"

@@ -95,8 +95,8 @@ def _check_loo(split: Split, problems: list[str]) -> dict[str, Any]:
     )
     bad_vt = vt[vt["valid_max"] > vt["test_min"]]
     if len(bad_vt):
-        ex = [_user(split, int(u)) for u in bad_vt.index[:_N_EXAMPLES]]
-        problems.append(f"{len(bad_vt)} users have a validation interaction later than their test one, e.g. {ex}")
+        users = [_user(split, int(u)) for u in bad_vt.index[:_N_EXAMPLES]]
+        problems.append(f"{len(bad_vt)} users have a validation interaction later than their test one, e.g. {users}")
     return {
         "users_checked": int(len(both)),
         "users_late_train": int(len(bad)),

@@ -32,13 +32,30 @@ from benchmark.split import PARTS, Split, normalise_raw_interactions
 log = logging.getLogger(__name__)
 
 PAPER_SEED = 20230219
-PROTOCOLS: tuple[str, ...] = ("paper", "mmrec", "loo", "global-time")
+#: the protocols :func:`make_split` implements
+SPLIT_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec", "loo", "global-time")
+#: every protocol a dataset config may name: ``official`` takes the 2023 release's own benchmark
+#: files as given (``benchmark.data.interop.import_2023_official``), no split is drawn
+PROTOCOLS: tuple[str, ...] = (*SPLIT_PROTOCOLS, "official")
 RANDOM_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec")
 TEMPORAL_PROTOCOLS: tuple[str, ...] = ("loo", "global-time")
 
 TRAIN, VALID, TEST = 0, 1, 2
 # (labels per row of the returned frame, frame actually split, recorded params, stats)
 _Result = tuple[np.ndarray, pd.DataFrame, dict[str, Any], dict[str, Any]]
+
+
+def default_seed(protocol: str) -> int:
+    """The split seed a dataset config gets when it names none: the paper's own seed for
+    ``paper`` (so its split is the published one), 0 for every other protocol."""
+    return PAPER_SEED if protocol == "paper" else 0
+
+
+def default_kcore(protocol: str) -> tuple[int, int]:
+    """(user k, item k) a dataset config gets when it sets no k-core: ``paper`` keeps users with
+    >= 5 ratings and filters no items (that is its recipe); the others take a 5-core on both
+    sides (MMRec's preprocessing). ``official`` runs no filter at all (the caller skips it)."""
+    return (5, 0) if protocol == "paper" else (5, 5)
 
 
 def make_split(
@@ -64,7 +81,7 @@ def make_split(
             if protocol == "official"
             else ""
         )
-        raise ValueError(f"unknown split protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}{hint}")
+        raise ValueError(f"unknown split protocol {protocol!r}; allowed: {', '.join(SPLIT_PROTOCOLS)}{hint}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed must be an integer; got {seed!r}")
     func, allowed = _PROTOCOL_FUNCS[protocol]

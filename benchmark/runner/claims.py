@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmark.io import read_json
+from benchmark.runner.results import RunResults
 
 
 def load_published(name_or_path: str | None = None) -> dict[str, Any]:
@@ -38,37 +38,63 @@ def load_published(name_or_path: str | None = None) -> dict[str, Any]:
 
 
 def claims_report(
-    run_dir: str | Path,
+    run_dir: str | Path | RunResults,
     published: str | None = None,
     test: str | None = None,
     correction: str | None = None,
     alpha: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Markdown report and a JSON-able dict for one results directory."""
-    from benchmark.runner.pipeline import load_units
-    from benchmark.stats import aggregate_seeds, compare
+    """Markdown report and a JSON-able dict for one results directory.
 
-    rdir = Path(run_dir)
-    cfg = yaml.safe_load((rdir / "config.resolved.yaml").read_text(encoding="utf-8"))
-    stats_cfg = cfg.get("statistics", {})
-    test = test or stats_cfg.get("test", "t")
-    correction = correction or stats_cfg.get("correction", "holm")
-    alpha = alpha if alpha is not None else stats_cfg.get("alpha", 0.05)
-    pub = load_published(published or cfg.get("published"))
-    paper_to_ours = {m["paper_name"]: m["name"] for m in cfg["models"] if m.get("paper_name")}
-    _, frames = load_units(rdir)
-    per_model = {m: aggregate_seeds(fs)[0] for m, fs in frames.items()}
-    fingerprint = read_json(rdir / "split.json")["fingerprint"]
+    ``test``/``correction``/``alpha`` default to the run's statistics settings; ``published``
+    to the run's ``published`` (the VLM4Rec paper's numbers by default).
+    """
+    results = run_dir if isinstance(run_dir, RunResults) else RunResults.load(run_dir)
+    st = results.config.statistics
+    settings: dict[str, Any] = {
+        "test": test or st.test,
+        "correction": correction or st.correction,
+        "alpha": alpha if alpha is not None else st.alpha,
+    }
+    pub = load_published(published or results.config.published)
+    per_model = results.averaged()
+    names = results.paper_names()
+    rows = side_by_side(pub, names, per_model)
+    verdicts, n_pairs = claim_verdicts(pub, names, per_model, **settings)
+    report = {
+        "run_dir": str(results.run_dir),
+        "split_fingerprint": results.fingerprint,
+        **settings,
+        "table": rows,
+        "claims": verdicts,
+    }
+    return render_markdown(results, pub, rows, verdicts, n_pairs, settings), report
 
-    # --- side-by-side table
+
+def side_by_side(
+    pub: dict[str, Any], paper_to_ours: dict[str, str], per_model: dict[str, pd.DataFrame]
+) -> list[dict[str, Any]]:
+    """One row per (published method, metric): the paper's value beside our mean (or ``None``)."""
     rows = []
     for method, vals in pub["methods"].items():
         ours = paper_to_ours.get(method)
         for metric, pv in vals.items():
             ov = float(per_model[ours][metric].mean()) if ours in per_model and metric in per_model[ours] else None
             rows.append({"paper_method": method, "our_model": ours, "metric": metric, "published": pv, "ours": ov})
+    return rows
 
-    # --- every pair of every claim, corrected together
+
+def claim_verdicts(
+    pub: dict[str, Any],
+    paper_to_ours: dict[str, str],
+    per_model: dict[str, pd.DataFrame],
+    *,
+    test: str,
+    correction: str,
+    alpha: float,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every claim with its tested pairs (corrected together over all claims) and its verdict;
+    also the number of pairs tested."""
     pairs: list[tuple[str, str, str, str]] = []  # (claim id, metric, better, other) in our names
     verdicts: list[dict[str, Any]] = []
     for claim in pub.get("claims", []):
@@ -85,60 +111,77 @@ def claims_report(
                 "published_relative_improvement": claim.get("published_relative_improvement"),
             }
         )
-        for o in others:
-            if better in per_model and o in per_model:
-                pairs.append((claim["id"], claim["metric"], better, o))
-    results: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if pairs:
-        # one family: compare each (better, other) with `other` as the baseline, then re-correct jointly
-        raw = []
-        for cid, metric, better, other in pairs:
-            r = compare(
-                {better: per_model[better], other: per_model[other]},
-                baseline=other,
-                metrics=[metric],
-                test=test,
-                correction="none",
-                alpha=alpha,
-            )[0]
-            raw.append(((cid, better, other), r))
-        from benchmark.stats import adjust_pvalues
-
-        adj = adjust_pvalues([r["p"] for _, r in raw], correction)
-        for (key, r), pa in zip(raw, adj):
-            r = dict(r, p_adjusted=float(pa), significant=bool(pa <= alpha))
-            results[key] = r
-    for v in verdicts:
-        claim = next(c for c in pub["claims"] if c["id"] == v["id"])
+        pairs += [(claim["id"], claim["metric"], better, o) for o in others if better in per_model and o in per_model]
+    results = tested_pairs(pairs, per_model, test=test, correction=correction, alpha=alpha)
+    for v, claim in zip(verdicts, pub.get("claims", [])):
         better = paper_to_ours.get(claim["better"])
-        prs = [
-            results[(v["id"], better, paper_to_ours.get(o))]
-            for o in claim["than"]
-            if (v["id"], better, paper_to_ours.get(o)) in results
-        ]
-        v["pairs"] = prs
-        v["n_pairs_tested"] = len(prs)
+        keys = [(v["id"], better, paper_to_ours.get(o)) for o in claim["than"]]
+        v["pairs"] = [results[k] for k in keys if k in results]
+        v["n_pairs_tested"] = len(v["pairs"])
         v["n_pairs_claimed"] = len(claim["than"])
-        if any(p["significant"] and p["mean_diff"] < 0 for p in prs):
-            v["verdict"] = "contradicted"
-        elif v["missing"]:
-            v["verdict"] = "not testable"
-        elif all(p["significant"] and p["mean_diff"] > 0 for p in prs):
-            v["verdict"] = "supported"
-        else:
-            v["verdict"] = "not supported"
+        v["verdict"] = verdict(v["pairs"], bool(v["missing"]))
+    return verdicts, len(pairs)
 
+
+def tested_pairs(
+    pairs: list[tuple[str, str, str, str]],
+    per_model: dict[str, pd.DataFrame],
+    *,
+    test: str,
+    correction: str,
+    alpha: float,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Each (claim, metric, better, other) pair tested with ``other`` as the baseline, then the
+    p-values corrected jointly (one family: all pairs of all claims)."""
+    from benchmark.stats import adjust_pvalues, compare
+
+    if not pairs:
+        return {}
+    raw = []
+    for cid, metric, better, other in pairs:
+        r = compare(
+            {better: per_model[better], other: per_model[other]},
+            baseline=other,
+            metrics=[metric],
+            test=test,
+            correction="none",
+            alpha=alpha,
+        )[0]
+        raw.append(((cid, better, other), r))
+    adj = adjust_pvalues([r["p"] for _, r in raw], correction)
+    return {key: dict(r, p_adjusted=float(pa), significant=bool(pa <= alpha)) for (key, r), pa in zip(raw, adj)}
+
+
+def verdict(pairs: list[dict[str, Any]], missing: bool) -> str:
+    """The verdict rule of the module docstring."""
+    if any(p["significant"] and p["mean_diff"] < 0 for p in pairs):
+        return "contradicted"
+    if missing:
+        return "not testable"
+    if all(p["significant"] and p["mean_diff"] > 0 for p in pairs):
+        return "supported"
+    return "not supported"
+
+
+def render_markdown(
+    results: RunResults,
+    pub: dict[str, Any],
+    rows: list[dict[str, Any]],
+    verdicts: list[dict[str, Any]],
+    n_pairs: int,
+    settings: dict[str, Any],
+) -> str:
+    """The claims report as Markdown: header, published-vs-ours table, one section per claim."""
     md = [
-        f"# Claims check: {cfg.get('experiment')}",
+        f"# Claims check: {results.config.experiment}",
         "",
-        f"Results: `{rdir}` · split fingerprint `{fingerprint[:12]}` · test: {test}, correction: {correction} "
-        f"over all {len(pairs)} claim comparisons, α = {alpha}",
+        f"Results: `{results.run_dir}` · split fingerprint `{results.fingerprint[:12]}` · test: {settings['test']}, "
+        f"correction: {settings['correction']} over all {n_pairs} claim comparisons, α = {settings['alpha']}",
         "",
         f"Published numbers: {pub.get('source', '').strip()}",
         "",
     ]
-    for cav in pub.get("protocol_caveats", []):
-        md.append(f"- Paper protocol: {cav}")
+    md += [f"- Paper protocol: {cav}" for cav in pub.get("protocol_caveats", [])]
     md += [
         "",
         "## Published vs ours",
@@ -151,37 +194,33 @@ def claims_report(
         md.append(f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | {ours} |")
     md += ["", "## Claims", ""]
     for v in verdicts:
-        md.append(f"### {v['text']} — **{v['verdict']}**")
-        if v["missing"]:
-            md.append(
-                f"Methods without a row in these results: {', '.join(v['missing'])}. "
-                f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
-            )
-        for p in v.get("pairs", []):
-            rel = p.get("rel_improvement")
-            rel_s = (
-                "n/a"
-                if rel is None or rel != rel
-                else (f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
-            )
-            md.append(
-                f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
-                f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
-                f"{' (significant)' if p['significant'] else ''}"
-            )
-        if v.get("published_relative_improvement") is not None:
-            md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
-        md.append("")
-    report = {
-        "run_dir": str(rdir),
-        "split_fingerprint": fingerprint,
-        "test": test,
-        "correction": correction,
-        "alpha": alpha,
-        "table": rows,
-        "claims": verdicts,
-    }
-    return "\n".join(md) + "\n", report
+        md += claim_markdown(v)
+    return "\n".join(md) + "\n"
+
+
+def claim_markdown(v: dict[str, Any]) -> list[str]:
+    md = [f"### {v['text']} — **{v['verdict']}**"]
+    if v["missing"]:
+        md.append(
+            f"Methods without a row in these results: {', '.join(v['missing'])}. "
+            f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
+        )
+    for p in v.get("pairs", []):
+        rel = p.get("rel_improvement")
+        rel_s = (
+            "n/a"
+            if rel is None or rel != rel
+            else (f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
+        )
+        md.append(
+            f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
+            f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
+            f"{' (significant)' if p['significant'] else ''}"
+        )
+    if v.get("published_relative_improvement") is not None:
+        md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
+    md.append("")
+    return md
 
 
 def published_frame(published: str | None = None) -> pd.DataFrame:

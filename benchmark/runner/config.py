@@ -1,65 +1,40 @@
 """Experiment configuration: YAML validated into dataclasses.
 
-Sections: ``dataset`` (where the split comes from), ``features`` (named item features and the
-producer that makes each), ``models`` (display name → registered model + params), ``evaluation``,
-``statistics``, ``logging``. Unknown keys, wrong types, unknown model/producer names and
-references to undefined features are errors naming the key and the allowed values.
+Sections: ``dataset`` (where the split comes from: :class:`benchmark.prepare.DatasetConfig`, the
+same dataclass ``data prepare`` and ``data import`` use), ``features`` (named item features and
+the producer that makes each), ``models`` (display name → registered model + params, and its own
+``train`` settings), ``train`` (trainer settings for every model that takes them),
+``evaluation``, ``statistics``, ``logging``. Unknown keys, wrong types, unknown model/producer
+names, parameters a model or producer does not take and references to undefined features are
+errors naming the key and the allowed values.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from benchmark.configuration import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from benchmark.configuration import ConfigError, apply_overrides, choice, from_dict, load_yaml, to_dict
+from benchmark.evaluation.metrics import METRIC_NAMES
+from benchmark.prepare.config import DatasetConfig
+from benchmark.runner.tracking import LOGGERS
+from benchmark.stats import CORRECTIONS, TESTS
+from benchmark.train_config import check_partial
 
-PROTOCOLS = ("paper", "mmrec", "loo", "global-time", "official")
-SOURCES = ("demo", "files", "prepared", "align-macridvae", "mmrec", "official-2023")
-METRIC_NAMES = ("recall", "ndcg", "hitrate", "precision", "mrr", "map")
-
-
-@dataclass
-class DatasetConfig:
-    """Where the split comes from.
-
-    ``source``: ``demo`` (the built-in generated catalogue), ``files`` (raw release files →
-    filter → split with ``protocol``), ``prepared`` (a split directory written by
-    ``vlm4rec-bench data prepare``), ``align-macridvae`` / ``mmrec`` (import a folder with its own
-    split and features), ``official-2023`` (the 2023 release's benchmark CSVs).
-    """
-
-    name: str = "demo"
-    source: Literal["demo", "files", "prepared", "align-macridvae", "mmrec", "official-2023"] = "demo"
-    release: Literal["2014", "2018", "2023"] | None = None
-    reviews: str | None = None
-    meta: str | None = None
-    path: str | None = None
-    category: str | None = None
-    variant: str | None = None
-    kcore: int = 5
-    user_kcore: int | None = None
-    item_kcore: int | None = None
-    dedupe: Literal["earliest", "latest", "all"] = "earliest"
-    image_only: bool = False
-    protocol: Literal["paper", "mmrec", "loo", "global-time", "official"] = "mmrec"
-    split_seed: int = 0
-    protocol_params: dict[str, Any] = field(default_factory=dict)
-    demo: dict[str, Any] = field(default_factory=dict)
-    strict: bool = False
-
-    def validate(self, path: str) -> None:
-        p = f"{path}." if path else ""
-        if self.source == "files":
-            for key in ("release", "reviews"):
-                if getattr(self, key) is None:
-                    raise ConfigError(f"{p}{key}: required when source is 'files'")
-        if self.source in ("prepared", "align-macridvae", "mmrec", "official-2023") and not self.path:
-            raise ConfigError(f"{p}path: required when source is {self.source!r}")
-        if self.source == "official-2023" and not self.category:
-            raise ConfigError(f"{p}category: required when source is 'official-2023'")
+__all__ = [
+    "DatasetConfig",
+    "EvaluationConfig",
+    "ExperimentConfig",
+    "FeatureConfig",
+    "LoggingConfig",
+    "ModelConfig",
+    "StatisticsConfig",
+    "load_config",
+    "saved_config",
+    "shipped_configs",
+]
 
 
 @dataclass
@@ -76,12 +51,15 @@ class ModelConfig:
     """One row of the leaderboard: a registered model with its parameters.
 
     Models whose constructor takes ``seed`` run once per experiment seed (or per ``seeds``
-    here); deterministic ones run once.
+    here); deterministic ones run once. ``train``: trainer settings for this model only (keys
+    of :class:`benchmark.train_config.TrainConfig`), over the experiment's ``train``; only for
+    models whose constructor takes ``train``.
     """
 
     name: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
     seeds: list[int] | None = None
     note: str = ""
     paper_name: str | None = None
@@ -91,7 +69,7 @@ class ModelConfig:
 @dataclass
 class EvaluationConfig:
     ks: list[int] = field(default_factory=lambda: [5, 10, 20])
-    metrics: list[str] = field(default_factory=lambda: ["recall", "ndcg", "hitrate"])
+    metrics: list[str] = choice(["recall", "ndcg", "hitrate"], METRIC_NAMES)
     batch_size: int = 1024
     device: str = "cpu"
     subsets: bool = True
@@ -101,9 +79,6 @@ class EvaluationConfig:
 
     def validate(self, path: str) -> None:
         p = f"{path}." if path else ""
-        for i, m in enumerate(self.metrics):
-            if m not in METRIC_NAMES:
-                raise ConfigError(f"{p}metrics[{i}]: {m!r} is not a metric; allowed values: {', '.join(METRIC_NAMES)}")
         for i, k in enumerate(self.ks):
             if k < 1:
                 raise ConfigError(f"{p}ks[{i}]: K must be >= 1, got {k}")
@@ -114,8 +89,8 @@ class EvaluationConfig:
 @dataclass
 class StatisticsConfig:
     baseline: str | None = None
-    test: Literal["t", "wilcoxon", "randomization", "bootstrap"] = "t"
-    correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
+    test: str = choice("t", TESTS)
+    correction: str = choice("holm", CORRECTIONS)
     alpha: float = 0.05
     n_resamples: int = 10000
     plot_metric: str | None = None
@@ -132,19 +107,27 @@ class StatisticsConfig:
 
 @dataclass
 class LoggingConfig:
-    logger: Literal["none", "csv", "tensorboard", "wandb"] = "wandb"
+    logger: str = choice("wandb", LOGGERS)
     project: str = "vlm4rec-bench"
     entity: str | None = None
 
 
 @dataclass
 class ExperimentConfig:
+    """One experiment: a dataset, its item features, the models (rows of the leaderboard), how
+    they are evaluated and compared, and where results go.
+
+    ``train``: trainer settings (keys of :class:`benchmark.train_config.TrainConfig`) for every
+    model whose constructor takes ``train``; a model entry's own ``train`` overrides them.
+    """
+
     experiment: str
     dataset: DatasetConfig
     models: list[ModelConfig]
     features: list[FeatureConfig] = field(default_factory=list)
     description: str = ""
     seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict[str, Any] = field(default_factory=dict)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -159,53 +142,63 @@ class ExperimentConfig:
             raise ConfigError("seeds: give at least one seed")
         _unique([m.name for m in self.models], "models", "name")
         _unique([f.name for f in self.features], "features", "name")
-        from benchmark.producers import available_producers
-        from benchmark.registry import available_models, get_model_factory
-
-        producers = available_producers()
-        for i, f in enumerate(self.features):
-            if f.producer not in producers:
-                raise ConfigError(
-                    f"features[{i}].producer: unknown feature producer {f.producer!r}; allowed values: {', '.join(producers) or 'none'}"
-                )
-        models = available_models()
-        feature_names = {f.name for f in self.features}
-        for i, m in enumerate(self.models):
-            if m.model not in models:
-                raise ConfigError(f"models[{i}].model: unknown model {m.model!r}; allowed values: {', '.join(models)}")
-            sig = inspect.signature(get_model_factory(m.model))
-            accepted = [p for p in sig.parameters if p != "self"]
-            if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-                for k in m.params:
-                    if k == "seed":
-                        raise ConfigError(f"models[{i}].params.seed: seeds come from `seeds`, not from params")
-                    if k not in accepted:
-                        raise ConfigError(
-                            f"models[{i}].params.{k}: unknown parameter of model {m.model!r}; allowed: {', '.join(a for a in accepted if a != 'seed')}"
-                        )
-            for key in ("feature", "features", "text_feature", "image_feature"):
-                val = m.params.get(key)
-                if isinstance(val, str):
-                    for part in val.split("+"):
-                        if part not in feature_names:
-                            raise ConfigError(
-                                f"models[{i}].params.{key}: feature {part!r} is not defined in `features`; defined: {', '.join(sorted(feature_names)) or 'none'}"
-                            )
-        uwf = self.evaluation.users_with_feature
-        if uwf is not None and uwf not in feature_names:
-            raise ConfigError(
-                f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; "
-                f"defined: {', '.join(sorted(feature_names)) or 'none'}"
-            )
+        check_partial(self.train, "train")
+        self._check_registered()
+        self._check_feature_references()
         names = [m.name for m in self.models]
         if self.statistics.baseline is not None and self.statistics.baseline not in names:
             raise ConfigError(
                 f"statistics.baseline: {self.statistics.baseline!r} is not a model name; allowed values: {', '.join(names)}"
             )
 
+    def _check_registered(self) -> None:
+        """Producers and models exist and take the params given (the registries' own check)."""
+        from benchmark.producers import PRODUCERS
+        from benchmark.registry import MODELS
+
+        for i, f in enumerate(self.features):
+            _check_name(PRODUCERS.names(), f.producer, f"features[{i}].producer", "feature producer")
+            PRODUCERS.check_params(f.producer, f.params, f"features[{i}].params")
+        for i, m in enumerate(self.models):
+            _check_name(MODELS.names(), m.model, f"models[{i}].model", "model")
+            MODELS.check_params(m.model, m.params, f"models[{i}].params")
+            if m.train:
+                if not MODELS.accepts(m.model, "train"):
+                    raise ConfigError(f"models[{i}].train: model {m.model!r} takes no trainer settings")
+                check_partial(m.train, f"models[{i}].train")
+
+    def _check_feature_references(self) -> None:
+        """Params and the evaluation naming a feature name one defined under ``features``."""
+        feature_names = {f.name for f in self.features}
+        defined = ", ".join(sorted(feature_names)) or "none"
+        for i, m in enumerate(self.models):
+            for key in ("feature", "features", "text_feature", "image_feature"):
+                val = m.params.get(key)
+                if isinstance(val, str):
+                    for part in val.split("+"):
+                        if part not in feature_names:
+                            raise ConfigError(
+                                f"models[{i}].params.{key}: feature {part!r} is not defined in `features`; defined: {defined}"
+                            )
+        uwf = self.evaluation.users_with_feature
+        if uwf is not None and uwf not in feature_names:
+            raise ConfigError(
+                f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; defined: {defined}"
+            )
+
     @property
     def baseline(self) -> str:
         return self.statistics.baseline or self.models[0].name
+
+    @property
+    def metric_columns(self) -> list[str]:
+        """``metric@k`` in the order of the leaderboard's columns."""
+        return [f"{m}@{k}" for m in self.evaluation.metrics for k in self.evaluation.ks]
+
+
+def _check_name(registered: list[str], name: str, where: str, kind: str) -> None:
+    if name not in registered:
+        raise ConfigError(f"{where}: unknown {kind} {name!r}; allowed values: {', '.join(registered) or 'none'}")
 
 
 def _unique(values: list[str], section: str, key: str) -> None:
@@ -238,6 +231,16 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
     if overrides:
         data = apply_overrides(data, overrides)
     return from_dict(ExperimentConfig, data)
+
+
+def saved_config(data: dict[str, Any]) -> ExperimentConfig:
+    """The config a results directory recorded (``config.resolved.yaml``), read back.
+
+    Keys and types are checked, but not the models and producers against the registries (nor
+    the other cross-field checks): the config was validated when it ran, and a plug-in model
+    of that run need not be installed where its results are read.
+    """
+    return from_dict(ExperimentConfig, data, validate=False)
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:

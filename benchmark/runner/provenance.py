@@ -5,9 +5,17 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from benchmark import __version__
+
+if TYPE_CHECKING:
+    from benchmark.features import ItemFeatures
+    from benchmark.runner.config import ExperimentConfig
+    from benchmark.runner.stages.dataset import DatasetResult
 
 TRACKED_PACKAGES = (
     "vlm4rec-bench",
@@ -72,3 +80,41 @@ def device_info() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
+
+
+def written_by() -> dict[str, Any]:
+    """Which code wrote a result: ``vlm4rec_bench_version`` and ``git`` (commit, dirty).
+    Recorded in ``provenance.json`` and in every unit record."""
+    return {"vlm4rec_bench_version": __version__, "git": git_commit()}
+
+
+def provenance_record(
+    cfg: ExperimentConfig,
+    data: DatasetResult,
+    feats: Mapping[str, ItemFeatures],
+    version: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``provenance.json`` of a run (the runner adds wall times and the units run/skipped)."""
+    from benchmark.runner.rundir import config_hash
+
+    version = dict(version) if version is not None else written_by()
+    return {
+        "experiment": cfg.experiment,
+        "config_hash": config_hash(cfg),
+        "split_fingerprint": data.split.fingerprint,
+        "split_dir": str(data.split_dir),
+        "dataset_checksums": data.checksums,
+        "features": {
+            n: {
+                "checksum": f.checksum(),
+                "shape": [f.n_items, f.dim],
+                "coverage": f.coverage,
+                "provenance": f.provenance,
+            }
+            for n, f in feats.items()
+        },
+        "packages": package_versions(),
+        "vlm4rec_bench_version": version["vlm4rec_bench_version"],
+        "git": version["git"],
+        "device": device_info(),
+    }

@@ -13,9 +13,12 @@ import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
+
+#: the trackers a config's ``logging.logger`` (or ``run --logger``) may name
+LOGGERS: tuple[str, ...] = ("none", "csv", "tensorboard", "wandb")
 
 
 def wandb_mode() -> str:
@@ -51,8 +54,8 @@ class Tracker:
         self.kind = kind
         self.run_dir = Path(run_dir)
         self.name = name
-        self._wandb_run = None
-        self._lightning_logger = None
+        self._wandb_run: Any = None
+        self._lightning_logger: Any = None
         self._csv_rows: list[dict[str, Any]] = []
         if kind == "wandb":
             try:
@@ -66,7 +69,7 @@ class Tracker:
                     job_type=job_type,
                     config=dict(config),
                     dir=str(self.run_dir),
-                    mode=wandb_mode(),
+                    mode=cast(Any, wandb_mode()),  # a str from the environment; W&B checks it
                     reinit="create_new",
                     settings=wandb.Settings(silent=True, console="off"),
                 )
@@ -107,7 +110,7 @@ class Tracker:
             if lg is not None:
                 lg.log_metrics(dict(metrics), step=step or 0)
 
-    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+    def log_table(self, key: str, columns: list[Any], rows: list[Any]) -> None:
         if self.kind == "wandb" and self._wandb_run is not None:
             try:
                 import wandb
@@ -153,3 +156,32 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B finish failed: %s", exc)
             self._wandb_run = None
+
+
+#: the run directory's files the summary run uploads as the ``results`` artifact
+RESULT_ARTIFACT_FILES = (
+    "metrics.json",
+    "statistics.json",
+    "leaderboard.md",
+    "leaderboard.csv",
+    "per_user_metrics.parquet",
+    "provenance.json",
+    "config.resolved.yaml",
+)
+
+
+def log_summary_run(
+    tracker: Tracker,
+    run_dir: Path,
+    means: Mapping[str, Mapping[str, float]],
+    fingerprint: str,
+    split_dir: Path,
+    experiment: str,
+) -> None:
+    """The summary run: the leaderboard table, the plots, the split and results artifacts."""
+    metric_cols = list(next(iter(means.values())).keys())
+    tracker.log_table("leaderboard", ["model"] + metric_cols, [[m] + [means[m][c] for c in metric_cols] for m in means])
+    for png in sorted((run_dir / "plots").glob("*.png")):
+        tracker.log_image(f"plots/{png.stem}", png)
+    tracker.log_artifact(f"split-{fingerprint[:12]}", "split", [split_dir])
+    tracker.log_artifact(f"results-{experiment}", "results", [run_dir / n for n in RESULT_ARTIFACT_FILES])

@@ -44,7 +44,7 @@ def iter_records(path: str | Path) -> Iterator[Any]:
         else:
             pending += chunk
         if kind in (1, 4):
-            rec = pb.Record()
+            rec = pb.Record()  # type: ignore[attr-defined]  # generated protobuf class
             rec.ParseFromString(pending)
             pending = b""
             yield rec

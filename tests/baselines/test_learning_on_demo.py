@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.demo import generate_demo
 from benchmark.evaluation import evaluate
-from benchmark.prepare import PrepareConfig, prepare
+from benchmark.prepare import DatasetConfig, load_dataset
 from benchmark.producers import FeatureContext, produce
 from benchmark.registry import create_model
 
@@ -24,16 +24,12 @@ def _one_thread(one_torch_thread):
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo-learning")
     paths = generate_demo(tmp / "raw", seed=0)  # the default demo catalogue
-    split = prepare(
-        PrepareConfig(
-            release="2023",
-            reviews=str(paths.reviews),
-            meta=str(paths.meta),
-            protocol="mmrec",
-            seed=0,
-            out=str(tmp / "split"),
-        )
-    )
+    split = load_dataset(
+        DatasetConfig(
+            source="files", release="2023", reviews=str(paths.reviews), meta=str(paths.meta), protocol="mmrec"
+        ),
+        tmp / "split",
+    ).split
     ctx = FeatureContext(
         split=split, split_dir=tmp / "split", cache_dir=tmp / "cache", raw_dir=tmp / "raw", progress=False
     )

@@ -74,7 +74,12 @@ def make_run(tmp: Path) -> Path:
     models.append({"name": "Twin", "model": "x", "paper_name": "Twin"})
     (d / "config.resolved.yaml").write_text(
         yaml.safe_dump(
-            {"experiment": "t", "models": models, "statistics": {"test": "t", "correction": "holm", "alpha": 0.05}}
+            {
+                "experiment": "t",
+                "dataset": {"name": "t"},
+                "models": models,
+                "statistics": {"test": "t", "correction": "holm", "alpha": 0.05},
+            }
         )
     )
     (d / "split.json").write_text(json.dumps({"fingerprint": "f" * 64}))

@@ -85,7 +85,10 @@ def test_value_outside_allowed_set_lists_them():
     check(d, "statistics.correction", "holm", "bonferroni", "bh", "none")
     d = base()
     d["evaluation"] = {"metrics": ["recall", "auc"]}
-    check(d, "evaluation.metrics[1]", "'auc' is not a metric", "ndcg")
+    check(d, "evaluation.metrics[1]", "'auc' is not allowed", "ndcg")
+    d = base()
+    d["logging"] = {"logger": "mlflow"}
+    check(d, "logging.logger", "'mlflow' is not allowed", "tensorboard", "wandb")
 
 
 def test_resampling_tests_need_enough_resamples():

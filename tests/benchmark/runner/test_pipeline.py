@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import benchmark
 from benchmark.cli import main as cli_main
 from benchmark.runner.config import load_config
 from benchmark.runner.pipeline import run_experiment
@@ -115,6 +116,10 @@ def test_demo_run_writes_every_result_file(first_run):
     split = json.loads((d / "split.json").read_text())
     assert prov["split_fingerprint"] == split["fingerprint"] == result.split.fingerprint
     assert prov["packages"]["torch"] and prov["packages"]["vlm4rec-bench"]
+    # which version wrote the results: in provenance.json and in every unit record
+    assert prov["vlm4rec_bench_version"] == benchmark.__version__ and "commit" in prov["git"]
+    for rec in (json.loads(p.read_text()) for p in (d / "units").glob("*.json")):
+        assert rec["vlm4rec_bench_version"] == benchmark.__version__ and rec["git"] == prov["git"]
     assert set(prov["dataset_checksums"]) == {"filtering.sources.reviews", "filtering.sources.meta"}
     assert all(len(v) == 64 for v in prov["dataset_checksums"].values())
     assert set(prov["wall_seconds"]) >= {"dataset", "features", "models", "statistics", "total"}
@@ -220,13 +225,13 @@ def test_killed_run_resumes_to_the_same_leaderboard(first_run, tmp_path):
 
 
 def test_demo_split_fingerprint_does_not_depend_on_where_the_cache_is(first_run, tmp_path):
-    from benchmark.runner.pipeline import StageTimer, build_split
+    from benchmark.runner.stages.dataset import build_split
 
     tmp, cfg_path, result = first_run
     cfg = load_config(cfg_path, [f"cache_dir={tmp_path / 'elsewhere'}"])
-    split, _, _, checksums = build_split(cfg, StageTimer())
-    assert split.fingerprint == result.split.fingerprint
-    assert checksums == json.loads((result.run_dir / "split.json").read_text())["dataset_checksums"]
+    data = build_split(cfg.dataset, cfg.cache_dir)
+    assert data.split.fingerprint == result.split.fingerprint
+    assert data.checksums == json.loads((result.run_dir / "split.json").read_text())["dataset_checksums"]
 
 
 def test_leaderboard_command_rerenders_saved_results(first_run, capsys):

@@ -1,4 +1,5 @@
-"""``data prepare`` end to end: generated 2023 files, config validation, the CLI, real 2018 files."""
+"""Raw files → split (``benchmark.prepare``) end to end: generated 2023 files, config
+validation, the ``data prepare`` CLI, real 2018 files."""
 
 from __future__ import annotations
 
@@ -14,9 +15,17 @@ import pytest
 import yaml
 
 from benchmark.cli import main
+from benchmark.errors import ConfigError
 from benchmark.io import sha256_file
-from benchmark.prepare import PrepareConfig, PrepareConfigError, prepare
+from benchmark.prepare import dataset_from_mapping, load_dataset
 from benchmark.split import PART_COLUMNS, PARTS, Split
+
+
+def prepare(values: dict) -> Split:
+    """The split a ``data prepare --config`` mapping describes (``out`` is where it goes)."""
+    values = dict(values)
+    out = values.pop("out")
+    return load_dataset(dataset_from_mapping({"source": "files", **values}), out).split
 
 
 def _write_2023(tmp: Path, n: int = 1500, seed: int = 0) -> tuple[Path, Path, pd.DataFrame]:
@@ -90,7 +99,7 @@ def _expected_after_filters(truth: pd.DataFrame, uk: int, ik: int, image_items: 
 def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
     reviews, meta, truth = _write_2023(tmp_path)
     out = tmp_path / "out"
-    cfg = PrepareConfig.from_mapping(
+    split = prepare(
         {
             "release": "2023",
             "reviews": reviews,
@@ -101,7 +110,6 @@ def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
             "image_only": True,
         }
     )
-    split = prepare(cfg)
     for name in ("interactions", "items", "train", "valid", "test", "users"):
         assert (out / f"{name}.parquet").is_file()
     train = pd.read_parquet(out / "train.parquet")
@@ -146,8 +154,8 @@ def test_prepare_writes_the_split_and_counts_each_stage(tmp_path):
 
 def test_paper_default_filters_users_only_and_is_reproducible(tmp_path):
     reviews, _, truth = _write_2023(tmp_path, seed=1)
-    a = prepare(PrepareConfig.from_mapping({"release": "2023", "reviews": reviews, "out": tmp_path / "a"}))
-    b = prepare(PrepareConfig.from_mapping({"release": "2023", "reviews": reviews, "out": tmp_path / "b"}))
+    a = prepare({"release": "2023", "reviews": reviews, "protocol": "paper", "out": tmp_path / "a"})
+    b = prepare({"release": "2023", "reviews": reviews, "protocol": "paper", "out": tmp_path / "b"})
     assert a.fingerprint == b.fingerprint and a.params["seed"] == 20230219
     expected = _expected_after_filters(truth, 5, 0)
     assert sum(len(a.part(p)) for p in PARTS) == len(expected)
@@ -157,21 +165,27 @@ def test_paper_default_filters_users_only_and_is_reproducible(tmp_path):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"release": "2019"}, "'release' = '2019' is not allowed; allowed: 2014, 2018, 2023"),
-        ({"protocol": "random"}, "allowed: paper, mmrec, loo, global-time, official"),
-        ({"dedupe": "first"}, "allowed: earliest, latest, all"),
-        ({"kcore": -1}, "'kcore' must be an integer >= 0"),
-        ({"colour": "red"}, "unknown setting(s) ['colour']; allowed: release, reviews"),
-        ({"image_only": True}, "'image_only' needs 'meta'"),
-        ({"protocol": "official"}, "'reviews' is the directory"),
-        ({"category": "All_Beauty"}, "only for protocol 'official'"),
+        ({"release": "2019"}, "release: '2019' is not allowed; allowed values: 2014, 2018, 2023"),
+        ({"protocol": "random"}, "allowed values: paper, mmrec, loo, global-time, official"),
+        ({"dedupe": "first"}, "allowed values: earliest, latest, all"),
+        ({"kcore": -1}, "kcore: must be an integer >= 0"),
+        ({"colour": "red"}, "colour: unknown key; allowed keys here: category, dedupe, demo"),
+        ({"image_only": True}, "image_only: needs `meta`"),
+        ({"protocol": "official"}, "category: required with protocol 'official'"),
+        ({"protocol": "official", "category": "All_Beauty"}, "reviews: with protocol 'official' this is the directory"),
+        (
+            {"protocol": "official", "category": "All_Beauty", "kcore": 5},
+            "kcore: source 'files' with protocol official",
+        ),
+        ({"category": "All_Beauty"}, "category: only for protocol 'official'"),
+        ({"reviews": "nope.jsonl"}, "reviews: nope.jsonl does not exist"),
     ],
 )
 def test_config_errors_name_the_key_and_allowed_values(tmp_path, values, message):
     reviews, _, _ = _write_2023(tmp_path, n=50)
-    base = {"release": "2023", "reviews": reviews, "out": tmp_path / "o"}
-    with pytest.raises(PrepareConfigError) as err:
-        PrepareConfig.from_mapping({**base, **values})
+    base = {"release": "2023", "reviews": str(reviews), "out": tmp_path / "o"}
+    with pytest.raises(ConfigError) as err:
+        prepare({**base, **values})
     assert message in str(err.value)
 
 
@@ -253,17 +267,15 @@ def test_real_2018_magazine_subscriptions(shared_data, tmp_path):
     meta = shared_data / "2018-Magazine_Subscriptions" / "meta_Magazine_Subscriptions.json.gz"
     # strict: the meta's repeated asins are identical lines (notes), so strict reading goes through
     split = prepare(
-        PrepareConfig.from_mapping(
-            {
-                "release": "2018",
-                "reviews": reviews,
-                "meta": meta,
-                "strict": True,
-                "out": tmp_path / "p",
-                "protocol": "loo",
-                "kcore": 5,
-            }
-        )
+        {
+            "release": "2018",
+            "reviews": reviews,
+            "meta": meta,
+            "strict": True,
+            "out": tmp_path / "p",
+            "protocol": "loo",
+            "kcore": 5,
+        }
     )
     with gzip.open(reviews, "rt", encoding="utf-8") as fh:
         recs = [json.loads(line) for line in fh]
@@ -301,15 +313,13 @@ def test_loo_on_2023_rating_only_reproduces_the_official_last_out_split(shared_d
     # The release's own leave-last-out files are an independent reference for our `loo` protocol.
     base = shared_data / "2023-All_Beauty" / "5core"
     split = prepare(
-        PrepareConfig.from_mapping(
-            {
-                "release": "2023",
-                "reviews": base / "rating_only" / "All_Beauty.csv",
-                "out": tmp_path / "l",
-                "protocol": "loo",
-                "kcore": 0,
-            }
-        )
+        {
+            "release": "2023",
+            "reviews": base / "rating_only" / "All_Beauty.csv",
+            "out": tmp_path / "l",
+            "protocol": "loo",
+            "kcore": 0,
+        }
     )
     for part in PARTS:
         official = pd.read_csv(base / "last_out_w_his" / f"All_Beauty.{part}.csv")
@@ -324,16 +334,14 @@ def test_official_protocol_dispatches_to_the_importer(shared_data, tmp_path):
     pytest.importorskip("benchmark.data.interop")
     directory = shared_data / "2023-All_Beauty" / "5core"
     split = prepare(
-        PrepareConfig.from_mapping(
-            {
-                "release": "2023",
-                "reviews": directory,
-                "out": tmp_path / "o",
-                "protocol": "official",
-                "category": "All_Beauty",
-                "variant": "last_out_w_his",
-            }
-        )
+        {
+            "release": "2023",
+            "reviews": directory,
+            "out": tmp_path / "o",
+            "protocol": "official",
+            "category": "All_Beauty",
+            "variant": "last_out_w_his",
+        }
     )
     test_csv = pd.read_csv(directory / "last_out_w_his" / "All_Beauty.test.csv")
     assert len(split.test) == len(test_csv)

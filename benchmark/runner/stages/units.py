@@ -1,0 +1,195 @@
+"""Units stage: every (model, seed) unit fitted, evaluated on valid then (once) on test, and
+written atomically; a unit whose files exist is skipped, so a killed run resumes.
+
+Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
+experiment's); others once. Models whose constructor takes ``train`` get one
+:class:`~benchmark.train_config.TrainConfig`: the class's ``train_defaults`` ← the experiment's
+``train`` ← the model entry's ``train``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.evaluation.evaluator import EvalResult
+from benchmark.features import ItemFeatures
+from benchmark.io import write_json, write_parquet
+from benchmark.registry import MODELS, create_model
+from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.rundir import Unit
+from benchmark.runner.tracking import Tracker
+from benchmark.split import Split
+from benchmark.train_config import TrainConfig, resolve_train
+
+log = logging.getLogger(__name__)
+
+#: (unit name, config to record) → a tracker for that unit
+TrackerFactory = Callable[[str, Mapping[str, Any]], Tracker]
+
+
+def units_for(models: list[ModelConfig], seeds: list[int]) -> list[Unit]:
+    """Stochastic models (constructor takes ``seed``) run once per seed; others once."""
+    out: list[Unit] = []
+    for m in models:
+        if MODELS.accepts(m.model, "seed"):
+            out.extend(Unit(m.name, s) for s in (m.seeds or seeds))
+        else:
+            out.append(Unit(m.name, None))
+    return out
+
+
+@dataclass
+class UnitInputs:
+    """What every unit of a run shares: the split, the features, how to evaluate, where to write,
+    and ``written_by`` (version, git commit) copied into every unit record."""
+
+    split: Split
+    feats: Mapping[str, ItemFeatures]
+    evaluation: EvaluationConfig
+    run_dir: Path
+    written_by: Mapping[str, Any] = field(default_factory=dict)
+
+
+def run_units(
+    models: list[ModelConfig],
+    seeds: list[int],
+    train: Mapping[str, Any],
+    inputs: UnitInputs,
+    tracker_factory: TrackerFactory,
+) -> tuple[list[str], list[str]]:
+    """Run every unit not yet done in ``inputs.run_dir``; returns (keys run, keys skipped as done).
+
+    ``train`` is the experiment's trainer layer (model entries' own ``train`` go over it).
+    """
+    from tqdm.auto import tqdm
+
+    by_name = {m.name: m for m in models}
+    done, ran = [], []
+    for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
+        if unit.is_done(inputs.run_dir):
+            done.append(unit.key)
+            continue
+        mc = by_name[unit.model]
+        train_cfg = unit_train(mc, train)
+        config: dict[str, Any] = {
+            "model": mc.model,
+            "params": mc.params,
+            "seed": unit.seed,
+            "split_fingerprint": inputs.split.fingerprint,
+        }
+        if train_cfg is not None:
+            config["train"] = train_cfg.to_dict()
+        tracker = tracker_factory(unit.key, config)
+        try:
+            rec = run_unit(unit, mc, train_cfg, inputs, tracker)
+        finally:
+            tracker.finish()
+        ran.append(unit.key)
+        log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
+    return ran, done
+
+
+def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig | None:
+    """Trainer settings for a model that takes ``train``: class defaults ← experiment ← model entry."""
+    if not MODELS.accepts(mc.model, "train"):
+        return None
+    return resolve_train(MODELS.attribute(mc.model, "train_defaults", {}), train_layer, mc.train)
+
+
+def run_unit(
+    unit: Unit, mc: ModelConfig, train: TrainConfig | None, inputs: UnitInputs, tracker: Tracker
+) -> dict[str, Any]:
+    """Fit one model with one seed, evaluate on valid then (once) on test, write atomically."""
+    params = dict(mc.params)
+    if unit.seed is not None:
+        params["seed"] = unit.seed
+    seed = unit.seed if unit.seed is not None else 0
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    model = create_model(mc.model, **params, **({"train": train} if train is not None else {}))
+    if hasattr(model, "set_logger"):
+        model.set_logger(tracker.lightning_logger())
+    t0 = time.perf_counter()
+    model.fit(inputs.split, inputs.feats)
+    fit_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+    eval_s = time.perf_counter() - t1
+    describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
+    record = {
+        "model": unit.model,
+        "registered_model": mc.model,
+        "seed": unit.seed,
+        "params": params,
+        "train": train.to_dict() if train is not None else None,
+        "model_info": describe,
+        "valid": {k: float(v) for k, v in valid.means().items()},
+        "test": {k: float(v) for k, v in test.means().items()},
+        "n_users_test": int(test.n_users),
+        "n_excluded_test": int(test.n_excluded),
+        "n_users_valid": int(valid.n_users),
+        "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
+        "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
+        "split_fingerprint": inputs.split.fingerprint,
+        **inputs.written_by,
+    }
+    write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)
+    write_parquet(unit.per_user_path(inputs.run_dir), test.per_user.copy())
+    write_json(unit.record_path(inputs.run_dir), record)  # written last: its presence marks the unit done
+    tracker.log_metrics(
+        {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
+    )
+    return record
+
+
+def evaluate_unit(
+    model: Any, split: Split, feats: Mapping[str, ItemFeatures], ev: EvaluationConfig
+) -> tuple[EvalResult, EvalResult]:
+    """Per-user metrics on valid, then on test (keeping the top-K lists when subsets are on)."""
+    from benchmark.evaluation import evaluate
+
+    users = {
+        p: users_with_feature(split, feats[ev.users_with_feature], p) if ev.users_with_feature else None
+        for p in ("valid", "test")
+    }
+    common: dict[str, Any] = {
+        "ks": tuple(ev.ks),
+        "metrics": tuple(ev.metrics),
+        "batch_size": ev.batch_size,
+        "device": ev.device,
+    }
+    valid = evaluate(model, split, part="valid", users=users["valid"], progress=False, **common)
+    # the cold-start subset re-scores the kept top-K lists
+    test = evaluate(model, split, part="test", users=users["test"], progress=False, keep_topk=ev.subsets, **common)
+    return valid, test
+
+
+def subsets_of(unit: Unit, test: EvalResult, inputs: UnitInputs) -> list[dict[str, Any]] | dict[str, Any]:
+    """Cold-start and user-activity rows of a unit's test evaluation (empty if they fail)."""
+    try:
+        from benchmark.evaluation.subsets import subset_metrics
+
+        return json.loads(subset_metrics(test, inputs.split).to_json(orient="records"))
+    except Exception as exc:  # subsets are a report extra; never lose the unit for them
+        log.warning("subset metrics failed for %s: %s", unit.key, exc)
+        return {}
+
+
+def users_with_feature(split: Split, feature: ItemFeatures, part: str) -> np.ndarray:
+    """Users whose train part and ``part`` each contain at least one item that has ``feature``."""
+    has = feature.mask.numpy()
+    ok = None
+    for p in ("train", part):
+        df = split.part(p)
+        u = np.unique(df["user_id"].to_numpy()[has[df["item_id"].to_numpy()]])
+        ok = u if ok is None else np.intersect1d(ok, u)
+    return ok  # type: ignore[return-value]
