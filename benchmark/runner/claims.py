@@ -1,18 +1,13 @@
-"""``vlm4rec-bench claims``: the paper's published numbers beside ours, and a verdict per claim.
+"""``vlm4rec-bench claims``: the paper's published numbers beside ours, and two verdicts per claim.
 
-A claim says that one method beats others on a metric. For each pair we run the paired test
-chosen for the experiment (default t-test) on per-user values, Holm-corrected over *all* pairs
-of all claims, and report the mean difference with its 95% CI and the relative improvement
-with its CI. Verdicts:
-
-- ``supported``: every "better > other" difference is positive and significant after correction
-  (and, when the paper states a size, our relative improvement CI is reported beside it);
-- ``contradicted``: at least one pair is significant in the opposite direction;
-- ``not supported``: neither (no significant difference for some pair);
-- ``not testable``: a method of the claim has no row in these results (``paper_name`` in the
-  config maps our models to the paper's labels) and the pairs that can be tested do not
-  contradict it; those pairs are still shown. One significant contradiction is enough for
-  ``contradicted`` even when other methods are missing.
+Each claim gets a **direction** verdict (supported / contradicted / not significant / not
+testable) from the test's own statistic, and a **size** verdict (the published relative
+improvement inside or outside our CI of it); the rules are in :mod:`benchmark.runner.verdicts`.
+The comparisons form one family (by default the claims' distinct comparisons; ``family="run"``
+reuses the run's own), corrected together; the report states the family, its size and the
+test in words (what its randomness covers: users and training seeds, or the trained models held
+fixed). Several results directories (e.g. the same experiment under two evaluation protocols)
+are shown side by side, each judged on its own.
 """
 
 from __future__ import annotations
@@ -38,37 +33,57 @@ def load_published(name_or_path: str | None = None) -> dict[str, Any]:
 
 
 def claims_report(
-    run_dir: str | Path | RunResults,
+    run_dir: str | Path | RunResults | list[str | Path | RunResults],
     published: str | None = None,
     test: str | None = None,
     correction: str | None = None,
     alpha: float | None = None,
+    family: str = "claims",
 ) -> tuple[str, dict[str, Any]]:
-    """Markdown report and a JSON-able dict for one results directory.
+    """Markdown report and a JSON-able dict for one results directory or several side by side.
 
-    ``test``/``correction``/``alpha`` default to the run's statistics settings; ``published``
-    to the run's ``published`` (the VLM4Rec paper's numbers by default).
+    ``test``/``correction``/``alpha`` default to each run's statistics settings (with
+    ``family="run"`` they must not be given: the run's family is the run's settings);
+    ``published`` to the first run's ``published`` (the VLM4Rec paper's numbers by default).
+    The dict's top-level ``table``/``claims`` are the first run's (``verdict`` is the direction
+    verdict, its earlier name); ``runs`` holds every run's.
     """
-    results = run_dir if isinstance(run_dir, RunResults) else RunResults.load(run_dir)
-    st = results.config.statistics
-    settings: dict[str, Any] = {
-        "test": test or st.test,
-        "correction": correction or st.correction,
-        "alpha": alpha if alpha is not None else st.alpha,
-    }
-    pub = load_published(published or results.config.published)
-    per_model = results.averaged()
-    names = results.paper_names()
-    rows = side_by_side(pub, names, per_model)
-    verdicts, n_pairs = claim_verdicts(pub, names, per_model, **settings)
-    report = {
-        "run_dir": str(results.run_dir),
-        "split_fingerprint": results.fingerprint,
-        **settings,
-        "table": rows,
-        "claims": verdicts,
-    }
-    return render_markdown(results, pub, rows, verdicts, n_pairs, settings), report
+    from benchmark.runner.verdicts import judge_claims, with_overrides
+
+    if family == "run" and any(x is not None for x in (test, correction, alpha)):
+        raise ValueError("family 'run' uses the run's own test, correction and alpha; drop --test/--correction/--alpha")
+    items = run_dir if isinstance(run_dir, list) else [run_dir]
+    runs = [r if isinstance(r, RunResults) else RunResults.load(r) for r in items]
+    pub = load_published(published or runs[0].config.published)
+    labels = run_labels(runs)
+    per_run = []
+    for label, results in zip(labels, runs):
+        stats = with_overrides(results.config.statistics, test=test, correction=correction, alpha=alpha)
+        verdicts, record = judge_claims(results, pub, stats, family)
+        per_run.append(
+            {
+                "label": label,
+                "run_dir": str(results.run_dir),
+                "split_fingerprint": results.fingerprint,
+                "test": stats.test,
+                "correction": stats.correction,
+                "alpha": stats.alpha,
+                "family": record,
+                "table": side_by_side(pub, results.paper_names(), results.averaged()),
+                "claims": verdicts,
+            }
+        )
+    first = per_run[0]
+    report = {k: first[k] for k in ("run_dir", "split_fingerprint", "test", "correction", "alpha", "table", "claims")}
+    report["family"] = first["family"]
+    report["runs"] = per_run
+    return render_markdown(runs[0], pub, per_run), report
+
+
+def run_labels(runs: list[RunResults]) -> list[str]:
+    """A short name per run: the experiment, with the run directory's name when two share it."""
+    names = [r.config.experiment for r in runs]
+    return [f"{n} ({r.run_dir.name})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
 def side_by_side(
@@ -84,142 +99,100 @@ def side_by_side(
     return rows
 
 
-def claim_verdicts(
-    pub: dict[str, Any],
-    paper_to_ours: dict[str, str],
-    per_model: dict[str, pd.DataFrame],
-    *,
-    test: str,
-    correction: str,
-    alpha: float,
-) -> tuple[list[dict[str, Any]], int]:
-    """Every claim with its tested pairs (corrected together over all claims) and its verdict;
-    also the number of pairs tested."""
-    pairs: list[tuple[str, str, str, str]] = []  # (claim id, metric, better, other) in our names
-    verdicts: list[dict[str, Any]] = []
-    for claim in pub.get("claims", []):
-        better = paper_to_ours.get(claim["better"])
-        others = [paper_to_ours.get(o) for o in claim["than"]]
-        missing = [claim["better"]] if better not in per_model else []
-        missing += [o for o, ours in zip(claim["than"], others) if ours not in per_model]
-        verdicts.append(
-            {
-                "id": claim["id"],
-                "text": claim["text"],
-                "metric": claim["metric"],
-                "missing": missing,
-                "published_relative_improvement": claim.get("published_relative_improvement"),
-            }
-        )
-        pairs += [(claim["id"], claim["metric"], better, o) for o in others if better in per_model and o in per_model]
-    results = tested_pairs(pairs, per_model, test=test, correction=correction, alpha=alpha)
-    for v, claim in zip(verdicts, pub.get("claims", [])):
-        better = paper_to_ours.get(claim["better"])
-        keys = [(v["id"], better, paper_to_ours.get(o)) for o in claim["than"]]
-        v["pairs"] = [results[k] for k in keys if k in results]
-        v["n_pairs_tested"] = len(v["pairs"])
-        v["n_pairs_claimed"] = len(claim["than"])
-        v["verdict"] = verdict(v["pairs"], bool(v["missing"]))
-    return verdicts, len(pairs)
+VERDICT_RULES = (
+    "Direction: *supported* = every pair significantly better after correction; *contradicted* = some pair "
+    "significantly worse; *not testable* = a method has no results here (or its pair is outside the family); "
+    "*not significant* = otherwise. The direction is the test's own (the sign of R⁺ − R⁻ for Wilcoxon, the "
+    "bootstrap CI for the bootstrap, the mean difference otherwise). Size: the published relative improvement "
+    "(stated in the claim, else computed from the published numbers of both methods) *inside* or *outside* our "
+    "CI of the relative improvement; *n/a* without a published size."
+)
 
 
-def tested_pairs(
-    pairs: list[tuple[str, str, str, str]],
-    per_model: dict[str, pd.DataFrame],
-    *,
-    test: str,
-    correction: str,
-    alpha: float,
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Each (claim, metric, better, other) pair tested with ``other`` as the baseline, then the
-    p-values corrected jointly (one family: all pairs of all claims)."""
-    from benchmark.stats import adjust_pvalues, compare
-
-    if not pairs:
-        return {}
-    raw = []
-    for cid, metric, better, other in pairs:
-        r = compare(
-            {better: per_model[better], other: per_model[other]},
-            baseline=other,
-            metrics=[metric],
-            test=test,
-            correction="none",
-            alpha=alpha,
-        )[0]
-        raw.append(((cid, better, other), r))
-    adj = adjust_pvalues([r["p"] for _, r in raw], correction)
-    return {key: dict(r, p_adjusted=float(pa), significant=bool(pa <= alpha)) for (key, r), pa in zip(raw, adj)}
-
-
-def verdict(pairs: list[dict[str, Any]], missing: bool) -> str:
-    """The verdict rule of the module docstring."""
-    if any(p["significant"] and p["mean_diff"] < 0 for p in pairs):
-        return "contradicted"
-    if missing:
-        return "not testable"
-    if all(p["significant"] and p["mean_diff"] > 0 for p in pairs):
-        return "supported"
-    return "not supported"
-
-
-def render_markdown(
-    results: RunResults,
-    pub: dict[str, Any],
-    rows: list[dict[str, Any]],
-    verdicts: list[dict[str, Any]],
-    n_pairs: int,
-    settings: dict[str, Any],
-) -> str:
-    """The claims report as Markdown: header, published-vs-ours table, one section per claim."""
-    md = [
-        f"# Claims check: {results.config.experiment}",
-        "",
-        f"Results: `{results.run_dir}` · split fingerprint `{results.fingerprint[:12]}` · test: {settings['test']}, "
-        f"correction: {settings['correction']} over all {n_pairs} claim comparisons, α = {settings['alpha']}",
-        "",
-        f"Published numbers: {pub.get('source', '').strip()}",
-        "",
-    ]
+def render_markdown(results: RunResults, pub: dict[str, Any], per_run: list[dict[str, Any]]) -> str:
+    """The claims report as Markdown: runs and families, published-vs-ours, one section per claim."""
+    md = [f"# Claims check: {results.config.experiment}", "", f"Published numbers: {pub.get('source', '').strip()}"]
     md += [f"- Paper protocol: {cav}" for cav in pub.get("protocol_caveats", [])]
-    md += [
-        "",
-        "## Published vs ours",
-        "",
-        "| paper method | our model | metric | published | ours |",
-        "|---|---|---|---:|---:|",
-    ]
-    for r in rows:
-        ours = "—" if r["ours"] is None else f"{r['ours']:.4f}"
-        md.append(f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | {ours} |")
+    md += ["", "## Runs and statistics", ""]
+    for run in per_run:
+        md += run_header(run)
+    md += ["", VERDICT_RULES, "", "## Published vs ours", ""]
+    md += published_table(per_run)
     md += ["", "## Claims", ""]
-    for v in verdicts:
-        md += claim_markdown(v)
+    for i in range(len(per_run[0]["claims"])):
+        md += claim_markdown([(run["label"], run["claims"][i]) for run in per_run])
     return "\n".join(md) + "\n"
 
 
-def claim_markdown(v: dict[str, Any]) -> list[str]:
-    md = [f"### {v['text']} — **{v['verdict']}**"]
-    if v["missing"]:
-        md.append(
-            f"Methods without a row in these results: {', '.join(v['missing'])}. "
-            f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
+def run_header(run: dict[str, Any]) -> list[str]:
+    from benchmark.report.labels import CORRECTION_NAMES
+
+    fam = run["family"]
+    tests = sorted({p["test_label"] for c in run["claims"] for p in c["pairs"]})
+    corr = CORRECTION_NAMES.get(run["correction"], run["correction"])
+    what = (
+        f"the claims' {fam.get('n_distinct', 0)} distinct comparisons ({fam.get('n_claim_comparisons', 0)} in the "
+        "claims; a pair shared by claims is tested once)"
+        if fam.get("id") == "claims"
+        else f'the run\'s own family "{fam.get("id", "")}": {fam.get("description", "")}'
+    )
+    lines = [
+        f"- **{run['label']}**: `{run['run_dir']}`, split `{run['split_fingerprint'][:12]}`. Family: {what}; "
+        f"{fam.get('size', 0)} tests, {corr} correction, α = {run['alpha']}."
+    ]
+    lines += [f"  - Test: {t}." for t in tests]
+    return lines
+
+
+def published_table(per_run: list[dict[str, Any]]) -> list[str]:
+    labels = [run["label"] for run in per_run]
+    head = "| paper method | our model | metric | published | " + " | ".join(f"ours: {lab}" for lab in labels) + " |"
+    lines = [head, "|---|---|---|---:|" + "---:|" * len(labels)]
+    for i, r in enumerate(per_run[0]["table"]):
+        ours = [run["table"][i]["ours"] for run in per_run]
+        cells = " | ".join("—" if v is None else f"{v:.4f}" for v in ours)
+        lines.append(
+            f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | {cells} |"
         )
-    for p in v.get("pairs", []):
-        rel = p.get("rel_improvement")
-        rel_s = (
-            "n/a"
-            if rel is None or rel != rel
-            else (f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
-        )
-        md.append(
-            f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
-            f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
-            f"{' (significant)' if p['significant'] else ''}"
-        )
+    return lines
+
+
+def claim_markdown(by_run: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One claim: its verdicts per run, then every pair's numbers and notes."""
+    from benchmark.report.labels import format_percent
+
+    v = by_run[0][1]
+    md = [f"### {v['text']}", ""]
+    md += [
+        f"- **{label}**: direction **{c['direction_verdict']}**, size **{c['size_verdict']}**" for label, c in by_run
+    ]
+    md += [
+        "",
+        "| run | pair | Δ mean [CI] | estimate | relative [CI] | published relative | size | p (adj.) | direction |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    notes: list[str] = []
+    for label, c in by_run:
+        for p in c["pairs"]:
+            rel = f"{format_percent(p['rel_improvement'])} [{format_percent(p['rel_ci_low'])}, {format_percent(p['rel_ci_high'])}]"
+            md.append(
+                f"| {label} | {p['run']} vs {p['baseline']} ({p['metric']}) | {p['mean_diff']:+.4f} "
+                f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}] | {p['estimate']:+.4f} | {rel} | "
+                f"{format_percent(p['published_rel'])} | {p['size_verdict']} | {p['p_adjusted']:.3g} | "
+                f"{p['direction_verdict']} |"
+            )
+            if p["mean_disagrees"]:
+                notes.append(
+                    f"{label}, {p['run']} vs {p['baseline']}: the mean difference ({p['mean_diff']:+.4f}) points the "
+                    f"other way from the {p['test']} test's own statistic, which decides the direction."
+                )
+        if c["missing"] or c["outside_family"]:
+            absent = ", ".join(c["missing"] + c["outside_family"])
+            notes.append(f"{label}: not tested here: {absent} ({c['n_pairs_tested']} of {c['n_pairs_claimed']} pairs).")
+    notes += [f"Caveat: {cav}" for cav in v.get("caveats", [])]
     if v.get("published_relative_improvement") is not None:
-        md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
-    md.append("")
+        notes.append(f"Published relative improvement (stated): {format_percent(v['published_relative_improvement'])}.")
+    md += [""] + [f"- {n}" for n in notes] + [""]
     return md
 
 
