@@ -62,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trec_eval = exactly trec_eval's (32-bit float scores, then item id descending)",
     )
     p.add_argument("--baseline", help="run the others are tested against (default: the first run)")
-    p.add_argument("--test", default="t", choices=TESTS, help="paired test (default t)")
+    p.add_argument(
+        "--test",
+        default="auto",
+        choices=TESTS,
+        help="paired test (default auto: the paired t-test here, as each run file is one model)",
+    )
     p.add_argument(
         "--correction",
         default="holm",
