@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "CORRECTION_NAMES",
+    "FORMATS",
     "TEST_NAMES",
     "TRAINING_RANDOMNESS_NOTE",
     "direction_of",
@@ -44,6 +45,8 @@ _FAMILY_NAMES = {
     "map": "MAP",
     "coverage": "Coverage",
 }
+FORMATS: tuple[str, ...] = ("md", "latex", "csv")
+"""Table formats of :mod:`benchmark.report.tables` and :mod:`benchmark.report.comparisons`."""
 TEST_NAMES = {
     "auto": "mixed model for multi-seed comparisons, else paired t-test",
     "mixed": "linear mixed model over users and training seeds",
