@@ -87,20 +87,27 @@ def _comparison_row(t: Mapping[str, Any], digits: int) -> list[str]:
 
 def _families_md(rows: Sequence[Mapping[str, Any]]) -> str:
     """The family line(s) and the tests in words under a Markdown statistics table."""
-    fams: dict[str, Mapping[str, Any]] = {}
+    fams: dict[str, list[Mapping[str, Any]]] = {}
     for t in rows:
         if "family" in t:
-            fams.setdefault(str(t["family"]), t)
+            fams.setdefault(str(t["family"]), []).append(t)
     lines = [
-        f'Family "{name}": {t["family_size"]} comparisons, '
-        f"{CORRECTION_NAMES.get(str(t['correction']), str(t['correction']))} correction, α = {t['alpha']}."
-        for name, t in fams.items()
+        f'Family "{name}": {ts[0]["family_size"]} comparisons ({_members(ts)}), '
+        f"{CORRECTION_NAMES.get(str(ts[0]['correction']), str(ts[0]['correction']))} correction, "
+        f"α = {ts[0]['alpha']}."
+        for name, ts in fams.items()
     ]
     labels = list(dict.fromkeys(str(t["test_label"]) for t in rows if t.get("test_label")))
     lines += [f"Test: {lab}." for lab in labels]
     if any(t["significant"] and direction_of(t) == 0 for t in rows):
         lines.append("•: significant, but the test's own statistic gives no direction.")
     return ("\n" + "\n".join(f"- {line}" for line in lines) + "\n") if lines else ""
+
+
+def _members(rows: Sequence[Mapping[str, Any]]) -> str:
+    pairs = {frozenset((str(t["run"]), str(t["baseline"]))) for t in rows}
+    metrics = {str(t["metric"]) for t in rows}
+    return f"{len(pairs)} pair(s) × {len(metrics)} metric(s) shown"
 
 
 def _comparison_latex(head: Sequence[str], body: Sequence[list[str]]) -> str:

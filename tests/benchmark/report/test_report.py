@@ -219,7 +219,7 @@ def test_end_to_end_with_compare_and_seeds():
     out = comparison_table(tests)
     table_lines = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table_lines) == 2 + len(tests) and "▲" in out
-    assert '- Family "vs pop": 2 comparisons, Holm correction, α = 0.05.' in out
+    assert '- Family "vs pop": 2 comparisons (1 pair(s) × 2 metric(s) shown), Holm correction, α = 0.05.' in out
     tex = comparison_table(tests, fmt="latex")
     assert _braces_balanced(tex) and r"\toprule" in tex and r"$\Delta$ mean" in tex
     back = pd.read_csv(io.StringIO(comparison_table(tests, fmt="csv")))
