@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from benchmark.perf.seed_tests import ALPHA, Setting, classic_t_p, rejection_rates, simulate
 from benchmark.stats import RESULT_KEYS, SeedCube, compare, mixed_test
+from benchmark.stats.simulation import ALPHA, Setting, classic_t_p, rejection_rates, simulate
 
 
 def _seed_frames(values: np.ndarray, users: np.ndarray, metric: str = "recall@10") -> list[pd.DataFrame]:
