@@ -221,3 +221,15 @@ def test_several_runs_side_by_side(tmp_path):
     md, report = claims_report([d, d], published=str(tmp_path / "published.yaml"))
     assert [r["label"] for r in report["runs"]] == ["t (run)", "t (run)"]
     assert md.count("| ours: ") == 2 and "- **t (run)**: direction **supported**" in md
+
+
+def test_cli_states_both_verdicts_and_refuses_overrides_of_the_run_family(tmp_path, capsys):
+    from benchmark.cli import main
+
+    d = make_run(tmp_path)
+    pub = str(tmp_path / "published.yaml")
+    assert main(["claims", str(d), "--published", pub, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {c["direction_verdict"] for c in out["claims"]} >= {"supported", "contradicted", "not testable"}
+    assert all(c["size_verdict"] in ("inside", "outside", "n/a") for c in out["claims"])
+    assert main(["claims", str(d), "--published", pub, "--family", "run", "--test", "t"]) == 2
