@@ -25,6 +25,12 @@ Families (``family``): ``claims`` (default) — the claims' comparisons, each di
 pair) counted once however many claims share it, corrected together; ``run`` — the run's own
 family (its ``statistics`` section: against the baseline or all pairs), so a pair's adjusted
 p-value is the one in the run's ``statistics.json``; claim pairs outside it are not testable.
+
+Evaluation modes (``mode``): the leaderboard's (``None``, full catalogue) or an extra one of the
+run (``captioned-only``, the paper's protocol; :mod:`benchmark.runner.modes`). There each model
+skips the users without its own items, so every pair is tested on the users both models kept
+(all seeds of both), and the family is always the claims' (the run's statistics are the
+leaderboard's).
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def claim_pairs(
 
 
 def family_rows(
-    results: RunResults, pairs: Sequence[ClaimPair], statistics: StatisticsConfig, family: str
+    results: RunResults, pairs: Sequence[ClaimPair], statistics: StatisticsConfig, family: str, mode: str | None = None
 ) -> tuple[dict[tuple[str, frozenset[str]], dict[str, Any]], dict[str, Any]]:
     """The comparison row of every distinct claim pair under ``family``, and the family's record."""
     from benchmark.stats import family_record
@@ -84,7 +90,7 @@ def family_rows(
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
     distinct = list({p.key: p for p in pairs}.values())
-    if family == "run":
+    if family == "run" and mode is None:
         from benchmark.runner.stages.summary import compare_models
 
         models = results.models
@@ -95,7 +101,7 @@ def family_rows(
         rows = compare_models(results, statistics, models, metrics, base)
         record = family_record(rows)
     else:
-        rows = _claims_family(results, distinct, statistics)
+        rows = _claims_family(results, distinct, statistics, mode)
         record = family_record(rows, f"{len(rows)} distinct claim comparisons ({len(pairs)} in the claims)")
     by_key = {(str(r["metric"]), frozenset((str(r["run"]), str(r["baseline"])))): r for r in rows}
     record["n_claim_comparisons"] = len(pairs)
@@ -104,26 +110,25 @@ def family_rows(
 
 
 def _claims_family(
-    results: RunResults, distinct: Sequence[ClaimPair], statistics: StatisticsConfig
+    results: RunResults, distinct: Sequence[ClaimPair], statistics: StatisticsConfig, mode: str | None
 ) -> list[dict[str, Any]]:
-    """Each distinct pair tested (other as baseline) per metric, then corrected as one family."""
+    """Each distinct pair tested (other as baseline) on the users both models hold in ``mode``,
+    then corrected as one family."""
     from benchmark.stats import adjust_pvalues, compare
 
     if not distinct:
         return []
     rows: list[dict[str, Any]] = []
-    for metric in dict.fromkeys(p.metric for p in distinct):
-        listed = [(p.better, p.other) for p in distinct if p.metric == metric]
-        models = list(dict.fromkeys(m for pair in listed for m in pair))
-        frames, seeds = results.seed_inputs(models)
+    for p in distinct:
+        frames, seeds = results.seed_inputs([p.better, p.other], mode)
         rows += compare(
-            frames,
-            metrics=[metric],
+            common_users(frames),
+            metrics=[p.metric],
             test=statistics.test,
             correction="none",
             alpha=statistics.alpha,
             n_resamples=statistics.n_resamples,
-            pairs=listed,
+            pairs=[(p.better, p.other)],
             seeds=seeds,
         )
     adjusted = adjust_pvalues([r["p"] for r in rows], statistics.correction)
@@ -131,6 +136,24 @@ def _claims_family(
         r.update(p_adjusted=float(pa), significant=bool(pa <= statistics.alpha), family="claims")
         r.update(family_size=len(rows), correction=statistics.correction, alpha=float(statistics.alpha))
     return rows
+
+
+def common_users(frames: Mapping[str, Any]) -> dict[str, Any]:
+    """Every model's frames (one, or one per seed) restricted to the users all of them hold
+    (unchanged when they already agree: the leaderboard's mode evaluates every user)."""
+    import pandas as pd
+
+    tables = [f for v in frames.values() for f in ([v] if isinstance(v, pd.DataFrame) else v)]
+    users = set(tables[0]["user_id"])
+    for t in tables[1:]:
+        users &= set(t["user_id"])
+    if all(len(t) == len(users) for t in tables):
+        return dict(frames)
+
+    def keep(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["user_id"].isin(users)].reset_index(drop=True)
+
+    return {m: keep(v) if isinstance(v, pd.DataFrame) else [keep(f) for f in v] for m, v in frames.items()}
 
 
 def oriented(row: Mapping[str, Any], better: str) -> dict[str, Any]:
@@ -210,13 +233,19 @@ def published_rel(
 
 
 def judge_claims(
-    results: RunResults, pub: Mapping[str, Any], statistics: StatisticsConfig, family: str = "claims"
+    results: RunResults,
+    pub: Mapping[str, Any],
+    statistics: StatisticsConfig,
+    family: str = "claims",
+    mode: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every claim with its pairs (oriented better-vs-other, each with its published size, size
-    verdict and direction verdict) and its two verdicts; also the family's record."""
+    verdict and direction verdict) and its two verdicts; also the family's record. ``mode``: an
+    extra evaluation mode of the run (module docstring)."""
     names = results.paper_names()
-    pairs, missing = claim_pairs(pub, names, results.models)
-    rows, record = family_rows(results, pairs, statistics, family)
+    present = results.models if mode is None else [m for m in results.models if results.seed_frames(m, mode)]
+    pairs, missing = claim_pairs(pub, names, present)
+    rows, record = family_rows(results, pairs, statistics, family, mode)
     ours_to_paper = {v: k for k, v in names.items()}
     verdicts = []
     for claim in pub.get("claims", []):

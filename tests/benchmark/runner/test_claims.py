@@ -220,7 +220,8 @@ def test_several_runs_side_by_side(tmp_path):
     d = make_run(tmp_path)
     md, report = claims_report([d, d], published=str(tmp_path / "published.yaml"))
     assert [r["label"] for r in report["runs"]] == ["t (run)", "t (run)"]
-    assert md.count("| ours: ") == 2 and "- **t (run)**: direction **supported**" in md
+    assert md.count("| ours: ") == 2 and "- `t (run), full-catalogue`: direction **supported**" in md
+    assert "- Remaining differences from the paper (t (run)):" in md
 
 
 def test_cli_states_both_verdicts_and_refuses_overrides_of_the_run_family(tmp_path, capsys):
