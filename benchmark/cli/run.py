@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="health warnings (barely trained, not above random/popularity, low feature coverage, thin "
         "validation) become an error (exit 2) after every result file is written",
     )
+    p.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="resume even when finished units were written by other code (commit, uncommitted changes, package "
+        "versions); the mixture is recorded in provenance.json and the leaderboard caption",
+    )
     p.set_defaults(func=_run)
 
 
@@ -66,7 +72,12 @@ def _run(args: argparse.Namespace) -> int:
             "pixel feature in place of CLIP; its numbers say nothing about real data."
         )
     result = run_experiment(
-        cfg, force=args.force, run_dir=args.run_dir, logger_kind=args.logger, strict_health=args.strict_health
+        cfg,
+        force=args.force,
+        run_dir=args.run_dir,
+        logger_kind=args.logger,
+        allow_mixed=args.allow_mixed,
+        strict_health=args.strict_health,
     )
     print((result.run_dir / "leaderboard.md").read_text(encoding="utf-8"))
     print(f"results: {result.run_dir}  ({len(result.units_run)} units run, {len(result.units_skipped)} already done)")
