@@ -146,6 +146,7 @@ class LoggingConfig:
     logger: str = choice("wandb", LOGGERS)
     project: str = "vlm4rec-bench"
     entity: str | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass

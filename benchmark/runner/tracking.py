@@ -4,13 +4,21 @@ TensorBoard or nothing — one object per (model, seed) unit, plus one summary r
 W&B never blocks or fails a run: without an API key (``WANDB_API_KEY`` or a ``~/.netrc``
 entry) it runs with ``mode="offline"`` and writes under ``<run dir>/wandb``; any W&B error
 is logged as a warning and tracking continues as a no-op.
+
+Unit runs carry config W&B can group and filter by (model, params, seed, split fingerprint,
+dataset, protocol, commit) and the experiment's tags. The summary run (and ``claims``'s run)
+has a fixed id per run directory (:func:`fixed_run_id`): a resumed run replaces its offline
+directory (online: resumes the same W&B run) instead of adding a second one. Its tables and
+summary values come from :mod:`benchmark.runner.tracked`, read from the run's own files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import netrc
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +58,8 @@ class Tracker:
         name: str,
         config: Mapping[str, Any],
         job_type: str = "train",
+        tags: list[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.kind = kind
         self.run_dir = Path(run_dir)
@@ -61,6 +71,9 @@ class Tracker:
             try:
                 import wandb
 
+                mode = wandb_mode()
+                if run_id is not None and mode == "offline":
+                    replace_offline_run(self.run_dir / "wandb", run_id)
                 self._wandb_run = wandb.init(
                     project=project,
                     entity=entity,
@@ -68,10 +81,12 @@ class Tracker:
                     name=name,
                     job_type=job_type,
                     config=dict(config),
+                    tags=list(tags or []),
                     dir=str(self.run_dir),
-                    mode=cast(Any, wandb_mode()),  # a str from the environment; W&B checks it
+                    mode=cast(Any, mode),  # a str from the environment; W&B checks it
                     reinit="create_new",
                     settings=wandb.Settings(silent=True, console="off"),
+                    **({"id": run_id, "resume": "allow"} if run_id is not None else {}),
                 )
             except Exception as exc:  # tracking must never fail the benchmark
                 log.warning("W&B init failed (%s); continuing without W&B for %s", exc, name)
@@ -119,6 +134,14 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B table failed: %s", exc)
 
+    def log_summary(self, values: Mapping[str, Any]) -> None:
+        """Values for the run's summary only (no history row): W&B's run table, charts, filters."""
+        if self.kind == "wandb" and self._wandb_run is not None:
+            try:
+                self._wandb_run.summary.update(dict(values))
+            except Exception as exc:
+                log.warning("W&B summary failed: %s", exc)
+
     def log_image(self, key: str, path: Path) -> None:
         if self.kind == "wandb" and self._wandb_run is not None and Path(path).exists():
             try:
@@ -144,6 +167,14 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B artifact failed: %s", exc)
 
+    def use_artifact(self, name: str) -> None:
+        """Link this run to an artifact another run logged (``claims`` → the ``results``)."""
+        if self.kind == "wandb" and self._wandb_run is not None:
+            try:
+                self._wandb_run.use_artifact(f"{name}:latest")
+            except Exception as exc:
+                log.warning("W&B use_artifact failed: %s", exc)
+
     def finish(self) -> None:
         if self._lightning_logger is not None and self.kind in ("csv", "tensorboard"):
             try:
@@ -162,6 +193,7 @@ class Tracker:
 RESULT_ARTIFACT_FILES = (
     "metrics.json",
     "statistics.json",
+    "costs.json",
     "leaderboard.md",
     "leaderboard.csv",
     "per_user_metrics.parquet",
@@ -170,18 +202,46 @@ RESULT_ARTIFACT_FILES = (
 )
 
 
+def fixed_run_id(run_dir: Path, job_type: str, *parts: str) -> str:
+    """The id of a run directory's ``summary`` (or ``claims``) run: the same on every resume, so
+    the tracker replaces or resumes that run rather than adding one."""
+    run_dir = Path(run_dir)
+    key = "/".join([run_dir.parent.name, run_dir.name, job_type, *parts])
+    return f"{job_type}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def replace_offline_run(wandb_dir: Path, run_id: str) -> None:
+    """Remove earlier offline directories of run ``run_id`` (``offline-run-<time>-<id>``): the
+    new one replaces them, so ``wandb sync`` uploads the run once."""
+    if not wandb_dir.is_dir():
+        return
+    for old in wandb_dir.glob(f"offline-run-*-{run_id}"):
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def log_summary_run(
     tracker: Tracker,
     run_dir: Path,
-    means: Mapping[str, Mapping[str, float]],
     fingerprint: str,
     split_dir: Path,
     experiment: str,
 ) -> None:
-    """The summary run: the leaderboard table, the plots, the split and results artifacts."""
-    metric_cols = list(next(iter(means.values())).keys())
-    tracker.log_table("leaderboard", ["model"] + metric_cols, [[m] + [means[m][c] for c in metric_cols] for m in means])
+    """The summary run: every table of :func:`benchmark.runner.tracked.run_tables` (leaderboard
+    with markers and seed spread, statistics, subsets, costs, search traces, health warnings),
+    the per-model summary values, the plots, the split and results artifacts."""
+    from benchmark.runner.tracked import run_tables
+
+    tables = run_tables(run_dir)
+    for key, (columns, rows) in tables.tables.items():
+        tracker.log_table(key, columns, rows)
+    tracker.log_summary(tables.summary)
     for png in sorted((run_dir / "plots").glob("*.png")):
         tracker.log_image(f"plots/{png.stem}", png)
     tracker.log_artifact(f"split-{fingerprint[:12]}", "split", [split_dir])
-    tracker.log_artifact(f"results-{experiment}", "results", [run_dir / n for n in RESULT_ARTIFACT_FILES])
+    tracker.log_artifact(results_artifact(experiment), "results", [run_dir / n for n in RESULT_ARTIFACT_FILES])
+
+
+def results_artifact(experiment: str) -> str:
+    """The name of a run's ``results`` artifact (W&B artifact names: letters, digits, ``-_.``)."""
+    return "results-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)

@@ -93,6 +93,7 @@ def run_units(
         mc = by_name[unit.model]
         train_cfg = unit_train(mc, train)
         config: dict[str, Any] = {
+            "model_name": unit.model,
             "model": mc.model,
             "params": mc.params,
             "seed": unit.seed,
