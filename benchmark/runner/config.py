@@ -147,6 +147,7 @@ class LoggingConfig:
     project: str = "vlm4rec-bench"
     entity: str | None = None
     tags: list[str] = field(default_factory=list)
+    energy: bool = True
 
 
 @dataclass

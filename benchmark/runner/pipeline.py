@@ -24,6 +24,7 @@ from typing import Any
 
 from benchmark.io import write_json
 from benchmark.runner.config import ExperimentConfig
+from benchmark.runner.costs import write_costs
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
@@ -77,6 +78,7 @@ def run_experiment(
             Path(cfg.cache_dir) / cfg.dataset.name / "cache",
             data.raw_dir,
             cfg.evaluation.device,
+            cfg.logging.energy,
         )
     check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
@@ -99,7 +101,7 @@ def run_experiment(
         )
 
     with timer("models"):
-        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed)
+        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed, cfg.logging.energy)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
     with timer("statistics"):
         results = RunResults.load(rdir)
@@ -114,6 +116,8 @@ def run_experiment(
     provenance["unit_code_versions"] = results.code_versions()
     provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
     write_json(rdir / "provenance.json", provenance)
+    results.provenance = provenance
+    write_costs(rdir, results)  # needs the features' costs, which provenance.json holds
 
     summary_tracker = tracker("summary", {}, "summary", fixed_run_id(rdir, "summary"))
     try:

@@ -69,9 +69,12 @@ def run_tables(run_dir: str | Path) -> RunTables:
     """The tables and summary values of a finished run directory (those its files allow)."""
     d = Path(run_dir)
     out = RunTables()
+    costs = _read_json(d / "costs.json")
     if (d / "leaderboard.md").is_file():
         out.tables["leaderboard"] = leaderboard_table(
-            (d / "leaderboard.md").read_text(encoding="utf-8"), _read_csv_records(d / "leaderboard.csv")
+            (d / "leaderboard.md").read_text(encoding="utf-8"),
+            _read_csv_records(d / "leaderboard.csv"),
+            (costs or {}).get("models"),
         )
     stats = _read_json(d / "statistics.json") or {}
     comparisons = stats.get("comparisons") or []
@@ -79,7 +82,7 @@ def run_tables(run_dir: str | Path) -> RunTables:
         out.tables["statistics"] = statistics_table(comparisons)
     for key, table in (
         ("subsets", records_table(_read_csv_records(d / "subsets.csv"))),
-        ("costs", costs_table(_read_json(d / "costs.json"))),
+        ("costs", costs_table(costs)),
         ("search_traces", search_table(d / "search")),
         ("health_warnings", health_table(_read_json(d / "health.json"))),
     ):
@@ -123,18 +126,31 @@ def _split_row(line: str) -> list[str]:
     return parts
 
 
-def leaderboard_table(markdown: str, numbers: list[dict[str, Any]]) -> Table:
+def leaderboard_table(
+    markdown: str, numbers: list[dict[str, Any]], costs: Mapping[str, Mapping[str, Any]] | None = None
+) -> Table:
     """``leaderboard.md``'s rows as printed, then the CSV's plain numbers of the same row
-    (mean, ``_std``, ``_p_adjusted``, ``_significant``) for sorting and plotting."""
+    (``model``, mean, ``_std``, ``_p_adjusted``, ``_significant``) for sorting, filtering and
+    plotting, then, with
+    ``costs`` (``costs.json``'s models), the cost as the leaderboard prints it
+    (:func:`benchmark.report.labels.format_cost`) and its ``cost_seconds`` and ``energy_kwh``."""
+    from benchmark.report.labels import format_cost
+
     head, rows = markdown_table(markdown)
     if not head:
         return [], []
-    extra = [k for k in (numbers[0] if numbers else {}) if k != "method"]
+    extra = list(numbers[0]) if numbers else []
+    cost_cols = ["Cost", "cost_seconds", "energy_kwh"] if costs else []
     out = []
     for i, row in enumerate(rows):
         rec = numbers[i] if i < len(numbers) else {}
-        out.append(row + [_plain(rec.get(k)) for k in extra])
-    return head + extra, out
+        cells = row + [_plain(rec.get(k)) for k in extra]
+        if costs:
+            c = costs.get(str(rec.get("method"))) or {}
+            cells += [format_cost(c), _plain(c.get("total_seconds")), _plain(c.get("energy_kwh"))]
+        out.append(cells)
+    # the CSV's "method" is the plain model name (the printed one may carry "(baseline)", marks)
+    return head + ["model" if k == "method" else k for k in extra] + cost_cols, out
 
 
 def statistics_table(comparisons: list[Mapping[str, Any]]) -> Table:
@@ -155,9 +171,9 @@ def costs_table(costs: Mapping[str, Any] | None) -> Table:
         return [], []
     from benchmark.runner.costs import COST_COLUMNS
 
-    return list(COST_COLUMNS), [
-        [m] + [_plain(row.get(c)) for c in COST_COLUMNS[1:]] for m, row in costs["models"].items()
-    ]
+    models = costs["models"]
+    order = [m for m in costs.get("order", []) if m in models] or list(models)
+    return list(COST_COLUMNS), [[m] + [_plain(models[m].get(c)) for c in COST_COLUMNS[1:]] for m in order]
 
 
 def search_table(search_dir: Path) -> Table:

@@ -86,7 +86,8 @@ class Tracker:
                     mode=cast(Any, mode),  # a str from the environment; W&B checks it
                     reinit="create_new",
                     settings=wandb.Settings(silent=True, console="off"),
-                    **({"id": run_id, "resume": "allow"} if run_id is not None else {}),
+                    id=run_id,
+                    resume="allow" if run_id is not None else None,
                 )
             except Exception as exc:  # tracking must never fail the benchmark
                 log.warning("W&B init failed (%s); continuing without W&B for %s", exc, name)

@@ -120,7 +120,8 @@ def read_table(run_dir: str | Path, key: str) -> dict[str, Any]:
     """The last ``wandb.Table`` logged under ``key`` in an offline run: ``{"columns", "data"}``."""
     path = None
     for row in read_history(run_dir):  # W&B flattens the table's reference: "<key>/_type", "<key>/path"
-        nested = row.get(key) if isinstance(row.get(key), dict) else {}
+        value = row.get(key)
+        nested: dict[str, Any] = value if isinstance(value, dict) else {}
         if row.get(f"{key}/_type", nested.get("_type")) == "table-file":
             path = row.get(f"{key}/path", nested.get("path"))
     if path is None:

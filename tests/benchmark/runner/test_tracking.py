@@ -175,8 +175,82 @@ def test_unit_runs_carry_config_and_tags(tracked_run):
     assert bpr["model"] == "bpr" and bpr["params"]["k"] == 8 and bpr["train"]["max_epochs"] == 2
 
 
+def test_costs_add_up_the_stages_each_model_depended_on(tracked_run):
+    _, run_dir = tracked_run
+    costs = json.loads((run_dir / "costs.json").read_text())["models"]
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    pixels = prov["features"]["pixels"]["provenance"]["cost"]
+    assert set(pixels["stages"]) == {"extract"} and pixels["wall_seconds"] >= 0
+    assert pixels["device"] == "cpu" and pixels["peak_memory_bytes"] > 0
+    units: dict[str, list[dict]] = {}
+    for path in (run_dir / "units").glob("*.json"):
+        rec = json.loads(path.read_text())
+        units.setdefault(rec["model"], []).append(rec)
+    for model, recs in units.items():
+        fit = sum(r["cost"]["fit"]["wall_seconds"] for r in recs)
+        ev = sum(r["cost"]["evaluate"]["wall_seconds"] for r in recs)
+        feat = pixels["wall_seconds"] if model == "Vision-only" else 0.0
+        row = costs[model]
+        assert row["n_units"] == len(recs)
+        assert row["fit_seconds"] == pytest.approx(fit) and row["eval_seconds"] == pytest.approx(ev)
+        assert row["total_seconds"] == pytest.approx(feat + fit + ev)
+        assert row["device"] == "cpu" and row["peak_memory_mb"] > 0
+        for r in recs:  # energy: kWh where CodeCarbon measured, else the reason
+            stage = r["cost"]["fit"]
+            assert stage["energy_kwh"] is not None or stage["energy_note"].startswith("not measured")
+    assert costs["Popularity"]["features_seconds"] is None  # it reads no feature
+    # the W&B summary run: a cost column in the leaderboard and the cost table
+    summary_run = runs_by_job(run_dir)["summary"][0]
+    board = read_table(summary_run, "leaderboard")
+    cols = board["columns"]
+    by_model = {row[cols.index("model")]: row for row in board["data"]}
+    for model, row in costs.items():
+        assert by_model[model][cols.index("cost_seconds")] == pytest.approx(row["total_seconds"])
+        assert by_model[model][cols.index("Cost")].endswith(" s") or " kWh" in by_model[model][cols.index("Cost")]
+    table = read_table(summary_run, "costs")
+    assert [r[0] for r in table["data"]] == ["Popularity", "Vision-only", "BPR-MF"]
+
+
+def test_leaderboard_show_cost(tracked_run, capsys):
+    from benchmark.cli import main as cli_main
+
+    _, run_dir = tracked_run
+    costs = json.loads((run_dir / "costs.json").read_text())["models"]
+    assert cli_main(["leaderboard", str(run_dir), "--show-cost"]) == 0
+    md = capsys.readouterr().out
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    assert header.rstrip(" |").endswith("Cost")
+    assert cli_main(["leaderboard", str(run_dir), "--show-cost", "--format", "csv"]) == 0
+    df = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    for _, row in df.iterrows():
+        assert row["cost_seconds"] == pytest.approx(costs[row["method"]]["total_seconds"])
+    assert cli_main(["leaderboard", str(run_dir)]) == 0
+    assert "Cost" not in capsys.readouterr().out  # only on request: leaderboard.md stays free of wall time
+
+
+def test_energy_failure_never_fails_a_stage(monkeypatch):
+    import codecarbon
+
+    from benchmark.runner import costs
+
+    class Broken:
+        def __init__(self, *a, **k):
+            raise RuntimeError("no power counters here")
+
+    monkeypatch.setattr(codecarbon, "OfflineEmissionsTracker", Broken)
+    monkeypatch.setattr(costs, "_ENERGY_BROKEN", [])
+    with costs.measure("cpu") as m:
+        sum(range(1000))
+    assert m.record["energy_kwh"] is None and "no power counters here" in m.record["energy_note"]
+    assert m.record["wall_seconds"] >= 0 and m.record["device"] == "cpu"
+    with costs.measure("cpu", energy=False) as off:
+        pass
+    assert off.record["energy_kwh"] is None and off.record["energy_note"].startswith("off")
+
+
 def test_resume_replaces_the_summary_run(tracked_run):
     cfg_path, run_dir = tracked_run
+    costs_before = json.loads((run_dir / "costs.json").read_text())["models"]
     before = runs_by_job(run_dir)
     first_id = read_run_info(before["summary"][0])["id"]
     again = run_experiment(load_config(cfg_path))
@@ -185,3 +259,6 @@ def test_resume_replaces_the_summary_run(tracked_run):
     assert len(offline_runs(run_dir / "wandb")) == 5  # 4 units + 1 summary, as before the resume
     assert len(after["summary"]) == 1 and read_run_info(after["summary"][0])["id"] == first_id
     assert sorted(after["train"]) == sorted(before["train"])
+    # the resume loaded the features from the cache: they count with the cost recorded when made
+    costs_after = json.loads((run_dir / "costs.json").read_text())["models"]
+    assert costs_after == costs_before
