@@ -244,3 +244,102 @@ def _read_csv_records(path: Path) -> list[dict[str, Any]]:
 def _records(df: Any) -> list[dict[str, Any]]:
     """A frame's rows as dicts of plain values at full precision (``to_json`` keeps 10 digits)."""
     return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+#: the claims table's columns (one row per claim × evaluation mode × pair, every run of the report)
+CLAIMS_COLUMNS: tuple[str, ...] = (
+    "run",
+    "claim",
+    "text",
+    "mode",
+    "protocol",
+    "direction_verdict",
+    "size_verdict",
+    "pair",
+    "metric",
+    "published_rel",
+    "rel_improvement",
+    "rel_ci_low",
+    "rel_ci_high",
+    "ours",
+    "mean_diff",
+    "ci_low",
+    "ci_high",
+    "p_adjusted",
+    "family_size",
+    "test",
+    "pair_direction_verdict",
+)
+
+
+#: the claims table's columns copied from each pair's comparison record
+_PAIR_KEYS = (
+    "published_rel",
+    "rel_improvement",
+    "rel_ci_low",
+    "rel_ci_high",
+    "mean_diff",
+    "ci_low",
+    "ci_high",
+    "p_adjusted",
+    "family_size",
+    "test",
+)
+
+
+def claims_table(report: Mapping[str, Any]) -> Table:
+    """The verdicts of a ``claims`` report (:func:`benchmark.runner.claims.claims_report`'s dict):
+    each claim's two verdicts, the published relative improvement beside ours with its CI, the
+    corrected p and the protocol (split protocol and evaluation mode), per pair."""
+    rows = []
+    for run in report.get("runs", []):
+        protocol = _split_protocol(run.get("run_dir"))
+        for claim in run.get("claims", []):
+            for mode, c in [("full-catalogue", claim), *claim.get("modes", {}).items()]:
+                pairs = c.get("pairs") or [{}]
+                for p in pairs:
+                    rec = {
+                        "run": run.get("label"),
+                        "claim": claim.get("id"),
+                        "text": claim.get("text"),
+                        "mode": mode,
+                        "protocol": protocol,
+                        "direction_verdict": c.get("direction_verdict"),
+                        "size_verdict": c.get("size_verdict"),
+                        "pair": f"{p['run']} vs {p['baseline']}" if p else None,
+                        "metric": p.get("metric", claim.get("metric")),
+                        "ours": _ours(p),
+                        "pair_direction_verdict": p.get("direction_verdict"),
+                        **{k: p.get(k) for k in _PAIR_KEYS},
+                    }
+                    rows.append([_plain(rec.get(k)) for k in CLAIMS_COLUMNS])
+    return list(CLAIMS_COLUMNS), rows
+
+
+def claims_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``claims/<id>/direction`` and ``claims/<id>/size`` of the first run, and verdict counts."""
+    out: dict[str, Any] = {}
+    claims = report.get("claims", [])
+    for c in claims:
+        out[f"claims/{c['id']}/direction"] = c.get("direction_verdict")
+        out[f"claims/{c['id']}/size"] = c.get("size_verdict")
+    for verdict in ("supported", "contradicted", "not significant", "not testable"):
+        out[f"claims/n_{verdict.replace(' ', '_')}"] = sum(c.get("direction_verdict") == verdict for c in claims)
+    return out
+
+
+def _ours(pair: Mapping[str, Any]) -> str | None:
+    """Our relative improvement with its CI, as text: ``+12.3% [+4.0%, +20.1%]``."""
+    if not pair or pair.get("rel_improvement") is None:
+        return None
+    from benchmark.report.labels import format_percent
+
+    return (
+        f"{format_percent(pair['rel_improvement'])} "
+        f"[{format_percent(pair.get('rel_ci_low'))}, {format_percent(pair.get('rel_ci_high'))}]"
+    )
+
+
+def _split_protocol(run_dir: Any) -> str | None:
+    info = _read_json(Path(run_dir) / "split.json") if run_dir else None
+    return (info or {}).get("protocol")

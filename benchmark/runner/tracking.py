@@ -168,13 +168,18 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B artifact failed: %s", exc)
 
-    def use_artifact(self, name: str) -> None:
-        """Link this run to an artifact another run logged (``claims`` → the ``results``)."""
-        if self.kind == "wandb" and self._wandb_run is not None:
-            try:
-                self._wandb_run.use_artifact(f"{name}:latest")
-            except Exception as exc:
-                log.warning("W&B use_artifact failed: %s", exc)
+    def use_artifact(self, name: str) -> bool:
+        """Link this run to an artifact another run logged (``claims`` → the ``results``). W&B
+        cannot do it offline (the link needs the server): then nothing is done and ``False`` is
+        returned — the caller records the artifact's name in the run's config instead."""
+        if self.kind != "wandb" or self._wandb_run is None or self._wandb_run.offline:
+            return False
+        try:
+            self._wandb_run.use_artifact(f"{name}:latest")
+            return True
+        except Exception as exc:
+            log.warning("W&B use_artifact failed: %s", exc)
+            return False
 
     def finish(self) -> None:
         if self._lightning_logger is not None and self.kind in ("csv", "tensorboard"):
@@ -246,3 +251,46 @@ def log_summary_run(
 def results_artifact(experiment: str) -> str:
     """The name of a run's ``results`` artifact (W&B artifact names: letters, digits, ``-_.``)."""
     return "results-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+
+
+def log_claims_run(report: Mapping[str, Any], results: Any, kind: str | None = None) -> None:
+    """``claims``' W&B run (job type ``claims``) in the first run's project and group: the verdict
+    table (:func:`benchmark.runner.tracked.claims_table`), verdict counts as summary values, linked
+    to that run's ``results`` artifact (online; offline its name is in the config). A fixed id per
+    (run directory, published table, family): re-checking the claims replaces the run."""
+    from benchmark.runner.tracked import claims_summary, claims_table
+
+    lc = results.config.logging
+    kind = kind or lc.logger
+    if kind not in ("wandb",):
+        return
+    experiment = results.config.experiment
+    family = str(report.get("family", {}).get("id", "claims"))
+    published = str(report.get("published", ""))
+    config = {
+        "experiment": experiment,
+        "split_fingerprint": results.fingerprint,
+        "published": published,
+        "family": family,
+        "results_artifact": results_artifact(experiment),
+        "run_dirs": [r["run_dir"] for r in report.get("runs", [])],
+    }
+    tracker = Tracker(
+        kind,
+        Path(results.run_dir),
+        lc.project,
+        lc.entity,
+        group=experiment,
+        name="claims",
+        config=config,
+        job_type="claims",
+        tags=list(dict.fromkeys([experiment, "claims", *lc.tags])),
+        run_id=fixed_run_id(Path(results.run_dir), "claims", published, family),
+    )
+    try:
+        tracker.use_artifact(results_artifact(experiment))
+        columns, rows = claims_table(report)
+        tracker.log_table("claims", columns, rows)
+        tracker.log_summary(claims_summary(report))
+    finally:
+        tracker.finish()
