@@ -32,10 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--logger",
-        choices=["none", "wandb"],
+        choices=["none", "wandb", "mlflow"],
         default=None,
-        help="log the verdict table to W&B (job type claims, in the first run's project; default: the first run's "
-        "logging.logger)",
+        help="log the verdict table to W&B or MLflow (job type claims, in the first run's project; default: the "
+        "first run's logging.logger)",
     )
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("--out", default=None)

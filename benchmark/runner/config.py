@@ -148,6 +148,7 @@ class LoggingConfig:
     entity: str | None = None
     tags: list[str] = field(default_factory=list)
     energy: bool = True
+    mlflow_uri: str | None = None
 
 
 @dataclass

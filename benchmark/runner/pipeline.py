@@ -98,6 +98,7 @@ def run_experiment(
             job_type=job_type,
             tags=tracking_tags(cfg),
             run_id=run_id,
+            mlflow_uri=lc.mlflow_uri,
         )
 
     with timer("models"):

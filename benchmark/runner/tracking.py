@@ -26,7 +26,7 @@ from typing import Any, cast
 log = logging.getLogger(__name__)
 
 #: the trackers a config's ``logging.logger`` (or ``run --logger``) may name
-LOGGERS: tuple[str, ...] = ("none", "csv", "tensorboard", "wandb")
+LOGGERS: tuple[str, ...] = ("none", "csv", "tensorboard", "wandb", "mlflow")
 
 
 def wandb_mode() -> str:
@@ -60,11 +60,13 @@ class Tracker:
         job_type: str = "train",
         tags: list[str] | None = None,
         run_id: str | None = None,
+        mlflow_uri: str | None = None,
     ) -> None:
         self.kind = kind
         self.run_dir = Path(run_dir)
         self.name = name
         self._wandb_run: Any = None
+        self._mlflow: Any = None
         self._lightning_logger: Any = None
         self._csv_rows: list[dict[str, Any]] = []
         if kind == "wandb":
@@ -92,6 +94,15 @@ class Tracker:
             except Exception as exc:  # tracking must never fail the benchmark
                 log.warning("W&B init failed (%s); continuing without W&B for %s", exc, name)
                 self.kind = "none"
+        elif kind == "mlflow":
+            try:
+                from benchmark.runner.mlflow_tracking import MlflowRun, default_uri
+
+                uri = mlflow_uri or default_uri(self.run_dir)
+                self._mlflow = MlflowRun(uri, group, name, config, job_type, list(tags or []), run_id, project)
+            except Exception as exc:
+                log.warning("MLflow init failed (%s); continuing without MLflow for %s", exc, name)
+                self.kind = "none"
 
     # -- Lightning: trainable models log their curves through this
     def lightning_logger(self) -> Any:
@@ -102,6 +113,8 @@ class Tracker:
                 from pytorch_lightning.loggers import WandbLogger
 
                 self._lightning_logger = WandbLogger(experiment=self._wandb_run)
+            elif self.kind == "mlflow" and self._mlflow is not None:
+                self._lightning_logger = self._mlflow.lightning_logger()
             elif self.kind == "csv":
                 from pytorch_lightning.loggers import CSVLogger
 
@@ -121,6 +134,8 @@ class Tracker:
                 self._wandb_run.summary.update(dict(metrics))
             except Exception as exc:
                 log.warning("W&B log failed: %s", exc)
+        elif self.kind == "mlflow":
+            self._mlflow_call("log_metrics", dict(metrics), step)
         elif self.kind in ("csv", "tensorboard"):
             lg = self.lightning_logger()
             if lg is not None:
@@ -134,6 +149,8 @@ class Tracker:
                 self._wandb_run.log({key: wandb.Table(columns=columns, data=rows)})
             except Exception as exc:
                 log.warning("W&B table failed: %s", exc)
+        elif self.kind == "mlflow":
+            self._mlflow_call("log_table", key, columns, rows)
 
     def log_summary(self, values: Mapping[str, Any]) -> None:
         """Values for the run's summary only (no history row): W&B's run table, charts, filters."""
@@ -142,6 +159,8 @@ class Tracker:
                 self._wandb_run.summary.update(dict(values))
             except Exception as exc:
                 log.warning("W&B summary failed: %s", exc)
+        elif self.kind == "mlflow":
+            self._mlflow_call("log_summary", dict(values))
 
     def log_image(self, key: str, path: Path) -> None:
         if self.kind == "wandb" and self._wandb_run is not None and Path(path).exists():
@@ -151,6 +170,8 @@ class Tracker:
                 self._wandb_run.log({key: wandb.Image(str(path))})
             except Exception as exc:
                 log.warning("W&B image failed: %s", exc)
+        elif self.kind == "mlflow":
+            self._mlflow_call("log_file", Path(path), str(Path(key).parent))
 
     def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
         if self.kind == "wandb" and self._wandb_run is not None:
@@ -167,6 +188,18 @@ class Tracker:
                 self._wandb_run.log_artifact(art)
             except Exception as exc:
                 log.warning("W&B artifact failed: %s", exc)
+        elif self.kind == "mlflow":
+            for p in paths:
+                self._mlflow_call("log_file", Path(p), kind)
+
+    def _mlflow_call(self, method: str, *args: Any) -> None:
+        """Call the MLflow run's ``method``; a failure is a warning, never the run's end."""
+        if self._mlflow is None:
+            return
+        try:
+            getattr(self._mlflow, method)(*args)
+        except Exception as exc:
+            log.warning("MLflow %s failed: %s", method, exc)
 
     def use_artifact(self, name: str) -> bool:
         """Link this run to an artifact another run logged (``claims`` → the ``results``). W&B
@@ -193,6 +226,9 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B finish failed: %s", exc)
             self._wandb_run = None
+        if self._mlflow is not None:
+            self._mlflow_call("finish")
+            self._mlflow = None
 
 
 #: the run directory's files the summary run uploads as the ``results`` artifact
@@ -262,7 +298,7 @@ def log_claims_run(report: Mapping[str, Any], results: Any, kind: str | None = N
 
     lc = results.config.logging
     kind = kind or lc.logger
-    if kind not in ("wandb",):
+    if kind not in ("wandb", "mlflow"):
         return
     experiment = results.config.experiment
     family = str(report.get("family", {}).get("id", "claims"))
@@ -286,6 +322,7 @@ def log_claims_run(report: Mapping[str, Any], results: Any, kind: str | None = N
         job_type="claims",
         tags=list(dict.fromkeys([experiment, "claims", *lc.tags])),
         run_id=fixed_run_id(Path(results.run_dir), "claims", published, family),
+        mlflow_uri=lc.mlflow_uri,
     )
     try:
         tracker.use_artifact(results_artifact(experiment))

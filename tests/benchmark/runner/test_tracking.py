@@ -15,6 +15,7 @@ import yaml
 
 from benchmark.runner.config import load_config
 from benchmark.runner.pipeline import run_experiment
+from benchmark.runner.rundir import Unit
 from benchmark.runner.wandb_offline import offline_runs, read_config, read_run_info, read_summary, read_table
 
 pytestmark = pytest.mark.slow
@@ -262,3 +263,64 @@ def test_resume_replaces_the_summary_run(tracked_run):
     # the resume loaded the features from the cache: they count with the cost recorded when made
     costs_after = json.loads((run_dir / "costs.json").read_text())["models"]
     assert costs_after == costs_before
+
+
+# --- MLflow, the same things to a local store --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlflow_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow")
+    models = [CONFIG["models"][0], CONFIG["models"][2]]  # Popularity, BPR-MF × 2 seeds (curves, mixed test)
+    cfg_path = write_config(tmp, models=models, logging={"logger": "mlflow", "tags": ["ci"], "energy": False})
+    result = run_experiment(load_config(cfg_path))
+    return cfg_path, result.run_dir, (tmp / "results" / "mlruns").as_uri()
+
+
+def test_mlflow_logs_units_curves_tables_and_summary(mlflow_run):
+    from benchmark.runner import mlflow_tracking as mt
+
+    _, run_dir, uri = mlflow_run
+    seeds = per_seed_means(run_dir)
+    units = mt.runs(uri, "track-small", "train")
+    assert len(units) == 3
+    for r in units:
+        params, metrics = r.data.params, r.data.metrics
+        assert params["dataset"] == "track-small" and params["protocol"] == "mmrec" and "commit" in params
+        assert r.data.tags["group"] == "track-small" and r.data.tags["tag.ci"] == "true"
+        seed = json.loads(params["seed"])
+        per_user = pd.read_parquet(Unit(params["model_name"], seed).per_user_path(run_dir))
+        assert metrics["test/recall_at_10"] == pytest.approx(per_user["recall@10"].mean(), abs=1e-12)
+    client = mt.client_for(uri)
+    bpr = [r for r in units if r.data.params["model_name"] == "BPR-MF"]
+    for r in bpr:  # training curves through Lightning's MLFlowLogger, on the unit's own run
+        assert len(client.get_metric_history(r.info.run_id, "train/loss")) >= 2
+        assert r.data.params["train.max_epochs"] == "2"
+    (summary,) = mt.runs(uri, "track-small", "summary")
+    board = mt.read_table(uri, summary.info.run_id, "leaderboard")
+    md_rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in (run_dir / "leaderboard.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| Method")
+    ]
+    assert [row[: len(md_rows[0])] for row in board["data"]] == md_rows
+    stats = mt.read_table(uri, summary.info.run_id, "statistics")
+    (row,) = [dict(zip(stats["columns"], r)) for r in stats["data"] if r[1] == "recall@10"]
+    diff = seeds["BPR-MF"]["recall@10"].mean() - seeds["Popularity"]["recall@10"].mean()
+    assert row["mean_diff"] == pytest.approx(diff, abs=1e-12) and row["test"] == "mixed"
+    m = summary.data.metrics
+    assert m["BPR-MF/recall_at_10"] == pytest.approx(seeds["BPR-MF"]["recall@10"].mean(), abs=1e-12)
+    assert m["BPR-MF/recall_at_10_significant_vs_baseline"] == float(row["significant"] and row["direction"] != 0)
+    costs = mt.read_table(uri, summary.info.run_id, "costs")
+    assert [r[0] for r in costs["data"]] == ["Popularity", "BPR-MF"]
+
+
+def test_mlflow_resume_replaces_the_summary_run(mlflow_run):
+    from benchmark.runner import mlflow_tracking as mt
+
+    cfg_path, run_dir, uri = mlflow_run
+    (first,) = mt.runs(uri, "track-small", "summary")
+    again = run_experiment(load_config(cfg_path))
+    assert again.run_dir == run_dir and again.units_run == []
+    (second,) = mt.runs(uri, "track-small", "summary")
+    assert second.info.run_id != first.info.run_id and len(mt.runs(uri, "track-small", "train")) == 3
