@@ -154,8 +154,10 @@ def leaderboard_table(
 
 
 def statistics_table(comparisons: list[Mapping[str, Any]]) -> Table:
-    """One row per comparison: :data:`STATISTICS_COLUMNS` of each record."""
-    return list(STATISTICS_COLUMNS), [[_plain(c.get(k)) for k in STATISTICS_COLUMNS] for c in comparisons]
+    """One row per comparison: :data:`STATISTICS_COLUMNS` of each record (the record's ``run``
+    is the column ``model``)."""
+    columns = ["model" if k == "run" else k for k in STATISTICS_COLUMNS]
+    return columns, [[_plain(c.get(k)) for k in STATISTICS_COLUMNS] for c in comparisons]
 
 
 def records_table(records: list[dict[str, Any]]) -> Table:

@@ -75,7 +75,7 @@ def test_run_tables_from_files(tmp_path):
     )
     assert [r[0] for r in out.tables["costs"][1]] == ["Base", "A|B"]
     stats_cols, stats_rows = out.tables["statistics"]
-    assert stats_cols == list(tracked.STATISTICS_COLUMNS) and len(stats_rows) == 2
+    assert stats_cols == ["model", *tracked.STATISTICS_COLUMNS[1:]] and len(stats_rows) == 2
     s = out.summary
     assert s["A|B/recall@10"] == 0.3 and s["A|B/recall@10_significant_vs_baseline"] is True
     assert s["C/recall@10_direction_vs_baseline"] == -1 and s["C/recall@10_p_adjusted_vs_baseline"] == 0.04

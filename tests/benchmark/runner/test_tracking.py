@@ -126,7 +126,7 @@ def test_summary_run_statistics_and_summary_values(tracked_run):
     rows = [dict(zip(stats["columns"], r)) for r in stats["data"]]
     for key in ("p", "p_adjusted", "family_size", "ci_low", "ci_high", "effect_size", "rel_ci_low", "direction"):
         assert key in stats["columns"]
-    assert {r["run"] for r in rows} == {"Vision-only", "BPR-MF"} and {r["baseline"] for r in rows} == {"Popularity"}
+    assert {r["model"] for r in rows} == {"Vision-only", "BPR-MF"} and {r["baseline"] for r in rows} == {"Popularity"}
     assert len(rows) == 2 * len(METRICS) and all(r["family_size"] == len(rows) for r in rows)
     seeds = per_seed_means(run_dir)
     # Holm over the family, by an independent implementation
@@ -134,10 +134,10 @@ def test_summary_run_statistics_and_summary_values(tracked_run):
     for r, adj in zip(rows, holm):
         assert r["p_adjusted"] == pytest.approx(adj, rel=1e-9)
         assert r["significant"] == (r["p_adjusted"] <= 0.05)
-        diff = seeds[r["run"]][r["metric"]].mean() - seeds["Popularity"][r["metric"]].mean()
+        diff = seeds[r["model"]][r["metric"]].mean() - seeds["Popularity"][r["metric"]].mean()
         assert r["mean_diff"] == pytest.approx(diff, abs=1e-12)
         assert r["ci_low"] <= r["mean_diff"] <= r["ci_high"]
-    bpr = next(r for r in rows if r["run"] == "BPR-MF")
+    bpr = next(r for r in rows if r["model"] == "BPR-MF")
     assert bpr["test"] == "mixed"  # two seeds: users and seeds
     values = read_summary(summary_run)
     for model, frame in seeds.items():
@@ -145,7 +145,7 @@ def test_summary_run_statistics_and_summary_values(tracked_run):
             assert values[f"{model}/{metric}"] == pytest.approx(frame[metric].mean(), abs=1e-12)
     for r in rows:
         finding = r["significant"] and r["direction"] != 0
-        assert values[f"{r['run']}/{r['metric']}_significant_vs_baseline"] is finding
+        assert values[f"{r['model']}/{r['metric']}_significant_vs_baseline"] is finding
     assert "Popularity/recall@10_significant_vs_baseline" not in values
     # the subsets table: subsets.csv's rows
     subsets = read_table(summary_run, "subsets")
