@@ -132,7 +132,7 @@ def run_unit(
     model = create_model(mc.model, **params, **({"train": train} if train is not None else {}))
     if hasattr(model, "set_logger"):
         model.set_logger(tracker.lightning_logger())
-    with measure(inputs.evaluation.device, inputs.energy) as fit_cost:
+    with measure(fit_device(train, inputs.evaluation.device), inputs.energy) as fit_cost:
         model.fit(inputs.split, inputs.feats)
     with measure(inputs.evaluation.device, inputs.energy) as eval_cost:
         valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
@@ -168,6 +168,16 @@ def run_unit(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
     )
     return record
+
+
+def fit_device(train: TrainConfig | None, default: str) -> str:
+    """Where a model trains, for its cost record: its trainer's accelerator (``gpu``/``cuda``, or
+    ``auto`` with a GPU present) as ``cuda``, else the evaluation device."""
+    if train is None:
+        return default
+    if train.accelerator in ("gpu", "cuda") or (train.accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return train.accelerator if train.accelerator != "auto" else default
 
 
 def evaluate_unit(

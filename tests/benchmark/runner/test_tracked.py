@@ -94,3 +94,12 @@ def test_plain_values_are_json_safe():
 
     assert tracked._plain(float("nan")) is None and tracked._plain(np.int64(3)) == 3
     assert tracked._plain(pd.NA) is None and tracked._plain(np.array([1, 2])) == "[1, 2]"
+
+
+def test_fit_device_follows_the_trainer():
+    from benchmark.runner.stages.units import fit_device
+    from benchmark.train_config import TrainConfig
+
+    assert fit_device(None, "cuda:0") == "cuda:0"  # a model without a trainer: where it is evaluated
+    assert fit_device(TrainConfig(accelerator="gpu"), "cpu") == "cuda"
+    assert fit_device(TrainConfig(accelerator="cpu"), "cuda:0") == "cpu"
