@@ -30,6 +30,7 @@ from typing import Any
 from benchmark.health import HealthError
 from benchmark.io import write_json
 from benchmark.runner.config import ExperimentConfig
+from benchmark.runner.costs import write_costs
 from benchmark.runner.health import needs_references, write_references
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
@@ -39,7 +40,7 @@ from benchmark.runner.stages.dataset import build_split
 from benchmark.runner.stages.features import build_features, check_feature_coverage
 from benchmark.runner.stages.summary import summarise
 from benchmark.runner.stages.units import UnitInputs, run_units
-from benchmark.runner.tracking import Tracker, log_summary_run
+from benchmark.runner.tracking import Tracker, fixed_run_id, log_summary_run
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -86,18 +87,31 @@ def run_experiment(
             Path(cfg.cache_dir) / cfg.dataset.name / "cache",
             data.raw_dir,
             cfg.evaluation.device,
+            cfg.logging.energy,
         )
     check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
-    def tracker(name: str, config: Mapping[str, Any], job_type: str = "train") -> Tracker:
+    version = written_by()
+    run_config = tracking_config(cfg, split, version)
+
+    def tracker(name: str, config: Mapping[str, Any], job_type: str = "train", run_id: str | None = None) -> Tracker:
         lc = cfg.logging
         return Tracker(
-            kind, rdir, lc.project, lc.entity, group=cfg.experiment, name=name, config=config, job_type=job_type
+            kind,
+            rdir,
+            lc.project,
+            lc.entity,
+            group=cfg.experiment,
+            name=name,
+            config={**run_config, **config},
+            job_type=job_type,
+            tags=tracking_tags(cfg),
+            run_id=run_id,
+            mlflow_uri=lc.mlflow_uri,
         )
 
-    version = written_by()
     with timer("models"):
-        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed)
+        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed, cfg.logging.energy)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker, cfg.search)
         if needs_references(cfg.models):
             write_references(inputs, rdir)
@@ -116,13 +130,12 @@ def run_experiment(
     provenance["search"] = search_provenance(cfg, rdir)
     provenance["health"] = [w.to_dict() for w in summary.health]
     write_json(rdir / "provenance.json", provenance)
+    results.provenance = provenance
+    write_costs(rdir, results)  # needs the features' costs, which provenance.json holds
 
-    summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")
+    summary_tracker = tracker("summary", {}, "summary", fixed_run_id(rdir, "summary"))
     try:
-        log_summary_run(summary_tracker, rdir, summary.means, split.fingerprint, data.split_dir, cfg.experiment)
-        if summary.health:  # the summary run carries the warnings too (a table: model, check, message)
-            rows = [[w.model, w.check, w.message] for w in summary.health]
-            summary_tracker.log_table("health_warnings", ["model", "check", "message"], rows)
+        log_summary_run(summary_tracker, rdir, split.fingerprint, data.split_dir, cfg.experiment)
     finally:
         summary_tracker.finish()
     if summary.health and (strict_health or cfg.health.strict):
@@ -131,3 +144,29 @@ def run_experiment(
             + "; ".join(f"{w.model}: {w.message}" for w in summary.health)
         )
     return RunResult(rdir, split, summary.means, summary.tests, ran, done)
+
+
+def tracking_config(cfg: ExperimentConfig, split: Split, version: Mapping[str, Any]) -> dict[str, Any]:
+    """What every tracked run of this experiment records as config (units add model, params,
+    seed): the experiment, dataset, protocol, split fingerprint and the code's commit."""
+    from benchmark.runner.rundir import config_hash
+
+    git = version.get("git") or {}
+    return {
+        "experiment": cfg.experiment,
+        "dataset": cfg.dataset.name,
+        "protocol": split.protocol,
+        "split_fingerprint": split.fingerprint,
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "config_hash": config_hash(cfg),
+        "vlm4rec_bench_version": version.get("vlm4rec_bench_version"),
+    }
+
+
+def tracking_tags(cfg: ExperimentConfig) -> list[str]:
+    """The experiment's tags: its name, the dataset and the protocol (or source), plus
+    ``logging.tags``."""
+    ds = cfg.dataset
+    base = [cfg.experiment, ds.name, ds.protocol or ds.source]
+    return list(dict.fromkeys(str(t) for t in base + list(cfg.logging.tags) if t))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from benchmark.features import ItemFeatures
 from benchmark.io import write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.costs import measure
 from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.provenance import check_resume
 from benchmark.runner.rundir import Unit
@@ -70,6 +70,7 @@ class UnitInputs:
     run_dir: Path
     written_by: Mapping[str, Any] = field(default_factory=dict)
     allow_mixed: bool = False
+    energy: bool = True  # measure each stage's kWh with CodeCarbon (benchmark.runner.costs)
 
 
 def run_units(
@@ -109,6 +110,7 @@ def run_units(
         mc, search_summary = tuned[unit.model]
         train_cfg = unit_train(mc, train)
         config: dict[str, Any] = {
+            "model_name": unit.model,
             "model": mc.model,
             "params": mc.params,
             "seed": unit.seed,
@@ -154,14 +156,13 @@ def run_unit(
     model = create_model(mc.model, **params, **({"train": train} if train is not None else {}))
     if hasattr(model, "set_logger"):
         model.set_logger(tracker.lightning_logger())
-    t0 = time.perf_counter()
-    model.fit(inputs.split, inputs.feats)
-    fit_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
-    # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
-    modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
-    eval_s = time.perf_counter() - t1
+    with measure(fit_device(train, inputs.evaluation.device), inputs.energy) as fit_cost:
+        model.fit(inputs.split, inputs.feats)
+    with measure(inputs.evaluation.device, inputs.energy) as eval_cost:
+        valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+        # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
+        modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
+    fit_s, eval_s = fit_cost.record["wall_seconds"], eval_cost.record["wall_seconds"]
     describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
     record = {
         "model": unit.model,
@@ -177,6 +178,7 @@ def run_unit(
         "n_users_valid": int(valid.n_users),
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
+        "cost": {"fit": fit_cost.record, "evaluate": eval_cost.record},
         "split_fingerprint": inputs.split.fingerprint,
         "features_used": features_used(model, mc, inputs.feats),
         **dict(extra or {}),
@@ -203,6 +205,16 @@ def features_used(model: Any, mc: ModelConfig, feats: Mapping[str, ItemFeatures]
     if not names:
         names = [p for k in FEATURE_PARAMS if isinstance(mc.params.get(k), str) for p in mc.params[k].split("+")]
     return {n: float(feats[n].mask.float().mean()) for n in dict.fromkeys(names) if n in feats}
+
+
+def fit_device(train: TrainConfig | None, default: str) -> str:
+    """Where a model trains, for its cost record: its trainer's accelerator (``gpu``/``cuda``, or
+    ``auto`` with a GPU present) as ``cuda``, else the evaluation device."""
+    if train is None:
+        return default
+    if train.accelerator in ("gpu", "cuda") or (train.accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return train.accelerator if train.accelerator != "auto" else default
 
 
 def evaluate_unit(
