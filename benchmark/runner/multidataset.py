@@ -110,7 +110,7 @@ def build_table(
     Raises:
         BenchError: unknown model or metric, a baseline with no results at all.
     """
-    from benchmark.stats import adjust_pvalues, compare
+    from benchmark.stats import adjust_pvalues
 
     all_models = list(dict.fromkeys(m for d in datasets for m in d.models))
     chosen = list(models) if models else all_models
@@ -138,23 +138,9 @@ def build_table(
         if base not in present:
             table.no_baseline.append(d.label)
             continue
-        frames: dict[str, Any] = {}
-        seeds: dict[str, list[int | None]] = {}
-        for m in present:
-            f, s = d.owners[m].seed_inputs([m])
-            frames[m], seeds[m] = f[m], s[m]
         if len(present) > 1:
             # Each dataset's raw p-values; the correction is applied once over the whole table below.
-            rows = compare(
-                frames,
-                baseline=base,
-                metrics=shown,
-                test=test,
-                correction="none",
-                alpha=alpha,
-                pairs=pairs,
-                seeds=seeds,
-            )
+            rows = _dataset_tests(d, present, base, shown, test, alpha, pairs)
             table.tests += [{**r, "dataset": d.label} for r in rows]
     if table.tests:
         adjusted = adjust_pvalues([t["p"] for t in table.tests], correction)
@@ -163,6 +149,25 @@ def build_table(
             t.update(p_adjusted=float(pa), significant=bool(pa <= alpha), correction=correction)
             t.update(family=family, family_size=len(table.tests))
     return table
+
+
+def _dataset_tests(
+    d: Dataset, models: list[str], base: str, metrics: list[str], test: str, alpha: float, pairs: str
+) -> list[dict[str, Any]]:
+    """One dataset's comparisons (every seed of every model; no correction yet)."""
+    from benchmark.stats import compare
+
+    frames: dict[str, Any] = {}
+    seeds: dict[str, list[int | None]] = {}
+    for m in models:
+        f, s = d.owners[m].seed_inputs([m])
+        frames[m], seeds[m] = f[m], s[m]
+    try:
+        return compare(
+            frames, baseline=base, metrics=metrics, test=test, correction="none", alpha=alpha, pairs=pairs, seeds=seeds
+        )
+    except ValueError as exc:  # e.g. user sets that differ between models of one split
+        raise BenchError(f"{d.label}: {exc}") from None
 
 
 def _common_metrics(datasets: Sequence[Dataset]) -> list[str]:
