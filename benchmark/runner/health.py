@@ -66,6 +66,7 @@ def _valid_means(
     model: Any, inputs: UnitInputs, users: Any, ks: Sequence[int], metrics: Sequence[str]
 ) -> dict[str, float]:
     from benchmark.evaluation import evaluate
+    from benchmark.evaluation.metrics import METRIC_NAMES
 
     ev = inputs.evaluation
     res = evaluate(
@@ -73,7 +74,8 @@ def _valid_means(
         inputs.split,
         part="valid",
         ks=tuple(ks),
-        metrics=tuple(metrics),
+        # the accuracy metrics a model is compared on (beyond-accuracy ones are not "above random")
+        metrics=tuple(m for m in metrics if m in METRIC_NAMES) or ("recall",),
         users=users,
         batch_size=ev.batch_size,
         device=ev.device,
