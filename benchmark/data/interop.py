@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.amazon2023 import read_benchmark_csv
-from benchmark.data.read_report import BadInputError, ReadReport
+from benchmark.data.read_report import BadInputError, Plausibility, ReadReport
 from benchmark.features import ItemFeatures
 from benchmark.io import atomic_open, atomic_path, sha256_file, write_json
 from benchmark.split import PARTS, Split
@@ -76,6 +76,7 @@ def import_2023_official(
     *,
     strict: bool = False,
     reports: list[ReadReport] | None = None,
+    plausible: Plausibility | None = None,
 ) -> Split:
     """The Amazon 2023 official benchmark split of ``category`` as a :class:`Split` (protocol ``official``).
 
@@ -87,7 +88,13 @@ def import_2023_official(
     files = find_official_files(directory, category, variant)
     parts: dict[str, pd.DataFrame] = {}
     for name, f in files.items():
-        report = ReadReport(file=str(f), release="2023", layout=f"official {variant} {name}", strict=strict)
+        report = ReadReport(
+            file=str(f),
+            release="2023",
+            layout=f"official {variant} {name}",
+            strict=strict,
+            plausible=plausible or Plausibility(),
+        )
         parts[name] = read_benchmark_csv(f, report)
         report.log_summary(log)
         if reports is not None:
@@ -99,6 +106,8 @@ def import_2023_official(
         "timestamp_unit": "seconds (source milliseconds, floor-divided by 1000)",
         "files": {f.name: sha256_file(f) for f in files.values()},
     }
+    if plausible is not None and plausible != Plausibility():
+        params["plausible"] = plausible.to_dict()
     return Split.from_parts(parts, catalogue, "official", params)
 
 

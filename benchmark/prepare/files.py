@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.data.read_report import Plausibility
 from benchmark.errors import ConfigError
 from benchmark.filtering import dedupe, filter_items_with_image, kcore
 from benchmark.io import sha256_file
@@ -42,7 +43,12 @@ def prepare_files(ds: DatasetConfig, out: str | Path) -> Split:
     require_path("reviews", ds.reviews)
     catalogue, reports, sources = read_catalogue(ds)
     sources = {"reviews": source_record(Path(ds.reviews)), **sources}  # type: ignore[arg-type]
-    df, review_report = read_reviews(ds.reviews, ds.release, strict=ds.strict)  # type: ignore[arg-type]
+    df, review_report = read_reviews(
+        ds.reviews,  # type: ignore[arg-type]
+        ds.release,  # type: ignore[arg-type]
+        strict=ds.strict,
+        plausible=ds.plausibility(),
+    )
     reports = {"reviews": review_report.to_dict(), **reports}
     log.info("read %d interactions from %s", len(df), ds.reviews)
     df, stages, filtering = filter_interactions(ds, df, catalogue)
@@ -83,7 +89,7 @@ def filter_interactions(
         raise ConfigError(
             f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only"
         )
-    filtering = {
+    filtering: dict[str, Any] = {
         "release": ds.release,
         "dedupe": ds.dedupe,
         "user_kcore": settings.user_kcore,
@@ -91,6 +97,8 @@ def filter_interactions(
         "image_only": ds.image_only,
         "strict": ds.strict,
     }
+    if ds.plausibility() != Plausibility():  # only bounds that differ from the defaults are recorded
+        filtering["plausible"] = ds.plausibility().to_dict()
     return df, stages, filtering
 
 
@@ -110,7 +118,13 @@ def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) 
     read_reports: list[Any] = []
     category = str(ds.category)  # validated: required with protocol official
     split = import_2023_official(
-        directory, category, ds.official_variant(), catalogue=catalogue, strict=ds.strict, reports=read_reports
+        directory,
+        category,
+        ds.official_variant(),
+        catalogue=catalogue,
+        strict=ds.strict,
+        reports=read_reports,
+        plausible=ds.plausibility(),
     )
     reports["official"] = [r.to_dict() for r in read_reports]
     try:
