@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from benchmark.configuration import choice, from_dict
+from benchmark.configuration import choice, from_dict, parse_value
 from benchmark.data.interop import OFFICIAL_VARIANTS
 from benchmark.data.read_report import Plausibility
 from benchmark.data.readers import RELEASES
@@ -280,4 +278,4 @@ def _key_value(item: str, flags: Any) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key:
         raise ConfigError(f"{flags[0] if isinstance(flags, tuple) else 'flag'} {item!r}: expected KEY=VALUE")
-    return key, yaml.safe_load(raw)
+    return key, parse_value(raw, f"{flags[0] if isinstance(flags, tuple) else 'flag'} {item!r}")

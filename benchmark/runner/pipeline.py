@@ -5,9 +5,16 @@ statistics → leaderboard, resumable unit by unit.
 own config section; the run directory's layout is described in :mod:`benchmark.runner.rundir`.
 
 Resuming: a re-run of the same resolved config reuses the latest run directory of that
-config and skips every unit whose files exist; ``force=True`` starts a new directory.
-Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two
-runs with the same seeds give identical files.
+config and skips every unit whose files exist; ``force=True`` starts a new directory and
+recomputes every feature set (a describer's cache keeps its finished descriptions and retries
+failed ones). Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall
+time, so two runs with the same seeds give identical files.
+
+Concurrent runs of one config share the work: the run directory is chosen under a lock on the
+experiment's results folder (so the second run resumes the first's directory), each unit is
+claimed with a lock while it is computed (the other process skips it, then waits for it before
+the summary), and the summary is written under a lock. Everything the run logs, and every
+Python warning, goes to ``run.log`` in the run directory.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.io import write_json
+from benchmark.io import file_lock, write_json
 from benchmark.runner.config import ExperimentConfig
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
+from benchmark.runner.runlog import run_log
 from benchmark.runner.stages.dataset import build_split
 from benchmark.runner.stages.features import build_features
 from benchmark.runner.stages.summary import summarise
@@ -42,19 +50,26 @@ class RunResult:
     tests: list[dict[str, Any]]
     units_run: list[str] = field(default_factory=list)
     units_skipped: list[str] = field(default_factory=list)
+    report_errors: list[str] = field(default_factory=list)
+    """Report steps that failed (their files are missing; the units and provenance are written)."""
 
 
 def run_experiment(
     cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None, logger_kind: str | None = None
 ) -> RunResult:
     """Run every stage of ``cfg``; resumable (see module docstring)."""
+    with file_lock(Path(cfg.results_dir) / cfg.experiment / ".run-dir.lock"):  # concurrent runs pick one directory
+        rdir = resolve_run_dir(cfg, force=force, run_dir=run_dir)
+        write_resolved_config(rdir, cfg)
+    with run_log(rdir):
+        log.info("run directory: %s", rdir)
+        return _run_stages(cfg, rdir, force=force, logger_kind=logger_kind)
+
+
+def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: str | None) -> RunResult:
     timer = StageTimer()
     t_start = time.perf_counter()
     kind = logger_kind or cfg.logging.logger
-    rdir = resolve_run_dir(cfg, force=force, run_dir=run_dir)
-    write_resolved_config(rdir, cfg)
-    log.info("run directory: %s", rdir)
-
     with timer("dataset"):
         data = build_split(cfg.dataset, cfg.cache_dir)
     split = data.split
@@ -67,6 +82,7 @@ def run_experiment(
             Path(cfg.cache_dir) / cfg.dataset.name / "cache",
             data.raw_dir,
             cfg.evaluation.device,
+            force=force,
         )
 
     def tracker(name: str, config: Mapping[str, Any], job_type: str = "train") -> Tracker:
@@ -79,19 +95,30 @@ def run_experiment(
     with timer("models"):
         inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
-    with timer("statistics"):
-        summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns)
+    summary = None
+    errors: list[str] = []
+    with timer("statistics"), file_lock(rdir / ".summary.lock"):
+        try:
+            summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns)
+            errors = summary.errors
+        except Exception as exc:  # the units are on disk: provenance.json must still be written
+            errors = [f"summary: {type(exc).__name__}: {exc}"]
+            log.error("the summary failed (%s: %s); the units are kept in %s", type(exc).__name__, exc, rdir)
+            logging.getLogger("vlm4rec_bench.details").info("summary failed", exc_info=True)
 
     provenance = provenance_record(cfg, data, feats, version)
     provenance["wall_seconds"] = {k: round(v, 3) for k, v in timer.seconds.items()} | {
         "total": round(time.perf_counter() - t_start, 3)
     }
     provenance["units_run"], provenance["units_skipped_as_done"] = ran, done
+    provenance["report_errors"] = errors
     write_json(rdir / "provenance.json", provenance)
+    if summary is None:
+        return RunResult(rdir, split, {}, [], ran, done, errors)
 
     summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")
     try:
         log_summary_run(summary_tracker, rdir, summary.means, split.fingerprint, data.split_dir, cfg.experiment)
     finally:
         summary_tracker.finish()
-    return RunResult(rdir, split, summary.means, summary.tests, ran, done)
+    return RunResult(rdir, split, summary.means, summary.tests, ran, done, errors)

@@ -1,8 +1,17 @@
 """Features stage: the configured feature sets for a split, produced once and cached.
 
-A feature set is cached under ``<cache>/features/<name>-<key>.safetensors`` where the key hashes
-the producer, its params and the split fingerprint; a dataset that shipped a feature of the same
-name (Align-MacridVAE, MMRec imports, under ``split_dir/features``) uses its own file instead.
+A feature set is cached under ``<cache>/features/<name>-<key>.{safetensors,json}`` where the key
+hashes the producer, its params, the split fingerprint and the catalogue checksum; a dataset
+that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
+``split_dir/features``) uses its own file instead.
+
+An entry is written by :meth:`ItemFeatures.save` (the ``.json`` last) and read back by
+:func:`benchmark.features.load_cached`, so a run killed mid-write leaves a miss, not a blocker.
+Two runs producing the same entry at once take turns (a lock per entry): the second reads what
+the first wrote. ``force`` recomputes every entry (a producer's own caches — descriptions —
+keep their finished work and retry what failed). A producer whose result is provisional (its
+provenance says ``"final": false``, e.g. descriptions that failed and fell back to titles) is
+cached for this run only: the next run produces it again.
 """
 
 from __future__ import annotations
@@ -13,7 +22,8 @@ import logging
 import time
 from pathlib import Path
 
-from benchmark.features import ItemFeatures
+from benchmark.features import ItemFeatures, load_cached
+from benchmark.io import file_lock
 from benchmark.prepare import imported_features
 from benchmark.producers import FeatureContext, produce
 from benchmark.runner.config import FeatureConfig
@@ -29,6 +39,8 @@ def build_features(
     cache_dir: Path,
     raw_dir: Path | None = None,
     device: str = "cpu",
+    *,
+    force: bool = False,
 ) -> dict[str, ItemFeatures]:
     """Produce (or load from ``cache_dir``) every feature set in ``features``, by name."""
     feats = imported_features(split_dir)
@@ -39,26 +51,38 @@ def build_features(
         if fc.name in feats:  # an imported dataset shipped it (e.g. Align-MacridVAE's CLIP features)
             log.info("features %s: using the dataset's own file, not producer %s", fc.name, fc.producer)
             continue
-        feats[fc.name] = _cached_or_produced(fc, ctx)
+        feats[fc.name] = cached_or_produced(fc, ctx, force=force)
     return feats
 
 
-def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
-    split = ctx.split
+def cache_name(fc: FeatureConfig, split: Split) -> str:
+    """``<name>-<key>``: the entry of ``fc`` for ``split`` in ``<cache>/features``."""
+    catalogue = split.catalogue_sha256 or split.compute_catalogue_checksum()
     key = hashlib.sha256(
-        json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True, default=str).encode()
+        json.dumps([fc.producer, fc.params, split.fingerprint, catalogue], sort_keys=True, default=str).encode()
     ).hexdigest()[:16]
+    return f"{fc.name}-{key}"
+
+
+def cached_or_produced(fc: FeatureConfig, ctx: FeatureContext, *, force: bool = False) -> ItemFeatures:
+    """The cache entry of ``fc`` when it is complete and final (and not ``force``), else a new one."""
+    split = ctx.split
     fdir = ctx.cache_dir / "features"
-    fname = f"{fc.name}-{key}"
-    if (fdir / f"{fname}.safetensors").exists():
-        f = ItemFeatures.load(fdir, fname)
-        f.name = fc.name
-        log.info("features %s: cached (%s)", fc.name, fname)
-        return f
-    t0 = time.perf_counter()
-    f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
-    f.provenance["wall_seconds"] = round(time.perf_counter() - t0, 3)
-    f.provenance["split_fingerprint"] = split.fingerprint
-    ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
+    fname = cache_name(fc, split)
+    with file_lock(fdir / f".{fname}.lock"):  # a second run waits for the first, then reads its entry
+        cached = None if force else load_cached(fdir, fname)
+        if cached is not None and cached.provenance.get("final", True):
+            cached.name = fc.name
+            log.info("features %s: cached (%s)", fc.name, fname)
+            return cached
+        if cached is not None:
+            log.info("features %s: the cached entry was provisional (%s); producing it again", fc.name, fname)
+        t0 = time.perf_counter()
+        f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
+        f.provenance["wall_seconds"] = round(time.perf_counter() - t0, 3)
+        f.provenance["split_fingerprint"] = split.fingerprint
+        f.provenance["catalogue_sha256"] = split.catalogue_sha256
+        f.provenance["cache_entry"] = fname
+        ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
     log.info("features %s: %d×%d, coverage %.1f%%", fc.name, f.n_items, f.dim, 100 * f.coverage)
     return f

@@ -2,11 +2,16 @@
 the baseline → ``metrics.json``, ``statistics.json``, leaderboards, subsets, plots.
 
 Nothing written here depends on wall time, so two runs with the same seeds give identical files.
+A failure in one report (a table, the plots, the subsets) is logged and recorded in
+``Summary.errors`` and the others are still written: reporting never loses computed units, and
+the runner still writes ``provenance.json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -14,6 +19,10 @@ import pandas as pd
 from benchmark.io import atomic_open, write_json, write_parquet
 from benchmark.runner.config import StatisticsConfig
 from benchmark.runner.results import RunResults
+
+log = logging.getLogger(__name__)
+#: tracebacks of failed report steps: the run's log file, and the console only with -v
+details = logging.getLogger("vlm4rec_bench.details")
 
 
 @dataclass
@@ -27,6 +36,8 @@ class Summary:
     tests: list[dict[str, Any]]
     spread: dict[str, Any]
     n_users: int
+    errors: list[str] = field(default_factory=list)
+    """Report steps that failed (``"plots: ValueError: …"``); their files are missing."""
 
 
 def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
@@ -43,16 +54,22 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
     metric_cols = metrics or [c for c in per_model[present[0]].columns if c != "user_id"]
     base = statistics.baseline if statistics.baseline in present else results.baseline
     tests: list[dict[str, Any]] = []
+    errors: list[str] = []
     if len(present) > 1:
-        tests = compare(
-            per_model,
-            baseline=base,
-            metrics=metric_cols,
-            test=statistics.test,
-            correction=statistics.correction,
-            alpha=statistics.alpha,
-            n_resamples=statistics.n_resamples,
-            seed=0,
+        tests = guarded(
+            "statistics",
+            errors,
+            lambda: compare(
+                per_model,
+                baseline=base,
+                metrics=metric_cols,
+                test=statistics.test,
+                correction=statistics.correction,
+                alpha=statistics.alpha,
+                n_resamples=statistics.n_resamples,
+                seed=0,
+            ),
+            [],
         )
     summary = Summary(
         models=present,
@@ -62,13 +79,27 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
         tests=tests,
         spread={m: results.spread(m) for m in present},
         n_users=int(len(per_model[present[0]])),
+        errors=errors,
     )
     write_per_user_long(results, present)
     write_metrics_and_statistics(results, summary, statistics)
-    write_leaderboards(results, summary, statistics)
-    write_subsets(results, present, metric_cols)
-    write_plots(results, summary, statistics.plot_metric)
+    guarded("leaderboard", errors, lambda: write_leaderboards(results, summary, statistics), None)
+    guarded("subsets", errors, lambda: write_subsets(results, present, metric_cols), None)
+    guarded("plots", errors, lambda: write_plots(results, summary, statistics.plot_metric), None)
     return summary
+
+
+def guarded(step: str, errors: list[str], fn: Callable[[], Any], default: Any) -> Any:
+    """Run one report step; a failure is logged, recorded in ``errors`` and ``default`` returned."""
+    try:
+        return fn()
+    except Exception as exc:  # a report must never lose the computed units
+        errors.append(f"{step}: {type(exc).__name__}: {exc}")
+        log.error(
+            "report step %s failed (%s: %s); the units and the other reports are kept", step, type(exc).__name__, exc
+        )
+        details.info("report step %s failed", step, exc_info=True)
+        return default
 
 
 def write_per_user_long(results: RunResults, models: list[str]) -> None:
@@ -149,7 +180,10 @@ def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> Non
     out = results.run_dir / "plots"
     out.mkdir(exist_ok=True)
     plots.plot_metric_bars(results.averaged(s.models), pm, out / f"bars_{pm.replace('@', '_at_')}.png")
-    plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png")
+    # the families this run has (any metric list works, not only recall and NDCG)
+    families = list(dict.fromkeys(c.split("@", 1)[0] for c in s.metrics if "@" in c))
+    if families:
+        plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png", metrics=families)
 
 
 def write_subsets(results: RunResults, models: list[str], metric_cols: list[str]) -> pd.DataFrame | None:

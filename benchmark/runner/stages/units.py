@@ -1,5 +1,7 @@
 """Units stage: every (model, seed) unit fitted, evaluated on valid then (once) on test, and
-written atomically; a unit whose files exist is skipped, so a killed run resumes.
+written atomically; a unit whose files exist is skipped, so a killed run resumes. A unit is
+claimed with a lock while it runs (:func:`benchmark.io.file_lock`), so a second process working
+on the same run directory skips it and computes the others, then waits for it.
 
 Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
 experiment's); others once. Models whose constructor takes ``train`` get one
@@ -22,7 +24,7 @@ import torch
 
 from benchmark.evaluation.evaluator import EvalResult
 from benchmark.features import ItemFeatures
-from benchmark.io import write_json, write_parquet
+from benchmark.io import file_lock, lock_path, write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
 from benchmark.runner.rundir import Unit
@@ -73,29 +75,54 @@ def run_units(
     from tqdm.auto import tqdm
 
     by_name = {m.name: m for m in models}
-    done, ran = [], []
+    done: list[str] = []
+    ran: list[str] = []
+    busy: list[Unit] = []
     for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
         if unit.is_done(inputs.run_dir):
             done.append(unit.key)
             continue
-        mc = by_name[unit.model]
-        train_cfg = unit_train(mc, train)
-        config: dict[str, Any] = {
-            "model": mc.model,
-            "params": mc.params,
-            "seed": unit.seed,
-            "split_fingerprint": inputs.split.fingerprint,
-        }
-        if train_cfg is not None:
-            config["train"] = train_cfg.to_dict()
-        tracker = tracker_factory(unit.key, config)
-        try:
-            rec = run_unit(unit, mc, train_cfg, inputs, tracker)
-        finally:
-            tracker.finish()
-        ran.append(unit.key)
-        log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
+        with file_lock(lock_path(unit.record_path(inputs.run_dir)), blocking=False) as mine:
+            if not mine:  # another process is computing it
+                busy.append(unit)
+                continue
+            _claimed(unit, by_name[unit.model], train, inputs, tracker_factory, ran, done)
+    for unit in busy:  # wait for the other process; compute the unit here if it stopped without it
+        log.info("%s: computed by another process; waiting for it", unit.key)
+        with file_lock(lock_path(unit.record_path(inputs.run_dir))):
+            _claimed(unit, by_name[unit.model], train, inputs, tracker_factory, ran, done)
     return ran, done
+
+
+def _claimed(
+    unit: Unit,
+    mc: ModelConfig,
+    train: Mapping[str, Any],
+    inputs: UnitInputs,
+    tracker_factory: TrackerFactory,
+    ran: list[str],
+    done: list[str],
+) -> None:
+    """Run a unit whose lock this process holds, unless it was finished meanwhile."""
+    if unit.is_done(inputs.run_dir):
+        done.append(unit.key)
+        return
+    train_cfg = unit_train(mc, train)
+    config: dict[str, Any] = {
+        "model": mc.model,
+        "params": mc.params,
+        "seed": unit.seed,
+        "split_fingerprint": inputs.split.fingerprint,
+    }
+    if train_cfg is not None:
+        config["train"] = train_cfg.to_dict()
+    tracker = tracker_factory(unit.key, config)
+    try:
+        rec = run_unit(unit, mc, train_cfg, inputs, tracker)
+    finally:
+        tracker.finish()
+    ran.append(unit.key)
+    log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
 
 
 def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig | None:
