@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from baselines.trainable import state_checksum
-from benchmark.perf.vbpr import make_synthetic
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.registry import create_model
 
 # Several threads on purpose: the nondeterminism this guards against only appears when torch's

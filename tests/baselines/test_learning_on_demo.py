@@ -38,9 +38,8 @@ def demo(tmp_path_factory):
             "vlm4rec-text",
             ctx,
             {
-                "describer": "precomputed",
-                "descriptions": "reference_captions.jsonl",
-                "encoder": "minilm",
+                "describer": {"kind": "precomputed", "descriptions_file": "reference_captions.jsonl"},
+                "encoder": {"kind": "minilm"},
                 "text": "title+description",
             },
             "desc_text",

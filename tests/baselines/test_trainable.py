@@ -15,9 +15,9 @@ from baselines.simple import ItemKNN, MostPopular, RandomRecommender
 from baselines.trainable import grid_search
 from baselines.trained_fusion import AttentionFusionRecommender
 from baselines.vbpr import VBPR
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 from benchmark.train_config import TrainConfig
 

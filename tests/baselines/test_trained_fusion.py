@@ -10,8 +10,8 @@ import torch
 
 from baselines.simple import MostPopular, RandomRecommender
 from baselines.trained_fusion import AttentionFusion, CrossModalAttention, FusionRecommender, GatingFusion
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)

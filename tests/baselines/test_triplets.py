@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from baselines.triplets import NegativeSampler, TripletDataModule
-from benchmark.perf.vbpr import make_synthetic
+from benchmark.demo.synthetic import make_synthetic
 
 
 @pytest.fixture(scope="module")

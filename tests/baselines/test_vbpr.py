@@ -12,8 +12,9 @@ import torch
 from baselines.bpr import BPRMF
 from baselines.simple import MostPopular, RandomRecommender
 from baselines.vbpr import VBPR
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import CornacScorer, cornac_train_set, main, make_synthetic
+from benchmark.perf.vbpr import CornacScorer, cornac_train_set, main
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

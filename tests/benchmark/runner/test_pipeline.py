@@ -41,13 +41,16 @@ SMALL = {
             "name": "desc_text",
             "producer": "vlm4rec-text",
             "params": {
-                "describer": "precomputed",
-                "descriptions": "reference_captions.jsonl",
-                "encoder": "minilm",
+                "describer": {"kind": "precomputed", "descriptions_file": "reference_captions.jsonl"},
+                "encoder": {"kind": "minilm"},
                 "text": "title+description",
             },
         },
-        {"name": "meta_text", "producer": "vlm4rec-text", "params": {"encoder": "minilm", "text": "catalogue"}},
+        {
+            "name": "meta_text",
+            "producer": "vlm4rec-text",
+            "params": {"encoder": {"kind": "minilm"}, "text": "catalogue"},
+        },
         {"name": "pixels", "producer": "pixels"},
     ],
     "models": [
