@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,44 @@ def load_cached(directory: str | Path, name: str) -> ItemFeatures | None:
     except Exception as exc:  # safetensors raises its own error type; a cache read must never block a run
         log.warning("cache entry %s/%s is damaged (%s: %s); recomputing it", d, name, type(exc).__name__, exc)
         return None
+
+
+def find_features(name: str, directories: list[Path], *, split_fingerprint: str | None = None) -> tuple[Path, str]:
+    """Where feature set ``name`` is: ``(directory, entry name)``.
+
+    ``name`` may be an entry's own name (``clip_image`` written by ``features``/``encode``, or a
+    run's full ``text-<hash>``) or the plain name a run caches under ``<name>-<hash>``
+    (``<dataset cache>/features``); in the latter case only entries made from this split
+    (``split_fingerprint``) count, and several candidates are an error listing them. A missing
+    name is a :class:`FileNotFoundError` saying where it looked.
+    """
+    for d in directories:
+        if (d / f"{name}.json").is_file():
+            return d, name
+    found: list[tuple[Path, str]] = []
+    for d in directories:
+        for meta in sorted(d.glob(f"{name}-*.json")) if d.is_dir() else []:
+            entry = meta.stem
+            if not _RUN_ENTRY.fullmatch(entry[len(name) + 1 :]):
+                continue
+            try:
+                prov = read_json(meta).get("provenance", {})
+            except (OSError, ValueError):
+                continue
+            if split_fingerprint is None or prov.get("split_fingerprint") == split_fingerprint:
+                found.append((d, entry))
+    if len(found) == 1:
+        return found[0]
+    looked = ", ".join(str(d) for d in directories)
+    if found:
+        names = ", ".join(e for _, e in found)
+        raise FileNotFoundError(
+            f"feature {name!r} has several cached entries for this split ({names}); give one of them"
+        )
+    raise FileNotFoundError(f"feature {name!r} not found (looked for {name}.json and {name}-<hash>.json in {looked})")
+
+
+_RUN_ENTRY = re.compile(r"[0-9a-f]{16}")
 
 
 def concat_features(name: str, parts: list[ItemFeatures]) -> ItemFeatures:

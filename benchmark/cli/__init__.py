@@ -44,7 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
             ep.load()(sub)
         except Exception as exc:  # a broken plug-in command must not break the others
             log.warning("could not load command plug-in %s: %s", ep.name, exc)
+    _add_verbosity(sub)
     return parser
+
+
+def _add_verbosity(sub: argparse._SubParsersAction) -> None:
+    """``-v``/``-q`` after the command too (``run CONFIG -v``), at every level of subcommands.
+    ``SUPPRESS`` defaults, so a subcommand sets them only when they are given there."""
+    for p in set(sub.choices.values()):
+        flags = {s for a in p._actions for s in a.option_strings}
+        if not flags & {"-v", "--verbose"}:
+            p.add_argument(
+                "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (-vv for debug)"
+            )
+        if not flags & {"-q", "--quiet"}:
+            p.add_argument(
+                "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings and errors only"
+            )
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_verbosity(action)
 
 
 #: loggers whose INFO messages the console shows by default (the rest go to the run's log file)

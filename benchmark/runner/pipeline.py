@@ -99,7 +99,8 @@ def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: 
     errors: list[str] = []
     with timer("statistics"), file_lock(rdir / ".summary.lock"):
         try:
-            summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns)
+            warnings = [f"features {n}: {w}" for n, f in feats.items() for w in f.provenance.get("warnings", [])]
+            summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns, warnings)
             errors = summary.errors
         except Exception as exc:  # the units are on disk: provenance.json must still be written
             errors = [f"summary: {type(exc).__name__}: {exc}"]

@@ -10,7 +10,7 @@ the runner still writes ``provenance.json``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +38,21 @@ class Summary:
     n_users: int
     errors: list[str] = field(default_factory=list)
     """Report steps that failed (``"plots: ValueError: …"``); their files are missing."""
+    warnings: list[str] = field(default_factory=list)
+    """Listed under the leaderboard (md, LaTeX) and in ``metrics.json``."""
 
 
-def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
+def summarise(
+    results: RunResults,
+    statistics: StatisticsConfig,
+    metrics: list[str] | None = None,
+    warnings: Sequence[str] = (),
+) -> Summary:
     """Seed-average per-user metrics, test against the baseline, write tables and plots.
 
     ``metrics``: ``metric@k`` columns in leaderboard order (default: the per-user files' order).
+    ``warnings``: things the reader of the leaderboard must know (e.g. a describer that covered
+    too few items under ``on_low_coverage: warn``), listed under it and in ``metrics.json``.
     """
     from benchmark.stats import compare
 
@@ -80,6 +89,7 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
         spread={m: results.spread(m) for m in present},
         n_users=int(len(per_model[present[0]])),
         errors=errors,
+        warnings=list(warnings),
     )
     write_per_user_long(results, present)
     write_metrics_and_statistics(results, summary, statistics)
@@ -120,6 +130,7 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
             "means": s.means,
             "seed_spread": s.spread,
             "n_users": s.n_users,
+            "warnings": s.warnings,
             "split_fingerprint": results.fingerprint,
             "units": {
                 m: [
@@ -164,12 +175,23 @@ def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsCo
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         text = tables.leaderboard(
             s.means, s.tests, fmt=fmt, baseline=s.baseline, caption=caption, metrics=s.metrics, spread=s.spread
-        )
+        ) + warnings_block(s.warnings, fmt)
         with atomic_open(results.run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if s.tests:
         with atomic_open(results.run_dir / "statistics.md", "w", encoding="utf-8") as fh:
             fh.write(tables.comparison_table(s.tests, fmt="md"))
+
+
+def warnings_block(warnings: Sequence[str], fmt: str) -> str:
+    """The run's warnings under a leaderboard (none in CSV, which must stay a plain table)."""
+    if not warnings or fmt == "csv":
+        return ""
+    if fmt == "md":
+        return "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
+    from benchmark.report.labels import latex_escape
+
+    return "".join(f"\n\\noindent\\textbf{{Warning:}} {latex_escape(w)}\n" for w in warnings)
 
 
 def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> None:

@@ -1,7 +1,10 @@
 """Units stage: every (model, seed) unit fitted, evaluated on valid then (once) on test, and
 written atomically; a unit whose files exist is skipped, so a killed run resumes. A unit is
 claimed with a lock while it runs (:func:`benchmark.io.file_lock`), so a second process working
-on the same run directory skips it and computes the others, then waits for it.
+on the same run directory skips it and computes the others, then waits for it. A unit record lists
+the feature sets its model used (checksum, and whether they were final); one made with a
+provisional feature set (e.g. descriptions that failed during an outage) is computed again by
+the next run, with the features that run has.
 
 Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
 experiment's); others once. Models whose constructor takes ``train`` get one
@@ -79,7 +82,7 @@ def run_units(
     ran: list[str] = []
     busy: list[Unit] = []
     for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
-        if unit.is_done(inputs.run_dir):
+        if is_current(unit, inputs.run_dir):
             done.append(unit.key)
             continue
         with file_lock(lock_path(unit.record_path(inputs.run_dir)), blocking=False) as mine:
@@ -104,7 +107,7 @@ def _claimed(
     done: list[str],
 ) -> None:
     """Run a unit whose lock this process holds, unless it was finished meanwhile."""
-    if unit.is_done(inputs.run_dir):
+    if is_current(unit, inputs.run_dir):
         done.append(unit.key)
         return
     train_cfg = unit_train(mc, train)
@@ -123,6 +126,34 @@ def _claimed(
         tracker.finish()
     ran.append(unit.key)
     log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
+
+
+def is_current(unit: Unit, run_dir: Path) -> bool:
+    """Done, and not made with a provisional feature set (those units are computed again)."""
+    if not unit.is_done(run_dir):
+        return False
+    try:
+        used = json.loads(unit.record_path(run_dir).read_text(encoding="utf-8")).get("features") or {}
+    except (OSError, ValueError):
+        return False  # a record that cannot be read is not a finished unit
+    stale = sorted(n for n, f in used.items() if not f.get("final", True))
+    if stale:
+        log.info("%s: made with provisional features (%s); computing it again", unit.key, ", ".join(stale))
+    return not stale
+
+
+def features_used(model: Any, params: Mapping[str, Any], feats: Mapping[str, ItemFeatures]) -> dict[str, Any]:
+    """The feature sets a model read (named in its params or required by its class): checksum and
+    whether the producer called them final."""
+    from benchmark.runner.config import FEATURE_KEYS
+
+    names = {p for k in FEATURE_KEYS if isinstance(params.get(k), str) for p in params[k].split("+")}
+    names |= set(getattr(model, "required_features", ()) or ())
+    return {
+        n: {"checksum": feats[n].checksum(), "final": bool(feats[n].provenance.get("final", True))}
+        for n in sorted(names)
+        if n in feats
+    }
 
 
 def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig | None:
@@ -167,6 +198,7 @@ def run_unit(
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "split_fingerprint": inputs.split.fingerprint,
+        "features": features_used(model, params, inputs.feats),
         **inputs.written_by,
     }
     write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)

@@ -163,3 +163,47 @@ def test_two_processes_on_one_results_directory_share_the_units(tmp_path: Path) 
     # every unit is computed exactly once over both processes (the log line of a computed unit)
     for key in ["Popularity", *(f"Random__seed{s}" for s in range(6))]:
         assert run_log.count(f"stages.units: {key}: hitrate@5=") == 1, key
+
+
+def test_export_finds_the_run_features_by_name(tmp_path: Path) -> None:
+    # rough edge: `run` caches features as NAME-<hash>; `data export mmrec --image-feature NAME` failed
+    result = run_experiment(load_config(write_config(tmp_path, models=[TINY["models"][2]], seeds=[0])))
+    split_dir = Path(json.loads((result.run_dir / "split.json").read_text())["split_dir"])
+    rc = main(["data", "export", "mmrec", str(split_dir), "--out", str(tmp_path / "mm"), "--image-feature", "pixels"])
+    assert rc == 0
+    exported = __import__("numpy").load(tmp_path / "mm" / "image_feat.npy")
+    assert exported.shape[0] == result.split.n_items
+    assert (
+        main(["data", "export", "mmrec", str(split_dir), "--out", str(tmp_path / "x"), "--text-feature", "nope"]) == 2
+    )
+
+
+def test_console_is_quiet_and_run_log_has_everything(tmp_path: Path) -> None:
+    # rough edge: Lightning's tips and litlogger advert, deprecation and non-writable-array
+    # warnings, RecBole's banner and its "split RS [0.8,0.1,0.1]" line filled the console
+    models = [
+        {"name": "RB", "model": "recbole-bpr", "train": {"max_epochs": 1}},
+        {"name": "BPR", "model": "bpr", "train": {"max_epochs": 1}},
+    ]
+    cfg = write_config(tmp_path, models=models, features=[], seeds=[0])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", str(cfg), "--logger", "none"]
+    quiet = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    noise = (
+        "Tip:",
+        "litlogger",
+        "RS",
+        "Warning",
+        "deprecated",
+        "not writable",
+        "not be used in RecBole",
+        "[Training]",
+        "GPU available",
+    )
+    assert [n for n in noise if n in quiet.stderr] == []
+    (run_dir,) = [p for p in (tmp_path / "results" / "tiny").iterdir() if p.is_dir()]
+    log = (run_dir / "run.log").read_text()
+    assert "Tip:" in log and "'RS': [0.8, 0.1, 0.1]" in log and "py.warnings" in log
+    loud = subprocess.run([*cmd, "--force", "-v"], env=env, capture_output=True, text=True, timeout=900)
+    assert loud.returncode == 0 and "Tip:" in loud.stderr
