@@ -252,8 +252,15 @@ def encode_items(
         cached.provenance.update(extra_provenance or {})
         return cached
     present = [i for i, t in enumerate(texts) if t is not None]
-    vecs = encoder.encode([texts[i] for i in present], batch_size=batch_size, progress=progress)
-    dim = vecs.shape[1] if len(present) else int(ident.get("dim", 0) or 0)
+    # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
+    # refuses by name (check_feature_coverage) instead of the encoder failing on an empty batch
+    dim = int(ident.get("dim", 0) or 0)
+    vecs = (
+        encoder.encode([texts[i] for i in present], batch_size=batch_size, progress=progress)
+        if present
+        else np.zeros((0, dim), dtype=np.float32)
+    )
+    dim = vecs.shape[1] if len(present) else dim
     values = np.zeros((len(texts), dim), dtype=np.float32)
     mask = np.zeros(len(texts), dtype=bool)
     if present:

@@ -49,14 +49,15 @@ def _describe(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the describer over the split (resumable, cached): the descriptions and their provenance."""
     from vlm4rec.cache import identity_hash
-    from vlm4rec.config import build_describer
+    from vlm4rec.config import build_describer, build_selection
     from vlm4rec.describers.precomputed import read_description_table
-    from vlm4rec.inference import run_describe
+    from vlm4rec.inference import output_folder, run_describe
 
     split = ctx.split
     d = build_describer(cfg, find_file=lambda p: _resolve(p, ctx))
+    selection = build_selection(cfg)
     cache_root = Path(ctx.cache_dir) / "descriptions"
-    out = cache_root / identity_hash(d.identity())[:20] / f"split-{split.fingerprint[:12]}"
+    out = cache_root / identity_hash(d.identity())[:20] / output_folder(split, selection)
     outcome = run_describe(
         split.items,
         d,
@@ -69,6 +70,8 @@ def _describe(
         fallback=fallback,
         split_fingerprint=split.fingerprint,
         progress=ctx.progress,
+        selection=selection,
+        train=split.train,
     )
     desc_path = out / "descriptions.jsonl"
     cov = read_json(out / "coverage.json")
@@ -80,6 +83,7 @@ def _describe(
         "description_coverage": {
             k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
         },
+        **({"selection": cov["selection"]} if "selection" in cov else {}),  # the formula, counts, cut
     }
     if d.needs_image:  # a generating describer: its failures are retried, so this result is provisional
         retryable = sum(cov.get("status_counts", {}).get(s, 0) for s in RETRYABLE)
@@ -92,8 +96,9 @@ def _describe(
 #: item statuses a later run retries (a failed request, an item not reached): features made with
 #: them are provisional (``final: false``), so the next run describes those items again
 RETRYABLE = ("failed_generation", "not_described")
-#: item statuses no describer can help (no local image, a path outside the allowed folders)
-NOT_DESCRIBABLE = ("no_image", "outside_root")
+#: item statuses the describer was not meant to describe (no local image, a path outside the
+#: allowed folders, left out by the caption selection)
+NOT_DESCRIBABLE = ("no_image", "outside_root", "not_selected")
 #: what a run does when descriptions cover less than ``min_description_coverage`` of the describable items
 LOW_COVERAGE_ACTIONS = ("error", "warn")
 

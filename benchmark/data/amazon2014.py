@@ -13,6 +13,7 @@ Layouts
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -26,13 +27,17 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
+from benchmark.data.window import DateWindow
 
 REVIEW_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 
 
-def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
-    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout)."""
-    out = InteractionBuilder(report)
+def read_reviews_json(
+    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+) -> pd.DataFrame:
+    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout);
+    ``window`` keeps only reviews dated inside it, while streaming."""
+    out = InteractionBuilder(report, window=window)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json_or_literal(line)
@@ -43,9 +48,11 @@ def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.Da
     return out.frame()
 
 
-def read_ratings_csv(path: str | os.PathLike[str], report: ReadReport, item_first: bool = False) -> pd.DataFrame:
+def read_ratings_csv(
+    path: str | os.PathLike[str], report: ReadReport, item_first: bool = False, window: DateWindow | None = None
+) -> pd.DataFrame:
     """Header-less ratings CSV: ``user,item,rating,ts`` (2014) or ``item,user,rating,ts`` (2018)."""
-    out = InteractionBuilder(report)
+    out = InteractionBuilder(report, window=window)
     names = ("user", "item", "rating", "timestamp")
 
     def handle(lineno: int, line: bytes) -> None:
@@ -57,12 +64,14 @@ def read_ratings_csv(path: str | os.PathLike[str], report: ReadReport, item_firs
     return out.frame()
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.json(.gz)`` of 2014 → raw catalogue."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json_or_literal(line)
+        if not out.wanted(rec.get("asin")):
+            return
         im = rec.get("imUrl")
         urls = [im] if isinstance(im, str) and im.strip() else []
         out.add(

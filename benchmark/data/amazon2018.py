@@ -23,6 +23,7 @@ first entry.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -30,16 +31,21 @@ from benchmark.data import amazon2014
 from benchmark.data.lines import iter_lines
 from benchmark.data.read_report import ReadReport
 from benchmark.data.records import CatalogueBuilder, flatten_categories, parse_json, run_lines, string_list
+from benchmark.data.window import DateWindow
 
 
-def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_reviews_json(
+    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+) -> pd.DataFrame:
     """``{Cat}[_5].json(.gz)`` → raw interactions."""
-    return amazon2014.read_reviews_json(path, report)
+    return amazon2014.read_reviews_json(path, report, window)
 
 
-def read_ratings_csv(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_ratings_csv(
+    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+) -> pd.DataFrame:
     """``{Cat}.csv`` (``item,user,rating,timestamp``) → raw interactions."""
-    return amazon2014.read_ratings_csv(path, report, item_first=True)
+    return amazon2014.read_ratings_csv(path, report, item_first=True, window=window)
 
 
 def image_urls(rec: dict) -> list[str]:
@@ -51,12 +57,14 @@ def image_urls(rec: dict) -> list[str]:
     return []
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.json(.gz)`` of 2018 (either image layout) → raw catalogue."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
+        if not out.wanted(rec.get("asin")):
+            return
         out.add(
             lineno,
             rec.get("asin"),

@@ -22,6 +22,7 @@ there is none, the first image that has any URL (``hi_res`` > ``large`` > ``thum
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
@@ -37,15 +38,19 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
+from benchmark.data.window import DateWindow
 
 REVIEW_FIELDS = ("user_id", "parent_asin", "rating", "timestamp")
 BENCHMARK_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
 MS_PER_SECOND = 1000
 
 
-def read_reviews_jsonl(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
-    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds)."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND)
+def read_reviews_jsonl(
+    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+) -> pd.DataFrame:
+    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds; ``window``
+    applied to the seconds, while streaming)."""
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, window=window)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
@@ -127,12 +132,14 @@ def brand_of(rec: dict[str, Any]) -> str:
     return ""
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.jsonl(.gz)`` → raw catalogue keyed on ``parent_asin``."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
+        if not out.wanted(rec.get("parent_asin")):
+            return
         if "images" in rec and rec["images"] is not None and not isinstance(rec["images"], (list, tuple, dict)):
             raise LineError("wrong_type", f"images must be a list, got {type(rec['images']).__name__}")
         best, urls = pick_images(rec.get("images"))

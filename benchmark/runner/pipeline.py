@@ -33,7 +33,7 @@ from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
 from benchmark.runner.runlog import run_log
 from benchmark.runner.stages.dataset import build_split
-from benchmark.runner.stages.features import build_features
+from benchmark.runner.stages.features import build_features, check_feature_coverage
 from benchmark.runner.stages.summary import summarise
 from benchmark.runner.stages.units import UnitInputs, run_units
 from benchmark.runner.tracking import Tracker, log_summary_run
@@ -84,6 +84,7 @@ def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: 
             cfg.evaluation.device,
             force=force,
         )
+    check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
     def tracker(name: str, config: Mapping[str, Any], job_type: str = "train") -> Tracker:
         lc = cfg.logging

@@ -1,7 +1,9 @@
 """Features stage: the configured feature sets for a split, produced once and cached.
 
 A feature set is cached under ``<cache>/features/<name>-<key>.{safetensors,json}`` where the key
-hashes the producer, its params, the split fingerprint and the catalogue checksum; a dataset
+hashes the producer, its params, the split fingerprint and the catalogue checksum (the item
+table: titles, descriptions, image references — the fingerprint does not cover it, and the same
+split with and without ``dataset.meta`` joined has one fingerprint and different texts); a dataset
 that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
 ``split_dir/features``) uses its own file instead.
 
@@ -20,13 +22,16 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures, load_cached
 from benchmark.io import file_lock
 from benchmark.prepare import imported_features
 from benchmark.producers import FeatureContext, produce
-from benchmark.runner.config import FeatureConfig
+from benchmark.registry import MODELS
+from benchmark.runner.config import FEATURE_PARAMS, FeatureConfig, ModelConfig
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -86,3 +91,43 @@ def cached_or_produced(fc: FeatureConfig, ctx: FeatureContext, *, force: bool = 
         ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
     log.info("features %s: %d×%d, coverage %.1f%%", fc.name, f.n_items, f.dim, 100 * f.coverage)
     return f
+
+
+class FeatureCoverageError(ConfigError):
+    """A model would run on a feature that (almost) no item has: it would score every item
+    ``-inf`` and get 0 on every metric, silently."""
+
+
+def model_features(mc: ModelConfig) -> list[str]:
+    """The feature names a model entry reads: its params (``feature``, ``text_feature``, …,
+    ``a+b`` naming several), or the registered model's defaults for those params."""
+    names: list[str] = []
+    params = MODELS.parameters(mc.model) if mc.model in MODELS else {}
+    for key in FEATURE_PARAMS:
+        value = mc.params.get(key, params[key].default if key in params else None)
+        if isinstance(value, str):
+            names += [n for n in value.split("+") if n not in names]
+    return names
+
+
+def check_feature_coverage(models: list[ModelConfig], feats: Mapping[str, ItemFeatures], floor: float = 0.0) -> None:
+    """Refuse to run a model on a feature whose coverage (share of catalogue items that have
+    it) is zero or below ``floor``; the error names the feature, the model and the coverage.
+
+    The typical cause: an import without metadata (``dataset.meta``) gives text features of
+    empty titles, so "BERT text-only" would score nothing and report zeros.
+    """
+    for mc in models:
+        for name in model_features(mc):
+            if name not in feats:
+                continue  # the model's own check names a missing feature when it is fitted
+            f = feats[name]
+            cov = f.coverage
+            if cov <= 0 or cov < floor:
+                how = "no item has it" if cov <= 0 else f"below the floor evaluation.min_feature_coverage={floor}"
+                raise FeatureCoverageError(
+                    f"model {mc.name!r}: feature {name!r} covers {100 * cov:.2f}% of the {f.n_items} items "
+                    f"({int(f.mask.sum())} items; {how}); its scores would all be -inf. "
+                    f"Check the feature's source (an import without `dataset.meta` has no titles) "
+                    f"or lower evaluation.min_feature_coverage"
+                )

@@ -18,6 +18,7 @@ import pandas as pd
 
 from benchmark.io import atomic_open, write_json, write_parquet
 from benchmark.runner.config import StatisticsConfig
+from benchmark.runner.modes import write_modes
 from benchmark.runner.results import RunResults
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def summarise(
     guarded("leaderboard", errors, lambda: write_leaderboards(results, summary, statistics), None)
     guarded("subsets", errors, lambda: write_subsets(results, present, metric_cols), None)
     guarded("plots", errors, lambda: write_plots(results, summary, statistics.plot_metric), None)
+    guarded("modes", errors, lambda: write_modes(results, present, metric_cols), None)
     return summary
 
 

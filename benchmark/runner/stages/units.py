@@ -30,6 +30,7 @@ from benchmark.features import ItemFeatures
 from benchmark.io import file_lock, lock_path, write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
 from benchmark.split import Split
@@ -145,9 +146,9 @@ def is_current(unit: Unit, run_dir: Path) -> bool:
 def features_used(model: Any, params: Mapping[str, Any], feats: Mapping[str, ItemFeatures]) -> dict[str, Any]:
     """The feature sets a model read (named in its params or required by its class): checksum and
     whether the producer called them final."""
-    from benchmark.runner.config import FEATURE_KEYS
+    from benchmark.runner.config import FEATURE_PARAMS
 
-    names = {p for k in FEATURE_KEYS if isinstance(params.get(k), str) for p in params[k].split("+")}
+    names = {p for k in FEATURE_PARAMS if isinstance(params.get(k), str) for p in params[k].split("+")}
     names |= set(getattr(model, "required_features", ()) or ())
     return {
         n: {"checksum": feats[n].checksum(), "final": bool(feats[n].provenance.get("final", True))}
@@ -181,6 +182,8 @@ def run_unit(
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+    # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
+    modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
     eval_s = time.perf_counter() - t1
     describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
     record = {
@@ -199,10 +202,13 @@ def run_unit(
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "split_fingerprint": inputs.split.fingerprint,
         "features": features_used(model, params, inputs.feats),
+        **({"modes": {name: r.record for name, r in modes.items()}} if modes else {}),
         **inputs.written_by,
     }
     write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)
     write_parquet(unit.per_user_path(inputs.run_dir), test.per_user.copy())
+    for name, r in modes.items():
+        write_parquet(unit.per_user_path(inputs.run_dir, f"test.{name}"), r.per_user)
     write_json(unit.record_path(inputs.run_dir), record)  # written last: its presence marks the unit done
     tracker.log_metrics(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
