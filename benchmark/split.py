@@ -282,6 +282,8 @@ class Split:
         """Write ``{train,valid,test,items,users}.parquet``, ``split.json`` and ``summary.json``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        # of the items as written (an importer may have added columns, e.g. image paths, since from_parts)
+        self.catalogue_sha256 = self.compute_catalogue_checksum()
         for p in PARTS:
             write_parquet(d / f"{p}.parquet", self.part(p))
         write_parquet(d / "items.parquet", self.items)
@@ -293,7 +295,7 @@ class Split:
             "protocol": self.protocol,
             "params": self.params,
             "fingerprint": self.fingerprint,
-            "catalogue_sha256": self.catalogue_sha256 or self.compute_catalogue_checksum(),
+            "catalogue_sha256": self.catalogue_sha256,
             "n_users": self.n_users,
             "n_items": self.n_items,
         }
