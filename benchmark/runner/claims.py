@@ -24,18 +24,40 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from benchmark.errors import ConfigError
 from benchmark.runner import claims_paper
 from benchmark.runner.results import RunResults
 
 
 def load_published(name_or_path: str | None = None) -> dict[str, Any]:
-    """The shipped published numbers (default: the VLM4Rec paper) or a YAML file of the same shape."""
-    if name_or_path and Path(name_or_path).exists():
-        text = Path(name_or_path).read_text(encoding="utf-8")
+    """The shipped published numbers (default: the VLM4Rec paper) or a YAML file of the same shape.
+
+    A file covering several datasets (``datasets: {baby: {dataset, methods, claims}, …}``, as
+    MMRec's table) is named with the dataset after a colon, ``mmrec_published:baby``: that
+    section's keys over the file's shared ones (``source``, ``protocol_caveats``, ``metrics``).
+    """
+    name = name_or_path or "vlm4rec_published"
+    section = ""
+    if not Path(name).exists() and ":" in name:
+        name, section = name.rsplit(":", 1)
+    if Path(name).exists():
+        text = Path(name).read_text(encoding="utf-8")
     else:
-        res = resources.files("benchmark") / "paper" / f"{name_or_path or 'vlm4rec_published'}.yaml"
+        res = resources.files("benchmark") / "paper" / f"{name}.yaml"
+        if not res.is_file():
+            tables = (resources.files("benchmark") / "paper").iterdir()
+            shipped = sorted(p.name.removesuffix(".yaml") for p in tables if p.name.endswith(".yaml"))
+            raise ConfigError(f"published {name!r}: no such file or shipped table; shipped: {', '.join(shipped)}")
         text = res.read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data = yaml.safe_load(text)
+    datasets = data.pop("datasets", None)
+    if datasets is None:
+        if section:
+            raise ConfigError(f"published {name!r} covers one dataset; drop ':{section}'")
+        return data
+    if section not in datasets:
+        raise ConfigError(f"published {name!r} covers several datasets: name one, {name}:<{'|'.join(datasets)}>")
+    return {**data, **datasets[section]}
 
 
 def claims_report(

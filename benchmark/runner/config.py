@@ -173,6 +173,10 @@ class ExperimentConfig:
         _unique_unit_keys([m.name for m in self.models])
         _unique([f.name for f in self.features], "features", "name")
         check_partial(self.train, "train")
+        if self.published:
+            from benchmark.runner.claims import load_published  # here: claims reads results, which reads configs
+
+            load_published(self.published)
         self._check_registered()
         self._check_feature_references()
         names = [m.name for m in self.models]
