@@ -86,7 +86,9 @@ def test_killed_in_the_models_stage_resumes_to_the_same_results(reference, tmp_p
     cfg = write_config(tmp_path, mmrec_src, ref_tmp / "cache")  # same data and features cache
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "benchmark.cli", "-q", "run", str(cfg), "--run-dir", str(run_dir), "--logger", "none"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # the killed fit cannot remove its temporary MMRec folder: keep it inside the test's directory
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp_path / "tmp"))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:
