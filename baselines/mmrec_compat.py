@@ -239,7 +239,8 @@ def check_requirements(src: Path, model: str | None = None) -> None:
 
 def _on_path(src: Path) -> None:
     """Put ``src`` first on ``sys.path``; refuse when another ``common``/``models``/``utils`` is loaded."""
-    root = src.resolve()  # both sides resolved: the same tree reached through a symlink is the same MMRec
+    # Both sides resolved: a checkout reached through a symbolic link is the same checkout.
+    root = src.resolve()
     for name in TOP_LEVEL:
         mod = sys.modules.get(name)
         origin = getattr(mod, "__file__", None) or next(iter(getattr(mod, "__path__", []) or []), None)

@@ -7,8 +7,11 @@ own config section; the run directory's layout is described in :mod:`benchmark.r
 Resuming: a re-run of the same resolved config reuses the latest run directory of that
 config and skips every unit whose files exist; ``force=True`` starts a new directory and
 recomputes every feature set (a describer's cache keeps its finished descriptions and retries
-failed ones). Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall
-time, so two runs with the same seeds give identical files.
+failed ones). Units of different code versions (commit, dirty state, package versions) are never
+mixed silently: the resume refuses unless ``allow_mixed=True``, and then ``provenance.json``
+(``unit_code_versions``) and the leaderboard caption say so. Nothing in
+``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two runs with the
+same seeds give identical files.
 
 Concurrent runs of one config share the work: the run directory is chosen under a lock on the
 experiment's results folder (so the second run resumes the first's directory), each unit is
@@ -55,18 +58,27 @@ class RunResult:
 
 
 def run_experiment(
-    cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None, logger_kind: str | None = None
+    cfg: ExperimentConfig,
+    *,
+    force: bool = False,
+    run_dir: str | Path | None = None,
+    logger_kind: str | None = None,
+    allow_mixed: bool = False,
 ) -> RunResult:
-    """Run every stage of ``cfg``; resumable (see module docstring)."""
+    """Run every stage of ``cfg``; resumable (see module docstring). A resume that would mix
+    units of different code versions raises :class:`~benchmark.errors.IntegrityError` unless
+    ``allow_mixed`` (then ``provenance.json`` and the leaderboard caption record the mixture)."""
     with file_lock(Path(cfg.results_dir) / cfg.experiment / ".run-dir.lock"):  # concurrent runs pick one directory
         rdir = resolve_run_dir(cfg, force=force, run_dir=run_dir)
         write_resolved_config(rdir, cfg)
     with run_log(rdir):
         log.info("run directory: %s", rdir)
-        return _run_stages(cfg, rdir, force=force, logger_kind=logger_kind)
+        return _run_stages(cfg, rdir, force=force, logger_kind=logger_kind, allow_mixed=allow_mixed)
 
 
-def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: str | None) -> RunResult:
+def _run_stages(
+    cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: str | None, allow_mixed: bool
+) -> RunResult:
     timer = StageTimer()
     t_start = time.perf_counter()
     kind = logger_kind or cfg.logging.logger
@@ -94,14 +106,16 @@ def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: 
 
     version = written_by()
     with timer("models"):
-        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version)
+        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
     summary = None
+    results: RunResults | None = None
     errors: list[str] = []
     with timer("statistics"), file_lock(rdir / ".summary.lock"):
         try:
             warnings = [f"features {n}: {w}" for n, f in feats.items() for w in f.provenance.get("warnings", [])]
-            summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns, warnings)
+            results = RunResults.load(rdir)
+            summary = summarise(results, cfg.statistics, cfg.metric_columns, warnings)
             errors = summary.errors
         except Exception as exc:  # the units are on disk: provenance.json must still be written
             errors = [f"summary: {type(exc).__name__}: {exc}"]
@@ -114,6 +128,10 @@ def _run_stages(cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: 
     }
     provenance["units_run"], provenance["units_skipped_as_done"] = ran, done
     provenance["report_errors"] = errors
+    # which code wrote which unit: one group unless a resume mixed versions (allow_mixed)
+    if results is not None:
+        provenance["unit_code_versions"] = results.code_versions()
+        provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
     write_json(rdir / "provenance.json", provenance)
     if summary is None:
         return RunResult(rdir, split, {}, [], ran, done, errors)

@@ -4,7 +4,9 @@ claimed with a lock while it runs (:func:`benchmark.io.file_lock`), so a second 
 on the same run directory skips it and computes the others, then waits for it. A unit record lists
 the feature sets its model used (checksum, and whether they were final); one made with a
 provisional feature set (e.g. descriptions that failed during an outage) is computed again by
-the next run, with the features that run has.
+the next run, with the features that run has. Every unit record carries the code that wrote it
+(commit, dirty state, package versions); a resume that would mix code versions is refused,
+naming the units, unless ``allow_mixed`` (:func:`~benchmark.runner.provenance.check_resume`).
 
 Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
 experiment's); others once. Models whose constructor takes ``train`` get one
@@ -31,6 +33,7 @@ from benchmark.io import file_lock, lock_path, write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
 from benchmark.runner.modes import evaluate_modes
+from benchmark.runner.provenance import check_resume
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
 from benchmark.split import Split
@@ -56,13 +59,15 @@ def units_for(models: list[ModelConfig], seeds: list[int]) -> list[Unit]:
 @dataclass
 class UnitInputs:
     """What every unit of a run shares: the split, the features, how to evaluate, where to write,
-    and ``written_by`` (version, git commit) copied into every unit record."""
+    ``written_by`` (version, git commit and dirty state, package versions) copied into every unit
+    record, and whether a resume may mix units of different code versions (``allow_mixed``)."""
 
     split: Split
     feats: Mapping[str, ItemFeatures]
     evaluation: EvaluationConfig
     run_dir: Path
     written_by: Mapping[str, Any] = field(default_factory=dict)
+    allow_mixed: bool = False
 
 
 def run_units(
@@ -82,8 +87,14 @@ def run_units(
     done: list[str] = []
     ran: list[str] = []
     busy: list[Unit] = []
-    for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
-        if is_current(unit, inputs.run_dir):
+    units = units_for(models, seeds)
+    finished = [u for u in units if u.is_done(inputs.run_dir)]
+    current = {u.key for u in finished if is_current(u, inputs.run_dir)}
+    if inputs.written_by:
+        records = [(u.key, json.loads(u.record_path(inputs.run_dir).read_text(encoding="utf-8"))) for u in finished]
+        check_resume(records, inputs.written_by, len(current) < len(units), inputs.allow_mixed)
+    for unit in tqdm(units, desc="models", unit="run"):
+        if unit.key in current:
             done.append(unit.key)
             continue
         with file_lock(lock_path(unit.record_path(inputs.run_dir)), blocking=False) as mine:
