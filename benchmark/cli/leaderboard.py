@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--correction", choices=CORRECTIONS, default="holm")
     p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument(
+        "--show-cost",
+        action="store_true",
+        help="add a Cost column: each model's wall time over the stages it depended on (its features, training, "
+        "evaluation; summed over seeds) and energy in kWh where CodeCarbon measured it",
+    )
     p.add_argument("--format", choices=["md", "latex", "csv", "json"], default="md")
     p.add_argument("--out", default=None, help="write here instead of stdout")
     p.set_defaults(func=_leaderboard)
@@ -69,13 +75,24 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
     spread = {m: owners[m].spread(m) for m in models}
-    text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint)
+    costs = _costs(owners, models) if args.show_cost else None
+    text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint, costs)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _costs(owners: dict[str, RunResults], models: list[str]) -> dict[str, Any]:
+    """Each model's cost row (:func:`benchmark.runner.costs.model_costs`) from its own run."""
+    from benchmark.runner.costs import model_costs
+
+    by_run: dict[int, dict[str, Any]] = {}
+    for m in models:
+        by_run.setdefault(id(owners[m]), model_costs(owners[m]))
+    return {m: by_run[id(owners[m])].get(m) for m in models}
 
 
 def _load(dirs: list[str]) -> tuple[dict[str, RunResults], str, str | None]:
@@ -112,6 +129,7 @@ def _render(
     metrics: list[str],
     baseline: str,
     fp: str,
+    costs: dict[str, Any] | None = None,
 ) -> str:
     import json
 
@@ -144,6 +162,7 @@ def _render(
             "seed_spread": spread,
             "families": [family_record(tests)] if tests else [],
             "tests": tests,
+            **({"costs": costs} if costs is not None else {}),
         }
         return json.dumps(out, indent=2, default=float) + "\n"
     caption = {
@@ -154,5 +173,5 @@ def _render(
         "fingerprint": fp[:12],
     }
     return leaderboard(
-        means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics, spread=spread
+        means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics, spread=spread, costs=costs
     )

@@ -147,6 +147,9 @@ class LoggingConfig:
     logger: str = choice("wandb", LOGGERS)
     project: str = "vlm4rec-bench"
     entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+    energy: bool = True
+    mlflow_uri: str | None = None
 
 
 @dataclass
