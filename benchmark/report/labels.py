@@ -33,7 +33,22 @@ __all__ = [
 ]
 
 # Display order and names of metric families; others follow alphabetically, named as given.
-_FAMILY_ORDER = ("recall", "ndcg", "hitrate", "hit", "hr", "precision", "mrr", "map", "coverage")
+_FAMILY_ORDER = (
+    "recall",
+    "ndcg",
+    "hitrate",
+    "hit",
+    "hr",
+    "precision",
+    "mrr",
+    "map",
+    "coverage",
+    "aplt",
+    "novelty",
+    "ild",
+    "gini",
+    "tail_coverage",
+)
 _FAMILY_NAMES = {
     "recall": "Recall",
     "ndcg": "NDCG",
@@ -44,6 +59,11 @@ _FAMILY_NAMES = {
     "mrr": "MRR",
     "map": "MAP",
     "coverage": "Coverage",
+    "aplt": "APLT",
+    "novelty": "Novelty",
+    "ild": "ILD",
+    "gini": "Gini",
+    "tail_coverage": "LT coverage",
 }
 FORMATS: tuple[str, ...] = ("md", "latex", "csv")
 """Table formats of :mod:`benchmark.report.tables` and :mod:`benchmark.report.comparisons`."""

@@ -210,6 +210,7 @@ def run_unit(
         "n_users_test": int(test.n_users),
         "n_excluded_test": int(test.n_excluded),
         "n_users_valid": int(valid.n_users),
+        **({"run_metrics": {"valid": valid.run_metrics, "test": test.run_metrics}} if test.run_metrics else {}),
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "cost": {"fit": fit_cost.record, "evaluate": eval_cost.record},
@@ -254,6 +255,7 @@ def evaluate_unit(
         "metrics": tuple(ev.metrics),
         "batch_size": ev.batch_size,
         "device": ev.device,
+        "diversity_feature": feats[ev.diversity_feature] if ev.diversity_feature else None,
     }
     valid = evaluate(model, split, part="valid", users=users["valid"], progress=False, **common)
     # the cold-start subset re-scores the kept top-K lists
