@@ -16,15 +16,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from benchmark.features import ItemFeatures
 from vlm4rec.texts import FALLBACKS, compose_text
+
+if TYPE_CHECKING:  # torch is imported where it is used: the command line reads ENCODERS without it
+    from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class ClipTextEncoder(TextEncoder):
         self, model: str = DEFAULT_CLIP_MODEL, pretrained: str | None = "openai", device: str | None = None
     ) -> None:
         import open_clip
+        import torch
 
         self.model_name = model
         self.pretrained = pretrained
@@ -150,12 +152,14 @@ class ClipTextEncoder(TextEncoder):
             "library": f"open_clip {open_clip.__version__}",
         }
 
-    @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        import torch
+
         chunks = []
-        for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
-            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
-            chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
+                tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
+                chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
         dim = chunks[0].shape[1] if chunks else 0
         return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
 
@@ -228,7 +232,14 @@ def encode_items(
     split_fingerprint: str = "",
     extra_provenance: dict[str, Any] | None = None,
 ) -> ItemFeatures:
-    """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped)."""
+    """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped).
+
+    The cache entry is read and written through :mod:`benchmark.features` (``load_cached``: a
+    torn or damaged entry is a miss); a hit takes this call's ``extra_provenance`` (the
+    describer's coverage of *this* run), not the one it was first made with.
+    """
+    from benchmark.features import ItemFeatures, load_cached
+
     texts, counts = item_texts(items, descriptions, text, fallback)
     ident = encoder.identity()
     thash = texts_sha256(texts)
@@ -236,11 +247,11 @@ def encode_items(
         json.dumps({"encoder": ident, "text": text, "texts": thash, "name": name}, sort_keys=True).encode()
     ).hexdigest()
     entry = Path(cache_dir) / key[:20] if cache_dir is not None else None
-    if entry is not None and (entry / f"{name}.safetensors").exists():
-        feats = ItemFeatures.load(entry, name)
-        if feats.provenance.get("texts_sha256") == thash and feats.n_items == len(texts):
-            log.info("loaded cached %s features from %s", name, entry)
-            return feats
+    cached = load_cached(entry, name) if entry is not None else None
+    if cached is not None and cached.provenance.get("texts_sha256") == thash and cached.n_items == len(texts):
+        log.info("loaded cached %s features from %s", name, entry)
+        cached.provenance.update(extra_provenance or {})
+        return cached
     present = [i for i, t in enumerate(texts) if t is not None]
     # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
     # refuses by name (check_feature_coverage) instead of the encoder failing on an empty batch
@@ -270,7 +281,7 @@ def encode_items(
         "encode_seconds": encode_seconds,  # kept in the cache entry: a cached load counts it
     }
     prov.update(extra_provenance or {})
-    feats = ItemFeatures(name, torch.from_numpy(values), torch.from_numpy(mask), prov)
+    feats = ItemFeatures(name, values, mask, prov)
     if entry is not None:
         feats.save(entry)
     log.info("encoded %d/%d items (%s)", len(present), len(texts), counts)

@@ -11,13 +11,15 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import ConfigError
-from benchmark.features import ItemFeatures
 from benchmark.prepare.config import DatasetConfig
 from benchmark.prepare.files import catalogue_coverage, prepare_files, prepare_official, read_catalogue, require_path
 from benchmark.split import Split
+
+if TYPE_CHECKING:
+    from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,10 @@ def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> Split:
 
     # relative image URLs keep the files (and so the split's recorded checksums and its
     # fingerprint) identical wherever the cache lives
-    paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
+    try:
+        paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
+    except (TypeError, ValueError) as exc:  # a bad `demo` parameter is a config error, not a crash
+        raise ConfigError(f"demo: {exc}") from None
     return prepare_files(dataclasses.replace(ds, release="2023", reviews=str(paths.reviews), meta=str(paths.meta)), out)
 
 
@@ -125,5 +130,7 @@ def _import_folder(ds: DatasetConfig, out: Path) -> Split:
 
 def imported_features(split_dir: Path) -> dict[str, ItemFeatures]:
     """Feature sets saved beside a split by an import (``split_dir/features/<name>.json``)."""
+    from benchmark.features import ItemFeatures  # torch: imported when features are read, not with the CLI
+
     d = Path(split_dir) / "features"
     return {meta.stem: ItemFeatures.load(d, meta.stem) for meta in sorted(d.glob("*.json"))} if d.is_dir() else {}

@@ -13,10 +13,16 @@ The leaderboards also carry the tuning and the health of each model
 (:func:`leaderboard_notes`, rendered by :mod:`benchmark.report.notes`): the budgets in the
 caption, a mark on the rows of models with health warnings, and the lists under the table;
 ``health.json`` holds the warnings.
+
+A failure in one report (a table, the plots, the subsets) is logged and recorded in
+``Summary.errors`` and the others are still written: reporting never loses computed units, and
+the runner still writes ``provenance.json``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,10 @@ from benchmark.report.notes import LeaderboardNotes
 from benchmark.runner.config import StatisticsConfig
 from benchmark.runner.modes import write_modes
 from benchmark.runner.results import RunResults
+
+log = logging.getLogger(__name__)
+#: tracebacks of failed report steps: the run's log file, and the console only with -v
+details = logging.getLogger("vlm4rec_bench.details")
 
 
 @dataclass
@@ -42,6 +52,10 @@ class Summary:
     spread: dict[str, Any]
     n_users: int
     health: list[HealthWarning] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Report steps that failed (``"plots: ValueError: …"``); their files are missing."""
+    warnings: list[str] = field(default_factory=list)
+    """Listed under the leaderboard (md, LaTeX) and in ``metrics.json``."""
 
 
 def compare_models(
@@ -72,10 +86,17 @@ def compare_models(
     )
 
 
-def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
+def summarise(
+    results: RunResults,
+    statistics: StatisticsConfig,
+    metrics: list[str] | None = None,
+    warnings: Sequence[str] = (),
+) -> Summary:
     """Seed-average per-user metrics, test the run's family, write tables and plots.
 
     ``metrics``: ``metric@k`` columns in leaderboard order (default: the per-user files' order).
+    ``warnings``: things the reader of the leaderboard must know (e.g. a describer that covered
+    too few items under ``on_low_coverage: warn``), listed under it and in ``metrics.json``.
     """
     from benchmark.runner.health import run_health, write_health
 
@@ -85,7 +106,10 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
     per_model = results.averaged(present)
     metric_cols = metrics or [c for c in per_model[present[0]].columns if c != "user_id"]
     base = statistics.baseline if statistics.baseline in present else results.baseline
-    tests = compare_models(results, statistics, present, metric_cols, base)
+    errors: list[str] = []
+    tests: list[dict[str, Any]] = guarded(
+        "statistics", errors, lambda: compare_models(results, statistics, present, metric_cols, base), []
+    )
     summary = Summary(
         models=present,
         baseline=base,
@@ -94,16 +118,41 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
         tests=tests,
         spread={m: results.spread(m) for m in present},
         n_users=int(len(per_model[present[0]])),
+        errors=errors,
+        warnings=list(warnings),
     )
-    health_metric, summary.health = run_health(results)
-    write_health(results.run_dir, health_metric, summary.health)
+
+    def health() -> list[HealthWarning]:
+        metric, found = run_health(results)
+        write_health(results.run_dir, metric, found)
+        return found
+
+    summary.health = guarded("health", errors, health, [])
     write_per_user_long(results, present)
     write_metrics_and_statistics(results, summary, statistics)
-    write_leaderboards(results, summary, statistics, leaderboard_notes(results, summary.health))
-    write_subsets(results, present, metric_cols)
-    write_plots(results, summary, statistics.plot_metric)
-    write_modes(results, present, metric_cols)
+    guarded(
+        "leaderboard",
+        errors,
+        lambda: write_leaderboards(results, summary, statistics, leaderboard_notes(results, summary.health)),
+        None,
+    )
+    guarded("subsets", errors, lambda: write_subsets(results, present, metric_cols), None)
+    guarded("plots", errors, lambda: write_plots(results, summary, statistics.plot_metric), None)
+    guarded("modes", errors, lambda: write_modes(results, present, metric_cols), None)
     return summary
+
+
+def guarded(step: str, errors: list[str], fn: Callable[[], Any], default: Any) -> Any:
+    """Run one report step; a failure is logged, recorded in ``errors`` and ``default`` returned."""
+    try:
+        return fn()
+    except Exception as exc:  # a report must never lose the computed units
+        errors.append(f"{step}: {type(exc).__name__}: {exc}")
+        log.error(
+            "report step %s failed (%s: %s); the units and the other reports are kept", step, type(exc).__name__, exc
+        )
+        details.info("report step %s failed", step, exc_info=True)
+        return default
 
 
 def write_per_user_long(results: RunResults, models: list[str]) -> None:
@@ -124,6 +173,7 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
             "means": s.means,
             "seed_spread": s.spread,
             "n_users": s.n_users,
+            "warnings": s.warnings,
             "split_fingerprint": results.fingerprint,
             "units": {
                 m: [
@@ -212,12 +262,23 @@ def write_leaderboards(
             spread=s.spread,
             row_marks=notes.row_marks(fmt),
         )
-        text = note_text.render(text, fmt, notes)
+        text = note_text.render(text, fmt, notes) + warnings_block(s.warnings, fmt)
         with atomic_open(results.run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if s.tests:
         with atomic_open(results.run_dir / "statistics.md", "w", encoding="utf-8") as fh:
             fh.write(tables.comparison_table(s.tests, fmt="md"))
+
+
+def warnings_block(warnings: Sequence[str], fmt: str) -> str:
+    """The run's warnings under a leaderboard (none in CSV, which must stay a plain table)."""
+    if not warnings or fmt == "csv":
+        return ""
+    if fmt == "md":
+        return "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
+    from benchmark.report.labels import latex_escape
+
+    return "".join(f"\n\\noindent\\textbf{{Warning:}} {latex_escape(w)}\n" for w in warnings)
 
 
 def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> None:
@@ -228,7 +289,10 @@ def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> Non
     out = results.run_dir / "plots"
     out.mkdir(exist_ok=True)
     plots.plot_metric_bars(results.averaged(s.models), pm, out / f"bars_{pm.replace('@', '_at_')}.png")
-    plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png")
+    # the families this run has (any metric list works, not only recall and NDCG)
+    families = list(dict.fromkeys(c.split("@", 1)[0] for c in s.metrics if "@" in c))
+    if families:
+        plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png", metrics=families)
 
 
 def write_subsets(results: RunResults, models: list[str], metric_cols: list[str]) -> pd.DataFrame | None:
