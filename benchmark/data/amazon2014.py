@@ -21,6 +21,7 @@ from benchmark.data.read_report import ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
+    InteractionSink,
     flatten_categories,
     parse_json_or_literal,
     run_lines,
@@ -30,9 +31,12 @@ from benchmark.data.records import (
 REVIEW_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 
 
-def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
-    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout)."""
-    out = InteractionBuilder(report)
+def read_reviews_json(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
+    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout);
+    with a ``sink`` they go there batch by batch (see :class:`InteractionBuilder`)."""
+    out = InteractionBuilder(report, sink=sink)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json_or_literal(line)
@@ -43,9 +47,11 @@ def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.Da
     return out.frame()
 
 
-def read_ratings_csv(path: str | os.PathLike[str], report: ReadReport, item_first: bool = False) -> pd.DataFrame:
+def read_ratings_csv(
+    path: str | os.PathLike[str], report: ReadReport, item_first: bool = False, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """Header-less ratings CSV: ``user,item,rating,ts`` (2014) or ``item,user,rating,ts`` (2018)."""
-    out = InteractionBuilder(report)
+    out = InteractionBuilder(report, sink=sink)
     names = ("user", "item", "rating", "timestamp")
 
     def handle(lineno: int, line: bytes) -> None:

@@ -29,17 +29,28 @@ import pandas as pd
 from benchmark.data import amazon2014
 from benchmark.data.lines import iter_lines
 from benchmark.data.read_report import ReadReport
-from benchmark.data.records import CatalogueBuilder, flatten_categories, parse_json, run_lines, string_list
+from benchmark.data.records import (
+    CatalogueBuilder,
+    InteractionSink,
+    flatten_categories,
+    parse_json,
+    run_lines,
+    string_list,
+)
 
 
-def read_reviews_json(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_reviews_json(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """``{Cat}[_5].json(.gz)`` → raw interactions."""
-    return amazon2014.read_reviews_json(path, report)
+    return amazon2014.read_reviews_json(path, report, sink)
 
 
-def read_ratings_csv(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_ratings_csv(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """``{Cat}.csv`` (``item,user,rating,timestamp``) → raw interactions."""
-    return amazon2014.read_ratings_csv(path, report, item_first=True)
+    return amazon2014.read_ratings_csv(path, report, item_first=True, sink=sink)
 
 
 def image_urls(rec: dict) -> list[str]:

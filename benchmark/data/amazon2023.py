@@ -31,6 +31,7 @@ from benchmark.data.read_report import BadInputError, ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
+    InteractionSink,
     LineError,
     flatten_categories,
     parse_json,
@@ -43,9 +44,11 @@ BENCHMARK_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
 MS_PER_SECOND = 1000
 
 
-def read_reviews_jsonl(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_reviews_jsonl(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds)."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND)
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, sink=sink)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
@@ -56,9 +59,11 @@ def read_reviews_jsonl(path: str | os.PathLike[str], report: ReadReport) -> pd.D
     return out.frame()
 
 
-def read_benchmark_csv(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_benchmark_csv(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """An official benchmark CSV (header required; a ``history`` column is ignored) → raw interactions."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND)
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, sink=sink)
     lines = iter_lines(path, report)
     header_line = next(lines, None)
     if header_line is None:

@@ -27,16 +27,18 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from benchmark.data.amazon2023 import read_benchmark_csv
 from benchmark.data.read_report import BadInputError, ReadReport
-from benchmark.features import ItemFeatures
 from benchmark.io import atomic_open, atomic_path, sha256_file, write_json
 from benchmark.split import PARTS, Split
+
+if TYPE_CHECKING:  # torch (under ItemFeatures) is imported where features are built, not by `data prepare`
+    from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,8 @@ def _features_from_matrix(
         "missing_rule": "all-zero or non-finite rows are marked missing",
         **dict(extra or {}),
     }
+    from benchmark.features import ItemFeatures
+
     return ItemFeatures(name, values, mask, provenance)
 
 

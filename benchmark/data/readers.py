@@ -22,7 +22,7 @@ import pandas as pd
 from benchmark.data import amazon2014, amazon2018, amazon2023
 from benchmark.data.lines import UTF8_BOM, head_lines
 from benchmark.data.read_report import BadInputError, ReadReport, WrongFormatError
-from benchmark.data.records import LineError, parse_json, parse_json_or_literal
+from benchmark.data.records import InteractionSink, LineError, parse_json, parse_json_or_literal
 
 RELEASES: tuple[str, ...] = ("2014", "2018", "2023")
 log = logging.getLogger(__name__)
@@ -143,13 +143,16 @@ def _require(path: Path, sniffed: Sniffed, release: str, want: str) -> None:
 
 
 def read_reviews(
-    path: str | os.PathLike[str], release: str, *, strict: bool = False
+    path: str | os.PathLike[str], release: str, *, strict: bool = False, sink: InteractionSink | None = None
 ) -> tuple[pd.DataFrame, ReadReport]:
     """Read a reviews / ratings file of ``release`` into the raw interaction table.
 
     Layouts: 2014 ``reviews_*.json(.gz)`` or ``ratings_*.csv``; 2018 ``*.json(.gz)`` or
     ``*.csv`` (item first); 2023 ``*.jsonl(.gz)`` or an official benchmark CSV. Timestamps
     come out in seconds. ``strict=True`` raises :class:`BadInputError` at the first bad line.
+    With a ``sink`` (e.g. :class:`benchmark.data.chunks.ParquetSink`) the rows are streamed to it
+    in record batches with their file-order position ``pos`` and the returned table is empty:
+    memory stays flat in the size of the file.
     """
     release = _check_release(release)
     p = Path(path)
@@ -159,15 +162,15 @@ def read_reviews(
     _require(p, s, release, "reviews")
     report = ReadReport(file=str(p), release=release, layout=s.description, strict=strict)
     if release in ("2014", "2018") and s.kind == "reviews":
-        df = amazon2014.read_reviews_json(p, report)
+        df = amazon2014.read_reviews_json(p, report, sink)
     elif release == "2014" and s.kind == "ratings_csv":
-        df = amazon2014.read_ratings_csv(p, report)
+        df = amazon2014.read_ratings_csv(p, report, sink=sink)
     elif release == "2018" and s.kind == "ratings_csv":
-        df = amazon2018.read_ratings_csv(p, report)
+        df = amazon2018.read_ratings_csv(p, report, sink)
     elif release == "2023" and s.kind == "reviews":
-        df = amazon2023.read_reviews_jsonl(p, report)
+        df = amazon2023.read_reviews_jsonl(p, report, sink)
     elif release == "2023" and s.kind == "benchmark_csv":
-        df = amazon2023.read_benchmark_csv(p, report)
+        df = amazon2023.read_benchmark_csv(p, report, sink)
     else:  # pragma: no cover - _require covers every combination
         raise WrongFormatError(str(p), f"looks like {s.description}; no {release} reader for it")
     report.log_summary(log)

@@ -11,10 +11,11 @@ import csv
 import json
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from benchmark.data.read_report import ReadReport
 from benchmark.data.text import clean_field
@@ -127,12 +128,44 @@ def as_timestamp(value: Any, name: str) -> int:
     return out
 
 
-class InteractionBuilder:
-    """Collects checked interactions; ``frame()`` gives the raw interaction table."""
+#: the raw interaction schema as Arrow, with ``pos``: the row's place among the kept rows of its
+#: file (0-based, file order) — the order the ``paper`` protocol draws its random numbers in
+INTERACTION_SCHEMA = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("user", pa.string()),
+        ("item", pa.string()),
+        ("rating", pa.float32()),
+        ("timestamp", pa.int64()),
+    ]
+)
+#: rows per record batch a streaming reader hands to its sink (a few tens of MiB of Python lists)
+BATCH_ROWS = 262_144
 
-    def __init__(self, report: ReadReport, ts_divisor: int = 1) -> None:
+
+class InteractionSink(Protocol):
+    """Where a streaming reader puts its rows: one :data:`INTERACTION_SCHEMA` batch at a time."""
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
+class InteractionBuilder:
+    """Collects checked interactions; ``frame()`` gives the raw interaction table.
+
+    With a ``sink`` the rows leave in record batches of ``batch_rows`` as they are read (so a
+    reader's memory does not grow with the file) and ``frame()`` flushes the last batch and
+    returns an empty table; without one every row is held and ``frame()`` returns them all.
+    """
+
+    def __init__(
+        self, report: ReadReport, ts_divisor: int = 1, sink: InteractionSink | None = None, batch_rows: int = BATCH_ROWS
+    ) -> None:
         self.report = report
         self.ts_divisor = ts_divisor
+        self.sink = sink
+        # without a sink the lists are never flushed: no batch limit
+        self.batch_rows = batch_rows if sink is not None else -1
+        self.flushed = 0
         self.users: list[str] = []
         self.items: list[str] = []
         self.ratings: list[float] = []
@@ -166,6 +199,8 @@ class InteractionBuilder:
             self.items.append(item)
             self.ratings.append(rating)
             self.timestamps.append(timestamp // self.ts_divisor if self.ts_divisor != 1 else timestamp)
+            if len(self.users) == self.batch_rows:
+                self.flush()
             return True
         try:
             missing = [n for n, v in zip(names, (user, item, rating, timestamp)) if v is None]
@@ -183,10 +218,30 @@ class InteractionBuilder:
         self.ratings.append(r)
         # floor division: milliseconds → whole seconds
         self.timestamps.append(t // self.ts_divisor if self.ts_divisor != 1 else t)
+        if len(self.users) == self.batch_rows:
+            self.flush()
         return True
 
+    def flush(self) -> None:
+        """Hand the rows held so far to the sink as one record batch (no-op without a sink)."""
+        if self.sink is None or not self.users:
+            return
+        n = len(self.users)
+        columns = [
+            pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64)),
+            pa.array(self.users, type=pa.string()),
+            pa.array(self.items, type=pa.string()),
+            pa.array(np.asarray(self.ratings, dtype=np.float32)),
+            pa.array(np.asarray(self.timestamps, dtype=np.int64)),
+        ]
+        self.sink.write(pa.RecordBatch.from_arrays(columns, schema=INTERACTION_SCHEMA))
+        self.flushed += n
+        self.users, self.items, self.ratings, self.timestamps = [], [], [], []
+
     def frame(self) -> pd.DataFrame:
-        self.report.rows_kept = len(self.users)
+        """The rows held in memory (all of them without a sink; none with one, after the last flush)."""
+        self.flush()
+        self.report.rows_kept = self.flushed + len(self.users)
         return pd.DataFrame(
             {
                 "user": pd.Series(self.users, dtype=object),

@@ -34,6 +34,8 @@ SOURCES: tuple[str, ...] = ("demo", "files", "prepared", *IMPORT_SOURCES)
 DEFAULT_OFFICIAL_VARIANT = "last_out_w_his"
 #: keys holding a file or folder (relative ones in a ``data prepare --config`` file are relative to it)
 PATH_KEYS: tuple[str, ...] = ("reviews", "meta", "path")
+#: keys that say how a split is computed, not what it is: left out of the runner's cache key
+RESOURCE_KEYS: tuple[str, ...] = ("memory_budget",)
 #: keys that shape a split drawn from raw files; a source that takes its split as given refuses them
 FILTER_KEYS: tuple[str, ...] = ("kcore", "user_kcore", "item_kcore", "split_seed", "protocol_params", "image_only")
 
@@ -72,6 +74,8 @@ class DatasetConfig:
       the others: users 5, items 5; 0 disables a side;
     - ``dedupe``: ``earliest``; ``image_only``: false; ``strict``: false (count bad lines, do
       not stop); ``protocol_params``: none;
+    - ``memory_budget`` (how, not what: no part of the split's identity): the out-of-core
+      engine's memory, default 1/8 of RAM (:func:`benchmark.prepare.engine.parse_budget`);
     - ``variant`` (official splits): ``last_out_w_his``; ``category``: the official category
       (``All_Beauty``) or MMRec's dataset name (default: ``name``).
 
@@ -107,6 +111,11 @@ class DatasetConfig:
     )
     demo: dict[str, Any] = dataset_key({}, "demo generator parameters", flag=False)
     strict: bool = dataset_key(False, "stop at the first bad input line")
+    memory_budget: str | float | None = dataset_key(
+        None,
+        "memory for reading and splitting raw files: a size (4GB, 512MiB) or a share of RAM (25%% or 0.25); "
+        "default 1/8 of RAM; beyond it the engine spills to disk under the output folder",
+    )
 
     # ------------------------------------------------------------------ derived settings
     @property
@@ -157,6 +166,10 @@ class DatasetConfig:
             raise ConfigError(f"{p}release: required to read `meta` for source {self.source!r}")
         if self.image_only and self.source == "files" and not self.meta:
             raise ConfigError(f"{p}image_only: needs `meta` (the catalogue gives the image URLs)")
+        if self.memory_budget is not None:
+            from benchmark.prepare.engine.workspace import parse_budget
+
+            parse_budget(self.memory_budget, f"{p}memory_budget")
         self._check_unused(p)
 
     def _check_unused(self, p: str) -> None:

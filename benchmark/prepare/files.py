@@ -1,4 +1,8 @@
-"""Raw release files → a split: read → dedupe → image filter → k-core → split → persist.
+"""Raw release files → a split: read → dedupe → image filter → k-core → split → persist, in memory.
+
+``data prepare`` runs these stages out of core (:mod:`benchmark.prepare.engine`); this pandas
+pipeline is the reference it must match exactly (the identity tests compare the two), and each
+stage below is the definition of what the engine computes.
 
 Stages (each counted in ``summary.json``):
 
@@ -51,7 +55,7 @@ def prepare_files(ds: DatasetConfig, out: str | Path) -> Split:
     split = make_split(df, catalogue, ds.protocol, seed=settings.seed, filtering=filtering, **ds.protocol_params)
     stages["split"] = split.params.get("stats", {})
     if catalogue is not None:
-        stages["catalogue"] = catalogue_coverage(split)
+        stages["catalogue"] = catalogue_coverage(split.items)
     summary = {
         "stages": stages,
         "read_reports": reports,
@@ -139,9 +143,8 @@ def read_catalogue(ds: DatasetConfig) -> tuple[pd.DataFrame | None, dict[str, An
     return catalogue, {"meta": report.to_dict()}, {"meta": source_record(Path(ds.meta))}
 
 
-def catalogue_coverage(split: Split) -> dict[str, int]:
-    """How many of the split's items the metadata covers (VLM4Rec needs text and an image)."""
-    items = split.items
+def catalogue_coverage(items: pd.DataFrame) -> dict[str, int]:
+    """How many of the split's items (its item table) the metadata covers (VLM4Rec needs text and an image)."""
     has_meta = items["has_meta"].to_numpy(dtype=bool)
     url = items["image_url"] if "image_url" in items.columns else pd.Series([None] * len(items))
     has_image = (url.notna() & url.astype(str).str.strip().ne("")).to_numpy()
