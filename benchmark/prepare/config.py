@@ -75,7 +75,7 @@ class DatasetConfig:
     - ``dedupe``: ``earliest``; ``image_only``: false; ``strict``: false (count bad lines, do
       not stop); ``protocol_params``: none;
     - ``memory_budget`` (how, not what: no part of the split's identity): the out-of-core
-      engine's memory, default 1/8 of RAM (:func:`benchmark.prepare.engine.parse_budget`);
+      engine's memory, default 10% of RAM (:func:`benchmark.prepare.engine.parse_budget`);
     - ``variant`` (official splits): ``last_out_w_his``; ``category``: the official category
       (``All_Beauty``) or MMRec's dataset name (default: ``name``).
 
@@ -114,7 +114,7 @@ class DatasetConfig:
     memory_budget: str | float | None = dataset_key(
         None,
         "memory for reading and splitting raw files: a size (4GB, 512MiB) or a share of RAM (25%% or 0.25); "
-        "default 1/8 of RAM; beyond it the engine spills to disk under the output folder",
+        "default 10%% of RAM; beyond it the engine spills to disk under the output folder",
     )
 
     # ------------------------------------------------------------------ derived settings

@@ -14,8 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
+
 from benchmark.filtering import DEDUPE_RULES, KcoreIteration, KcoreStats
-from benchmark.prepare.engine.workspace import Workspace
+from benchmark.prepare.engine.workspace import Workspace, stream
+
+#: rows per chunk when the k-core passes stream the (user, item) codes
+KCORE_CHUNK = 1 << 22
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +38,23 @@ def n_rows(ws: Workspace, table: str) -> int:
 def dedupe(ws: Workspace, src: str, keep: str, dst: str = "deduped") -> tuple[str, int]:
     """One row per (user, item): ``earliest`` keeps the smallest timestamp, ``latest`` the
     largest, ties to the first row in file order (smallest ``pos``); ``all`` keeps every row.
-    Returns ``(table, rows removed)``."""
+    Returns ``(table, rows removed)``. Repeats are rare in the releases, so the rule is applied
+    to the rows of repeated pairs only (one hash aggregate finds them) and the losers are cut."""
     if keep not in DEDUPE_RULES:
         raise ValueError(f"dedupe keep={keep!r} is not allowed; allowed: {', '.join(DEDUPE_RULES)}")
     if keep == "all":
         return src, 0
-    # arg_min over the (timestamp, pos) pair: one hash aggregate (it spills), no window sort
-    key = "timestamp" if keep == "earliest" else "-timestamp"
+    order = "timestamp" if keep == "earliest" else "timestamp DESC"
     ws.sql(
-        f"CREATE OR REPLACE TABLE {dst} AS SELECT * FROM {src} "
-        f"WHERE pos IN (SELECT arg_min(pos, ({key}, pos)) FROM {src} GROUP BY u, i)"
+        "CREATE OR REPLACE TABLE dup_losers AS SELECT pos FROM (SELECT pos, row_number() OVER "
+        f"(PARTITION BY u, i ORDER BY {order}, pos) AS k FROM {src} WHERE (u, i) IN "
+        f"(SELECT u, i FROM {src} GROUP BY u, i HAVING count(*) > 1)) WHERE k > 1"
     )
-    return dst, n_rows(ws, src) - n_rows(ws, dst)
+    removed = n_rows(ws, "dup_losers")
+    if removed == 0:
+        return src, 0
+    ws.sql(f"CREATE OR REPLACE TABLE {dst} AS SELECT * FROM {src} WHERE pos NOT IN (SELECT pos FROM dup_losers)")
+    return dst, removed
 
 
 def image_filter(ws: Workspace, src: str, dst: str = "with_image") -> tuple[str, dict[str, int]]:
@@ -63,46 +73,67 @@ def kcore(ws: Workspace, src: str, user_k: int, item_k: int, dst: str = "kcore")
     """Iterative k-core exactly as :func:`benchmark.filtering.kcore`: each pass counts users'
     and items' rows among the rows still alive and drops every row whose user has fewer than
     ``user_k`` or whose item has fewer than ``item_k`` (0 or 1 disables a side), until a pass
-    drops nothing. A row dies only with its user or its item, so a pass keeps the rows whose
-    user and item both pass the counts of the previous table."""
+    drops nothing.
+
+    A row dies only with its user or its item, so the state is two flags per user and per item
+    (memory in the number of ids, not of rows): a pass streams the codes in chunks and counts
+    with ``bincount``; the rows kept are cut out of ``src`` once, at the end.
+    """
     for name, k in (("user_k", user_k), ("item_k", item_k)):
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ValueError(f"kcore {name} must be an integer >= 0 (0 disables it); got {k!r}")
-    start = counts(ws, src)
-    stats = KcoreStats(
-        user_k=user_k,
-        item_k=item_k,
-        rows_in=start["rows"],
-        rows_out=start["rows"],
-        users_in=start["users"],
-        users_out=start["users"],
-        items_in=start["items"],
-        items_out=start["items"],
-    )
-    cur, left = src, start
-    for it in range(1, 1 << 30):
-        nxt = f"{dst}_{it % 2}"
-        ws.sql(f"CREATE OR REPLACE TABLE {nxt} AS SELECT * FROM {cur} WHERE {_alive(cur, user_k, item_k)}")
-        now = counts(ws, nxt)
-        if now["rows"] == left["rows"]:
-            ws.sql(f"DROP TABLE {nxt}")
+    n_u = int(ws.scalar("SELECT count(*) FROM user_ids"))
+    n_i = int(ws.scalar("SELECT count(*) FROM item_ids"))
+    u_alive, i_alive = np.ones(n_u, dtype=bool), np.ones(n_i, dtype=bool)
+    rows, ucount, icount = _count_alive(ws, src, u_alive, i_alive)
+    left = {"rows": rows, "users": int(np.count_nonzero(ucount)), "items": int(np.count_nonzero(icount))}
+    stats = KcoreStats(user_k, item_k, rows, rows, left["users"], left["users"], left["items"], left["items"])
+    it = 0
+    while True:
+        it += 1
+        if user_k > 1:
+            u_alive &= ucount >= user_k
+        if item_k > 1:
+            i_alive &= icount >= item_k
+        rows, ucount, icount = _count_alive(ws, src, u_alive, i_alive)
+        if rows == left["rows"]:
             break
+        now = {"rows": rows, "users": int(np.count_nonzero(ucount)), "items": int(np.count_nonzero(icount))}
         stats.iterations.append(_iteration(it, left, now))
-        log.debug("k-core pass %d removed %d rows", it, left["rows"] - now["rows"])
-        if cur != src:
-            ws.sql(f"DROP TABLE {cur}")
-        cur, left = nxt, now
+        log.debug("k-core pass %d removed %d rows", it, left["rows"] - rows)
+        left = now
     stats.rows_out, stats.users_out, stats.items_out = left["rows"], left["users"], left["items"]
-    return cur, stats
+    if stats.rows_out == stats.rows_in:
+        return src, stats
+    ws.con.register("_alive_u", {"u": np.flatnonzero(u_alive)})
+    ws.con.register("_alive_i", {"i": np.flatnonzero(i_alive)})
+    try:
+        ws.sql(
+            f"CREATE OR REPLACE TABLE {dst} AS SELECT * FROM {src} "
+            "WHERE u IN (SELECT u FROM _alive_u) AND i IN (SELECT i FROM _alive_i)"
+        )
+    finally:
+        ws.con.unregister("_alive_u")
+        ws.con.unregister("_alive_i")
+    return dst, stats
 
 
-def _alive(table: str, user_k: int, item_k: int) -> str:
-    conds = ["TRUE"]
-    if user_k > 1:
-        conds.append(f"u IN (SELECT u FROM {table} GROUP BY u HAVING count(*) >= {int(user_k)})")
-    if item_k > 1:
-        conds.append(f"i IN (SELECT i FROM {table} GROUP BY i HAVING count(*) >= {int(item_k)})")
-    return " AND ".join(conds)
+def _count_alive(
+    ws: Workspace, src: str, u_alive: np.ndarray, i_alive: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows of ``src`` whose user and item are alive, and their counts per user and per item."""
+    ucount = np.zeros(len(u_alive), dtype=np.int64)
+    icount = np.zeros(len(i_alive), dtype=np.int64)
+    rows = 0
+    for batch in stream(ws, f"SELECT u, i FROM {src}", batch_rows=KCORE_CHUNK):
+        u = batch.column(0).to_numpy()
+        i = batch.column(1).to_numpy()
+        alive = u_alive[u] & i_alive[i]
+        u, i = u[alive], i[alive]
+        rows += len(u)
+        ucount += np.bincount(u, minlength=len(u_alive))
+        icount += np.bincount(i, minlength=len(i_alive))
+    return rows, ucount, icount
 
 
 def _iteration(it: int, before: dict[str, Any], after: dict[str, Any]) -> KcoreIteration:

@@ -103,9 +103,11 @@ def filter_rows(
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """dedupe → image filter → k-core on table ``raw`` (:func:`benchmark.prepare.files.filter_interactions`):
     the kept table's name, per-stage counts and the ``filtering`` record of the split's params."""
-    stages: dict[str, Any] = {"read": counts(ws, "raw")}
+    read = {"rows": n_rows(ws, "raw"), "users": n_rows(ws, "user_ids"), "items": n_rows(ws, "item_ids")}
+    stages: dict[str, Any] = {"read": read}  # every coded id occurs in `raw`
     table, n_dup = dedupe(ws, "raw", ds.dedupe)
-    stages["dedupe"] = {"rule": ds.dedupe, "removed": n_dup, **counts(ws, table)}
+    # a dedupe keeps one row of every pair: no user or item disappears
+    stages["dedupe"] = {"rule": ds.dedupe, "removed": n_dup, **read, "rows": read["rows"] - n_dup}
     if ds.image_only:
         if catalogue is None:  # validate() refuses image_only without meta
             raise ConfigError("image_only: needs `meta` (the catalogue gives the image URLs)")

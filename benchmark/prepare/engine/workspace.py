@@ -30,7 +30,7 @@ from benchmark.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: share of the machine's memory the engine may use when no budget is given
-DEFAULT_FRACTION = 0.125
+DEFAULT_FRACTION = 0.1
 #: the smallest budget accepted (DuckDB needs room for its operators' minimum state)
 MIN_BUDGET = 256 << 20
 TMP_PREFIX = ".prepare-tmp-"
