@@ -7,22 +7,26 @@ only the rows used in the batch. Factors are Glorot-uniform, biases start at zer
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender, xavier_uniform
+from baselines.trainable import TrainableRecommender, gather_rows, xavier_uniform
 from benchmark.features import ItemFeatures
 from benchmark.registry import register_model
 from benchmark.split import Split
+from benchmark.train_config import TrainConfig
 
 
 @register_model("bpr")
 class BPRMF(TrainableRecommender):
     """Matrix factorisation trained with the BPR pairwise loss."""
+
+    #: the trainer settings this model used before TrainConfig existed (its results stay the same)
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "max_epochs": 100}
 
     def __init__(
         self,
@@ -30,59 +34,26 @@ class BPRMF(TrainableRecommender):
         lambda_w: float = 0.01,
         lambda_b: float = 0.01,
         item_bias: bool = True,
-        lr: float = 5e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 1024,
-        max_epochs: int = 100,
-        eval_every: int = 1,
-        patience: int = 5,
-        metric: str = "recall",
-        eval_k: int = 20,
+        *,
         seed: int = 0,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        deterministic: bool | None = None,
-        enable_progress_bar: bool = False,
-        logger: Any = None,
-        gradient_clip_val: float | None = None,
-        eval_batch_size: int = 1024,
+        train: TrainConfig | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            eval_every=eval_every,
-            patience=patience,
-            metric=metric,
-            eval_k=eval_k,
-            seed=seed,
-            accelerator=accelerator,
-            devices=devices,
-            deterministic=deterministic,
-            enable_progress_bar=enable_progress_bar,
-            logger=logger,
-            gradient_clip_val=gradient_clip_val,
-            eval_batch_size=eval_batch_size,
-            factors=k,
-            lambda_w=lambda_w,
-            lambda_b=lambda_b,
-            item_bias=item_bias,
-        )
+        super().__init__(seed=seed, train=train, k=k, lambda_w=lambda_w, lambda_b=lambda_b, item_bias=item_bias)
         self.user_factors = nn.Parameter(torch.empty(0, k))
         self.item_factors = nn.Parameter(torch.empty(0, k))
         self.item_bias = nn.Parameter(torch.empty(0))
 
     def build(self, split: Split, features: Mapping[str, ItemFeatures]) -> None:
         g = torch.Generator().manual_seed(self.params["seed"])
-        k = self.params["factors"]
+        k = self.params["k"]
         self.user_factors = nn.Parameter(xavier_uniform(split.n_users, k, g))
         self.item_factors = nn.Parameter(xavier_uniform(split.n_items, k, g))
         self.item_bias = nn.Parameter(torch.zeros(split.n_items), requires_grad=self.params["item_bias"])
 
     def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        gu, gi, gj = self.user_factors[users], self.item_factors[pos], self.item_factors[neg]
-        bi, bj = self.item_bias[pos], self.item_bias[neg]
+        gu = gather_rows(self.user_factors, users)
+        gi, gj = gather_rows(self.item_factors, pos), gather_rows(self.item_factors, neg)
+        bi, bj = gather_rows(self.item_bias, pos), gather_rows(self.item_bias, neg)
         x = bi - bj + (gu * (gi - gj)).sum(dim=1)
         reg = 0.5 * self.params["lambda_w"] * (gu.pow(2).sum() + gi.pow(2).sum() + gj.pow(2).sum())
         if self.params["item_bias"]:

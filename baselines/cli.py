@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmark.features import ItemFeatures
+    from benchmark.split import Split
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or files named <item id>.jpg|png); local paths and file:// URLs work without it",
     )
     g = p.add_argument_group("CLIP (clip-image, clip-text)")
-    g.add_argument("--model", default="ViT-L-14", help="open_clip architecture name (default ViT-L-14)")
+    g.add_argument(
+        "--clip-model",
+        "--model",
+        dest="clip_model",
+        default="ViT-L-14",
+        help="open_clip architecture (default ViT-L-14)",
+    )
     g.add_argument(
         "--pretrained",
         default="openai",
@@ -51,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
     g.add_argument("--devices", default="1", help="Lightning devices: a count, 'auto', or a comma list of ids")
     g.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp for several GPUs")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"), help="open_clip model precision")
+    # the allowed values are checked by ClipConfig (baselines.features.clip.PRECISIONS), not spelled again here
+    g.add_argument("--precision", default="fp32", help="open_clip model precision (default fp32)")
     g.add_argument("--num-workers", type=int, default=0)
     g.add_argument("--cache-dir", type=Path, help="reuse/keep results keyed by provenance here")
     g = p.add_argument_group("pixels")
@@ -73,6 +85,36 @@ def _devices(value: str) -> int | str | list[int]:
     return int(value)
 
 
+def _clip_features(args: argparse.Namespace, split: Split, name: str) -> ItemFeatures:
+    """``--kind clip-image|clip-text``: the flags are :class:`~baselines.features.clip.ClipConfig`'s fields."""
+    from baselines.features.clip import ClipConfig, clip_features, load_clip
+    from benchmark.errors import CliError
+
+    pretrained = None if str(args.pretrained).lower() in ("none", "") else args.pretrained
+    cfg = ClipConfig(
+        kind=args.kind.split("-")[1],
+        clip_model=args.clip_model,
+        pretrained=pretrained,
+        precision=args.precision,
+        normalize=not args.raw,
+        text_fields=tuple(f.strip() for f in args.text_fields.split(",") if f.strip()),
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        accelerator=args.accelerator,
+        devices=_devices(args.devices),
+        strategy=args.strategy,
+    )
+    cfg.validate()
+    try:
+        model = load_clip(cfg.clip_model, pretrained, cfg.precision)
+    except Exception as exc:  # open_clip raises several types for an unknown model or absent weights
+        raise CliError(
+            f"could not build CLIP model {cfg.clip_model!r} (pretrained {args.pretrained!r}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    return clip_features(split, cfg, images=args.images, cache_dir=args.cache_dir, name=name, model=model)
+
+
 def run_features(args: argparse.Namespace) -> int:
     """``vlm4rec-bench features``: compute, save and summarise one feature set."""
     from benchmark.errors import CliError
@@ -84,34 +126,7 @@ def run_features(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     name = args.name or DEFAULT_NAMES[args.kind]
     if args.kind in ("clip-image", "clip-text"):
-        from baselines.features.clip import clip_features, load_clip
-
-        pretrained = None if str(args.pretrained).lower() in ("none", "") else args.pretrained
-        try:
-            model = load_clip(args.model, pretrained, args.precision)
-        except Exception as exc:  # open_clip raises several types for an unknown model or absent weights
-            raise CliError(
-                f"could not build CLIP model {args.model!r} (pretrained {args.pretrained!r}): "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        feats = clip_features(
-            split,
-            args.kind.split("-")[1],
-            args.model,
-            pretrained,
-            images=args.images,
-            text_fields=tuple(f.strip() for f in args.text_fields.split(",") if f.strip()),
-            normalize=not args.raw,
-            batch_size=args.batch_size,
-            num_workers=args.num_workers,
-            accelerator=args.accelerator,
-            devices=_devices(args.devices),
-            strategy=args.strategy,
-            precision=args.precision,
-            cache_dir=args.cache_dir,
-            name=name,
-            model=model,
-        )
+        feats = _clip_features(args, split, name)
     elif args.kind == "pixels":
         from baselines.features.pixels import pixel_features
 

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,11 +34,40 @@ from benchmark.features import ItemFeatures
 from benchmark.recommender import BaseRecommender
 from benchmark.registry import register_model
 from benchmark.split import PARTS, Split
+from benchmark.train_config import TrainConfig, resolve_train
 
 log = logging.getLogger(__name__)
 
 # What the adapter fixes regardless of overrides: the data layout and where files go.
 _FIXED_KEYS = ("data_path", "dataset", "benchmark_filename", "checkpoint_dir", "load_col")
+
+#: RecBole's config key for each TrainConfig setting (``metric``/``eval_k`` make ``valid_metric``;
+#: ``accelerator``/``devices`` make ``use_gpu``/``gpu_id``), so a config sets each in one place
+TRAIN_TO_RECBOLE = {
+    "max_epochs": "epochs",
+    "patience": "stopping_step",
+    "eval_every": "eval_step",
+    "lr": "learning_rate",
+    "weight_decay": "weight_decay",
+    "batch_size": "train_batch_size",
+    "eval_batch_size": "eval_batch_size",
+    "gradient_clip_val": "clip_grad_norm",
+    "metric": "valid_metric",
+    "accelerator": "use_gpu",
+    "devices": "gpu_id",
+    "deterministic": "reproducibility",
+    "enable_progress_bar": "show_progress",
+}
+
+#: our metric names → RecBole's
+RECBOLE_METRICS = {
+    "recall": "Recall",
+    "ndcg": "NDCG",
+    "hitrate": "Hit",
+    "precision": "Precision",
+    "mrr": "MRR",
+    "map": "MAP",
+}
 
 
 def token_to_internal(field2token_id: Mapping[str, int], tokens: Sequence[str]) -> np.ndarray:
@@ -46,39 +75,78 @@ def token_to_internal(field2token_id: Mapping[str, int], tokens: Sequence[str]) 
     return np.array([field2token_id.get(str(t), -1) for t in tokens], dtype=np.int64)
 
 
+def recbole_device(train: TrainConfig) -> tuple[bool, str]:
+    """``(use_gpu, gpu_id)`` for RecBole from Lightning-style ``accelerator``/``devices``.
+
+    The adapter trains in one process on one device; RecBole sets ``CUDA_VISIBLE_DEVICES`` to
+    ``gpu_id``.
+    """
+    if train.num_nodes != 1 or train.strategy != "auto":
+        raise ValueError("the RecBole adapter trains on one device: num_nodes must be 1 and strategy 'auto'")
+    if train.accelerator == "mps":
+        raise ValueError("RecBole cannot train on 'mps'; use accelerator 'cpu' or 'gpu'")
+    if train.accelerator == "cpu" or (train.accelerator == "auto" and not torch.cuda.is_available()):
+        return False, "0"
+    if not torch.cuda.is_available():
+        raise ValueError(f"accelerator {train.accelerator!r}: no CUDA device is available")
+    devices = train.devices
+    if isinstance(devices, list):
+        if len(devices) != 1:
+            raise ValueError(f"the RecBole adapter trains on one device, got devices={devices}")
+        return True, str(devices[0])
+    if isinstance(devices, int) or devices == "auto":
+        if devices not in (1, "auto"):
+            raise ValueError(f"the RecBole adapter trains on one device, got devices={devices}")
+        return True, "0"
+    return True, str(devices)  # a device index given as a string, e.g. "1"
+
+
 class RecBoleRecommender(BaseRecommender):
     """Any RecBole general recommender behind the harness's ``fit``/``score`` protocol.
 
-    ``config_overrides`` are passed to RecBole's ``Config`` (its own parameter names, e.g.
-    ``{"embedding_size": 32, "learning_rate": 1e-3}``); the data layout keys are fixed by the
-    adapter. ``valid_metric`` (RecBole's name, e.g. ``"Recall@20"``) drives RecBole's early
-    stopping on *our* validation part; ``stopping_step`` is its patience in evaluations.
+    ``train`` (:class:`~benchmark.train_config.TrainConfig`) sets RecBole's trainer keys
+    (``TRAIN_TO_RECBOLE``: max_epochs → ``epochs``, patience → ``stopping_step``, lr →
+    ``learning_rate``, batch_size → ``train_batch_size``, metric/eval_k → ``valid_metric``,
+    accelerator/devices → ``use_gpu``/``gpu_id``, …); its defaults are RecBole's own
+    (``train_defaults``). RecBole's early stopping runs on *our* validation part.
+    ``config_overrides`` are passed to RecBole's ``Config`` for RecBole's model-specific keys
+    (e.g. ``{"embedding_size": 32}``); the data layout and the trainer keys are not overridable
+    there. ``seed`` defaults to RecBole's 2020.
     """
+
+    #: RecBole 1.2.1's own defaults (overall.yaml): epochs 300, stopping_step 10, learning_rate
+    #: 1e-3, train_batch_size 2048, eval_batch_size 4096 (interactions per batch, as RecBole counts)
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "max_epochs": 300,
+        "patience": 10,
+        "lr": 1e-3,
+        "batch_size": 2048,
+        "eval_batch_size": 4096,
+    }
 
     def __init__(
         self,
         model: str = "BPR",
-        epochs: int = 300,
         config_overrides: Mapping[str, Any] | None = None,
-        seed: int = 2020,
-        valid_metric: str = "Recall@20",
-        stopping_step: int = 10,
-        device: str | None = None,
         workdir: str | None = None,
+        *,
+        seed: int = 2020,
+        train: TrainConfig | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            model=model,
-            epochs=epochs,
-            config_overrides=dict(config_overrides or {}),
-            seed=seed,
-            valid_metric=valid_metric,
-            stopping_step=stopping_step,
-            device=device,
-            workdir=workdir,
-        )
+        super().__init__(model=model, config_overrides=dict(config_overrides or {}), workdir=workdir, seed=seed)
+        self.train_config = train if isinstance(train, TrainConfig) else resolve_train(type(self).train_defaults, train)
         fixed = [k for k in self.params["config_overrides"] if k in _FIXED_KEYS]
         if fixed:
             raise ValueError(f"config_overrides may not set {fixed}: the adapter fixes the data layout")
+        trainer_keys = {v: f"train.{k}" for k, v in TRAIN_TO_RECBOLE.items()} | {
+            "valid_metric": "train.metric and train.eval_k",
+            "seed": "the seed argument (the experiment's seeds)",
+        }
+        clash = [k for k in self.params["config_overrides"] if k in trainer_keys]
+        if clash:
+            where = "; ".join(f"{k}: {trainer_keys[k]}" for k in clash)
+            raise ValueError(f"config_overrides may not set trainer keys, they come from the train config ({where})")
+        recbole_device(self.train_config)  # refuse an impossible device now, not after loading data
         self.model: torch.nn.Module | None = None
         self.best_valid_score: float | None = None
         self.best_valid_result: dict[str, float] | None = None
@@ -91,39 +159,44 @@ class RecBoleRecommender(BaseRecommender):
         self.recbole_user_tokens: list[str] = []
 
     # ------------------------------------------------------------------------------ config
-    def recbole_config(self, data_path: Path, name: str, workdir: Path) -> dict[str, Any]:
-        """The full ``config_dict`` handed to RecBole (overrides applied last)."""
-        device = self.params["device"]
-        use_gpu = bool(device and str(device).startswith("cuda") and torch.cuda.is_available())
-        gpu_id = str(device).split(":")[1] if use_gpu and ":" in str(device) else "0"
-        metric, _, k_str = self.params["valid_metric"].partition("@")
-        k = int(k_str) if k_str else 20
+    def recbole_train(self) -> dict[str, Any]:
+        """RecBole's trainer keys from ``self.train_config`` (see ``TRAIN_TO_RECBOLE``)."""
+        t = self.train_config
+        metric, k = RECBOLE_METRICS[t.metric], int(t.eval_k)
         if k > self.n_items - 1:  # RecBole's top-k over its items fails when k exceeds them
             log.warning(
-                "valid_metric %s: only %d items, selecting on %s@%d instead",
-                self.params["valid_metric"],
-                self.n_items,
-                metric,
-                self.n_items - 1,
+                "train.eval_k %d: only %d items, selecting on %s@%d instead", k, self.n_items, metric, self.n_items - 1
             )
             k = self.n_items - 1
-        cfg: dict[str, Any] = {
-            "epochs": int(self.params["epochs"]),
-            "seed": int(self.params["seed"]),
-            "reproducibility": True,
+        use_gpu, gpu_id = recbole_device(t)
+        return {
+            "epochs": t.max_epochs,
+            "stopping_step": t.patience,
+            "eval_step": t.eval_every,
+            "learning_rate": t.lr,
+            "weight_decay": t.weight_decay,
+            "train_batch_size": t.batch_size,
+            "eval_batch_size": t.eval_batch_size,
+            "clip_grad_norm": None if t.gradient_clip_val is None else {"max_norm": t.gradient_clip_val},
+            "metrics": list(dict.fromkeys(["Recall", "NDCG", metric])),
+            "topk": [k],
+            "valid_metric": f"{metric}@{k}",
+            "valid_metric_bigger": True,
             "use_gpu": use_gpu,
             "gpu_id": gpu_id,
-            "show_progress": False,
+            "reproducibility": t.deterministic is not False,
+            "show_progress": t.enable_progress_bar,
+        }
+
+    def recbole_config(self, data_path: Path, name: str, workdir: Path) -> dict[str, Any]:
+        """The full ``config_dict`` handed to RecBole (overrides, then the fixed keys, applied last)."""
+        cfg: dict[str, Any] = {
+            "seed": int(self.params["seed"]),
             "log_wandb": False,
             "save_dataset": False,
             "save_dataloaders": False,
             "eval_args": {"group_by": "user", "order": "RO", "mode": "full"},
-            "metrics": ["Recall", "NDCG"],
-            "topk": [k],
-            "valid_metric": f"{metric}@{k}",
-            "valid_metric_bigger": True,
-            "stopping_step": int(self.params["stopping_step"]),
-            "eval_step": 1,
+            **self.recbole_train(),
         }
         cfg.update(self.params["config_overrides"])
         cfg.update(
@@ -167,7 +240,7 @@ class RecBoleRecommender(BaseRecommender):
                 self.params["model"],
                 split.n_users,
                 split.n_items,
-                self.params["epochs"],
+                self.train_config.max_epochs,
             )
             self.best_valid_score, self.best_valid_result = trainer.fit(
                 train_data, valid_data, saved=True, verbose=False
@@ -222,6 +295,7 @@ def _named(model: str) -> Any:
 
     factory.__signature__ = _signature_without_model()  # type: ignore[attr-defined]
     factory.__name__ = f"recbole_{model.lower()}"
+    factory.train_defaults = RecBoleRecommender.train_defaults  # type: ignore[attr-defined]
     return factory
 
 

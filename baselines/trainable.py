@@ -1,5 +1,6 @@
-"""Lightning base for trained recommenders: one DataModule of (user, positive, negative) triples,
-one LightningModule behind the :class:`~benchmark.recommender.Recommender` protocol.
+"""Lightning base for trained recommenders: one LightningModule behind the
+:class:`~benchmark.recommender.Recommender` protocol, trained on the triples of
+:mod:`baselines.triplets`.
 
 A subclass implements three hooks:
 
@@ -7,141 +8,49 @@ A subclass implements three hooks:
 - ``triplet_loss(users, pos, neg)``: the training loss of one batch of triples;
 - ``score_users(users)``: raw scores ``[len(users), n_items]`` (no masking; the evaluator masks).
 
-``fit`` seeds everything, builds a :class:`pytorch_lightning.Trainer` (CPU by default, reproducible
-run to run; accelerator, progress bar and logger configurable), trains, evaluates on ``split.valid``
+Its constructor takes only its own hyper-parameters plus ``seed`` and ``train`` (a
+:class:`~benchmark.train_config.TrainConfig`, or a partial mapping applied over the class's
+``train_defaults``). ``fit`` seeds everything, builds a :class:`pytorch_lightning.Trainer` from
+the train config (CPU by default, reproducible run to run), trains, evaluates on ``split.valid``
 every ``eval_every`` epochs through the shared evaluator, stops after ``patience`` evaluations
 without improvement and restores the best state (kept in memory). ``split.test`` is never read.
 
-Negatives are drawn uniformly from the items a user has *not* interacted with in train, by
-vectorised rejection sampling (whole epoch at once), afresh every epoch, from a seeded
-``torch.Generator`` so two runs with one seed see the same triples.
+Subclasses gather trained tensors by index with :func:`gather_rows`, never ``tensor[index]``:
+the latter's CPU backward sums repeated rows in a thread-timing-dependent order, which made the
+fusion models' results differ run to run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
 
+from baselines.triplets import TripletDataModule
 from benchmark.features import ItemFeatures
-from benchmark.recommender import Recommender
+from benchmark.recommender import ModelParams, Recommender
 from benchmark.split import Split
+from benchmark.train_config import TrainConfig, resolve_train
 
 log = logging.getLogger(__name__)
-
-#: how many rejection rounds before giving up (each round redraws only the rejected draws)
-_MAX_REJECTION_ROUNDS = 1000
-
-
-class NegativeSampler:
-    """Uniform negatives outside each user's train items, by vectorised rejection sampling.
-
-    Train pairs are encoded as ``user * n_items + item`` in a sorted tensor, so membership of a
-    whole batch of candidate pairs is one ``searchsorted``.
-    """
-
-    def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int, generator: torch.Generator) -> None:
-        self.n_items = int(n_items)
-        self.generator = generator
-        self.keys = torch.unique(users * self.n_items + items)  # sorted, unique
-        counts = torch.bincount(users, minlength=int(users.max()) + 1 if len(users) else 0)
-        full = torch.nonzero(counts >= self.n_items).flatten()
-        if len(full):
-            raise ValueError(
-                f"{len(full)} user(s) (e.g. user_id {int(full[0])}) interacted with every item in train; "
-                "no negative can be sampled for them"
-            )
-
-    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Whether each (user, item) pair is a train interaction."""
-        q = users * self.n_items + items
-        pos = torch.searchsorted(self.keys, q).clamp_max(max(len(self.keys) - 1, 0))
-        return self.keys[pos] == q if len(self.keys) else torch.zeros_like(q, dtype=torch.bool)
-
-    def sample(self, users: torch.Tensor) -> torch.Tensor:
-        """One negative item per entry of ``users``."""
-        neg = torch.randint(self.n_items, (len(users),), generator=self.generator)
-        bad = self.contains(users, neg)
-        for _ in range(_MAX_REJECTION_ROUNDS):
-            if not bad.any():
-                return neg
-            idx = torch.nonzero(bad).flatten()
-            neg[idx] = torch.randint(self.n_items, (len(idx),), generator=self.generator)
-            bad[idx] = self.contains(users[idx], neg[idx])
-        raise RuntimeError("negative sampling did not converge (users with almost every item in train?)")
-
-
-class _EpochTriples(IterableDataset):
-    """Yields whole batches ``(users, pos, neg)``; every pass (= epoch) reshuffles and resamples."""
-
-    def __init__(
-        self, users: torch.Tensor, items: torch.Tensor, sampler: NegativeSampler, batch_size: int, shuffle: bool
-    ) -> None:
-        self.users, self.items, self.sampler = users, items, sampler
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-
-    def __len__(self) -> int:
-        return (len(self.users) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        n = len(self.users)
-        order = torch.randperm(n, generator=self.sampler.generator) if self.shuffle else torch.arange(n)
-        users, items = self.users[order], self.items[order]
-        neg = self.sampler.sample(users)
-        for start in range(0, n, self.batch_size):
-            stop = start + self.batch_size
-            yield users[start:stop], items[start:stop], neg[start:stop]
-
-
-class TripletDataModule(pl.LightningDataModule):
-    """(user, positive, negative) triples from ``split.train``, one negative per train pair.
-
-    Duplicate (user, item) rows in train are collapsed, so each observed pair is one positive
-    per epoch. Batches are built by tensor slicing (no per-sample Python), which keeps the
-    per-step overhead close to a hand-written loop.
-    """
-
-    def __init__(self, split: Split, batch_size: int = 1024, seed: int = 0, shuffle: bool = True) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.split = split
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(self.seed)
-        pairs = np.unique(split.train[["user_id", "item_id"]].to_numpy(dtype=np.int64), axis=0)
-        if not len(pairs):
-            raise ValueError("split.train is empty: nothing to train on")
-        self.users = torch.from_numpy(np.ascontiguousarray(pairs[:, 0]))
-        self.items = torch.from_numpy(np.ascontiguousarray(pairs[:, 1]))
-        self.sampler = NegativeSampler(self.users, self.items, split.n_items, self.generator)
-
-    @property
-    def n_pairs(self) -> int:
-        return len(self.users)
-
-    def train_dataloader(self) -> DataLoader:
-        data = _EpochTriples(self.users, self.items, self.sampler, self.batch_size, self.shuffle)
-        return DataLoader(data, batch_size=None, num_workers=0)
 
 
 class _ValidationSelection(pl.Callback):
     """Evaluates on ``split.valid`` every ``every`` epochs, keeps the best state, stops early."""
 
-    def __init__(self, split: Split, metric: str, k: int, every: int, patience: int, eval_batch_size: int) -> None:
-        self.split, self.metric, self.k = split, metric, int(k)
-        self.every, self.patience, self.eval_batch_size = int(every), int(patience), int(eval_batch_size)
-        self.key = f"{metric}@{self.k}"
+    def __init__(self, split: Split, train: TrainConfig) -> None:
+        self.split, self.metric, self.k = split, train.metric, int(train.eval_k)
+        self.every, self.patience, self.eval_batch_size = train.eval_every, train.patience, train.eval_batch_size
+        self.key = f"{self.metric}@{self.k}"
         self.best_value = -float("inf")
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -187,66 +96,26 @@ class _EpochTimer(pl.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-class TrainableRecommender(pl.LightningModule):
+class TrainableRecommender(ModelParams, pl.LightningModule):
     """LightningModule base implementing ``fit(split, features) -> self`` and ``score(user_ids)``.
 
-    Common parameters (every subclass passes them through):
-    ``lr``, ``weight_decay`` (Adam's, on top of a model's own L2 terms), ``batch_size``,
-    ``max_epochs``, ``eval_every`` (epochs between validation checks), ``patience`` (checks
-    without improvement before stopping), ``metric``/``eval_k`` (selection metric, default recall@20),
-    ``seed``, ``accelerator``/``devices`` (Lightning's), ``deterministic`` (torch's deterministic-algorithms
-    mode, for GPU runs; CPU runs are reproducible without it),
-    ``enable_progress_bar``, ``logger`` (a Lightning logger given by the runner; default none),
-    ``gradient_clip_val``, ``eval_batch_size`` (users per ``score`` call during validation).
+    ``seed`` seeds initialisation, negative sampling and Lightning; ``train`` says how to train
+    and select (:class:`~benchmark.train_config.TrainConfig`): an instance is used as given (the
+    runner resolves its layers, ``train_defaults`` included); a mapping or ``None`` is applied
+    over ``train_defaults``. The effective config is ``self.train_config``. Subclasses pass their
+    own hyper-parameters as keywords (recorded in ``self.params`` with ``seed``, for
+    ``get_params``/``clone`` and the results' provenance).
     """
 
-    #: feature names this model reads (set per instance by subclasses)
-    required_features: tuple[str, ...] = ()
+    #: this model's trainer defaults where they differ from TrainConfig's (e.g. Cornac's VBPR batch)
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(
-        self,
-        *,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 1024,
-        max_epochs: int = 50,
-        eval_every: int = 1,
-        patience: int = 5,
-        metric: str = "recall",
-        eval_k: int = 20,
-        seed: int = 0,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        deterministic: bool | None = None,
-        enable_progress_bar: bool = False,
-        logger: Any = None,
-        gradient_clip_val: float | None = None,
-        eval_batch_size: int = 1024,
-        **model_params: Any,
-    ) -> None:
+    def __init__(self, *, seed: int = 0, train: TrainConfig | Mapping[str, Any] | None = None, **model_params: Any):
         super().__init__()
-        if max_epochs < 1 or eval_every < 1 or patience < 1:
-            raise ValueError("max_epochs, eval_every and patience must all be >= 1")
-        self.params: dict[str, Any] = dict(
-            model_params,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            eval_every=eval_every,
-            patience=patience,
-            metric=metric,
-            eval_k=eval_k,
-            seed=seed,
-            accelerator=accelerator,
-            devices=devices,
-            deterministic=deterministic,
-            enable_progress_bar=enable_progress_bar,
-            gradient_clip_val=gradient_clip_val,
-            eval_batch_size=eval_batch_size,
-        )
+        self.train_config = train if isinstance(train, TrainConfig) else resolve_train(type(self).train_defaults, train)
+        self.params: dict[str, Any] = dict(model_params, seed=seed)
         # not ``self.logger``: LightningModule owns that name (the trainer's logger)
-        self._external_logger = logger
+        self._external_logger: Any = None
         self.n_users = 0
         self.n_items = 0
         self.best_value: float | None = None
@@ -268,46 +137,18 @@ class TrainableRecommender(pl.LightningModule):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ protocol
-    def check_features(self, features: Mapping[str, ItemFeatures], split: Split) -> None:
-        for name in self.required_features:
-            if name not in features:
-                raise KeyError(
-                    f"{type(self).__name__} needs item features {name!r}; available: {sorted(features) or 'none'}"
-                )
-            features[name].check_aligned(split.n_items)
-
     def fit(self, split: Split, features: Mapping[str, ItemFeatures] | None = None) -> TrainableRecommender:
         """Train on ``split.train``, select the best epoch on ``split.valid``, restore it."""
         features = features or {}
-        p = self.params
+        t = self.train_config
         self.check_features(features, split)
-        pl.seed_everything(p["seed"], workers=True, verbose=False)
+        pl.seed_everything(self.params["seed"], workers=True, verbose=False)
         self.n_users, self.n_items = split.n_users, split.n_items
         self.build(split, features)
-        data = TripletDataModule(split, batch_size=p["batch_size"], seed=p["seed"])
-        selection = _ValidationSelection(
-            split, p["metric"], p["eval_k"], p["eval_every"], p["patience"], p["eval_batch_size"]
-        )
+        data = TripletDataModule(split, batch_size=t.batch_size, seed=self.params["seed"])
+        selection = _ValidationSelection(split, t)
         timer = _EpochTimer()
-        # CPU runs are reproducible without torch's deterministic mode (the kernels used here —
-        # index/index_add/matmul — are deterministic on CPU; tests check two fits are identical).
-        # That mode costs ~4× per step (it NaN-fills new memory), so it is opt-in.
-        deterministic = bool(p["deterministic"])
-        trainer = pl.Trainer(
-            accelerator=p["accelerator"],
-            devices=p["devices"],
-            max_epochs=p["max_epochs"],
-            deterministic=deterministic,
-            enable_progress_bar=p["enable_progress_bar"],
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            logger=self._external_logger if self._external_logger is not None else False,
-            callbacks=[timer, selection],
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-            gradient_clip_val=p["gradient_clip_val"],
-            log_every_n_steps=50,
-        )
+        trainer = self.lightning_trainer([timer, selection])
         with warnings.catch_warnings():
             # our IterableDataset yields whole batches in one process; its __len__ is exact
             warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
@@ -324,6 +165,32 @@ class TrainableRecommender(pl.LightningModule):
             "%s: best valid %s = %.5f at epoch %d", type(self).__name__, selection.key, self.best_value, self.best_epoch
         )
         return self
+
+    def lightning_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
+        """The Lightning trainer ``fit`` uses, from ``self.train_config`` and the runner's logger."""
+        t = self.train_config
+        # CPU runs are reproducible without torch's deterministic mode as long as trained tensors
+        # are gathered with gather_rows (index_select/index_add_, deterministic on CPU) and not
+        # with tensor[index] (racy parallel accumulation in backward); tests fit twice with
+        # several threads and compare the states bit for bit. That mode costs ~4× per step (it
+        # NaN-fills new memory), so it is opt-in (GPU runs).
+        return pl.Trainer(
+            accelerator=t.accelerator,
+            devices=t.devices,
+            num_nodes=t.num_nodes,
+            strategy=t.strategy,
+            max_epochs=t.max_epochs,
+            deterministic=bool(t.deterministic),
+            enable_progress_bar=t.enable_progress_bar,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            logger=self._external_logger if self._external_logger is not None else False,
+            callbacks=callbacks,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            gradient_clip_val=t.gradient_clip_val,
+            log_every_n_steps=50,
+        )
 
     def set_logger(self, logger: Any) -> None:
         """Send training curves (``train/loss``, ``valid/<metric>@k``) to a Lightning logger;
@@ -351,13 +218,16 @@ class TrainableRecommender(pl.LightningModule):
         return float(result.means()[f"{metric}@{k}"])
 
     def describe(self) -> dict[str, Any]:
-        """Class, parameters and the validation selection outcome, for the results' provenance."""
+        """Class, own parameters (+ seed), the effective train config and the validation selection
+        outcome, for the results' provenance; ``state_sha256`` identifies the trained state."""
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "params": {k: v for k, v in self.params.items()},
+            "params": dict(self.params),
+            "train": self.train_config.to_dict(),
             "best_epoch": self.best_epoch,
             "best_valid": self.best_value,
             "valid_history": self.valid_history,
+            "state_sha256": state_checksum(self),
         }
 
     # ------------------------------------------------------------------ Lightning hooks
@@ -371,13 +241,39 @@ class TrainableRecommender(pl.LightningModule):
         self._cache.clear()  # parameters are about to change
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.params["lr"], weight_decay=self.params["weight_decay"])
+        return torch.optim.Adam(self.parameters(), lr=self.train_config.lr, weight_decay=self.train_config.weight_decay)
 
     def cached(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Item-side tensors reused across ``score`` calls while parameters do not change."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def state_checksum(module: torch.nn.Module) -> str:
+    """sha256 over a module's state (names, dtypes, shapes, bytes): two runs that claim to be the
+    same can be compared bit for bit from their results, not only through metrics that a small
+    numerical difference may leave unchanged."""
+    digest = hashlib.sha256()
+    for name, value in sorted(module.state_dict().items()):
+        t = value.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` along the first dimension, with a gradient that is identical run to run on CPU.
+
+    Use it for every trained tensor gathered by an index that may repeat (users, items, fused item
+    vectors). ``table[index]`` differentiates through ``index_put_(accumulate=True)``, which on CPU
+    adds the gradient rows of repeated indices with parallel atomic float adds once the gradient
+    has >= 32,768 elements and torch runs more than one thread: the order of those additions, and
+    so the last bits of the gradient, change from run to run, and training amplifies them.
+    ``index_select``'s backward is ``index_add_``, which adds the rows serially in index order
+    (deterministic on CPU, and faster), so this needs no global deterministic-algorithms mode.
+    """
+    return table.index_select(0, index)
 
 
 def xavier_uniform(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
@@ -387,17 +283,18 @@ def xavier_uniform(rows: int, cols: int, generator: torch.Generator) -> torch.Te
 
 
 def grid_search(
-    factory: Callable[..., Recommender],
+    model: TrainableRecommender | Any,
     grid: Mapping[str, Sequence[Any]],
     split: Split,
     features: Mapping[str, ItemFeatures] | None = None,
     metric: str = "recall",
     k: int = 20,
-    fixed: Mapping[str, Any] | None = None,
 ) -> tuple[Recommender, pd.DataFrame]:
-    """Fit ``factory(**fixed, **combo)`` for every combination in ``grid``; select on validation only.
+    """Fit ``model.clone(**combo)`` for every combination in ``grid``; select on validation only.
 
-    Returns the best fitted model and a table with one row per combination (its parameters and
+    ``model`` is an unfitted template (its parameters are the fixed ones); a grid key is a
+    constructor parameter (``k``) or ``train.<key>`` for a trainer setting (``train.lr``).
+    Returns the best fitted model and a table with one row per combination (its values and
     validation ``metric@k``), best first. Ties keep the earlier combination in grid order.
     """
     from benchmark.evaluation import evaluate
@@ -409,13 +306,15 @@ def grid_search(
     key = f"{metric}@{k}"
     for values in itertools.product(*(grid[n] for n in names)):
         combo = dict(zip(names, values))
-        model = factory(**dict(fixed or {}), **combo)
-        model.fit(split, features)
-        value = float(evaluate(model, split, part="valid", ks=(k,), metrics=(metric,), progress=False).means()[key])
+        own = {n: v for n, v in combo.items() if not n.startswith("train.")}
+        train = {n.removeprefix("train."): v for n, v in combo.items() if n.startswith("train.")}
+        candidate = model.clone(**own, **({"train": train} if train else {}))
+        candidate.fit(split, features)
+        value = float(evaluate(candidate, split, part="valid", ks=(k,), metrics=(metric,), progress=False).means()[key])
         rows.append({**combo, f"valid_{key}": value})
         log.info("grid %s: valid %s = %.5f", combo, key, value)
         if best is None or value > best[0]:
-            best = (value, model)
+            best = (value, candidate)
     if best is None:
         raise ValueError("grid is empty")
     table = pd.DataFrame(rows).sort_values(f"valid_{key}", ascending=False, kind="stable").reset_index(drop=True)

@@ -37,17 +37,18 @@ score ``-inf``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender
+from baselines.trainable import TrainableRecommender, gather_rows
 from benchmark.features import ItemFeatures
 from benchmark.registry import register_model
 from benchmark.split import Split
+from benchmark.train_config import TrainConfig
 
 FUSIONS = ("attention", "gating", "crossmodal")
 USERS = ("profile", "embedding")
@@ -121,6 +122,13 @@ class FusionRecommender(TrainableRecommender):
     """Base of the three registered fusion models; ``fusion`` picks the module."""
 
     fusion: str = "attention"
+    #: the paper's training: Adam 1e-3 (TrainConfig's), gradient clipping at 1.0; batch and epochs as before
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 256,
+        "max_epochs": 30,
+        "patience": 3,
+        "gradient_clip_val": 1.0,
+    }
 
     def __init__(
         self,
@@ -133,22 +141,9 @@ class FusionRecommender(TrainableRecommender):
         loss: str = "bpr",
         temperature: float = 0.07,
         n_negatives: int = 4,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 256,
-        max_epochs: int = 30,
-        eval_every: int = 1,
-        patience: int = 3,
-        metric: str = "recall",
-        eval_k: int = 20,
+        *,
         seed: int = 0,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        deterministic: bool | None = None,
-        enable_progress_bar: bool = False,
-        logger: Any = None,
-        gradient_clip_val: float | None = 1.0,
-        eval_batch_size: int = 1024,
+        train: TrainConfig | Mapping[str, Any] | None = None,
     ) -> None:
         if user not in USERS:
             raise ValueError(f"unknown user representation {user!r}; allowed: {', '.join(USERS)}")
@@ -157,23 +152,8 @@ class FusionRecommender(TrainableRecommender):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            eval_every=eval_every,
-            patience=patience,
-            metric=metric,
-            eval_k=eval_k,
             seed=seed,
-            accelerator=accelerator,
-            devices=devices,
-            deterministic=deterministic,
-            enable_progress_bar=enable_progress_bar,
-            logger=logger,
-            gradient_clip_val=gradient_clip_val,
-            eval_batch_size=eval_batch_size,
-            fusion=self.fusion,
+            train=train,
             text_feature=text_feature,
             image_feature=image_feature,
             hidden_dim=hidden_dim,
@@ -245,7 +225,7 @@ class FusionRecommender(TrainableRecommender):
         # vector is that of an all-zero input: it teaches nothing about the user, so it is left out.
         usable_pos = self.item_mask[pos]
         if p["user"] == "embedding":
-            u = self.user_embedding[users]
+            u = gather_rows(self.user_embedding, users)
             f = self.fuse(torch.cat([pos, neg]))
             fp, fn = f[: len(pos)], f[len(pos) :]
             valid = usable_pos
@@ -253,9 +233,9 @@ class FusionRecommender(TrainableRecommender):
             rows, hist = self._histories(users)
             uniq, inv = torch.unique(torch.cat([hist, pos, neg]), return_inverse=True)
             fused = self.fuse(uniq)
-            fh = fused[inv[: len(hist)]]
-            fp = fused[inv[len(hist) : len(hist) + len(pos)]]
-            fn = fused[inv[len(hist) + len(pos) :]]
+            fh = gather_rows(fused, inv[: len(hist)])
+            fp = gather_rows(fused, inv[len(hist) : len(hist) + len(pos)])
+            fn = gather_rows(fused, inv[len(hist) + len(pos) :])
             sums, counts = self._profile_sums(users, fused, rows, fh)
             pos_in = self.item_mask[pos].to(fused.dtype)  # the positive is in its own history iff usable
             left = counts - pos_in

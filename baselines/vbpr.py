@@ -26,17 +26,18 @@ collaborative terms with every other row's β'·(f_i − f_j)). Ours is the pape
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.trainable import TrainableRecommender, xavier_uniform
+from baselines.trainable import TrainableRecommender, gather_rows, xavier_uniform
 from benchmark.features import ItemFeatures, concat_features
 from benchmark.registry import register_model
 from benchmark.split import Split
+from benchmark.train_config import TrainConfig
 
 
 def resolve_feature(features: Mapping[str, ItemFeatures], spec: str) -> ItemFeatures:
@@ -54,6 +55,9 @@ def resolve_feature(features: Mapping[str, ItemFeatures], spec: str) -> ItemFeat
 class VBPR(TrainableRecommender):
     """Visual Bayesian Personalised Ranking over any item feature matrix."""
 
+    #: Cornac's VBPR defaults (lr 0.005, batch 100); the rest are TrainConfig's
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "batch_size": 100}
+
     def __init__(
         self,
         feature: str = "clip_image",
@@ -62,40 +66,13 @@ class VBPR(TrainableRecommender):
         lambda_w: float = 0.01,
         lambda_b: float = 0.01,
         lambda_e: float = 0.0,
-        lr: float = 5e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 100,
-        max_epochs: int = 50,
-        eval_every: int = 1,
-        patience: int = 5,
-        metric: str = "recall",
-        eval_k: int = 20,
+        *,
         seed: int = 0,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        deterministic: bool | None = None,
-        enable_progress_bar: bool = False,
-        logger: Any = None,
-        gradient_clip_val: float | None = None,
-        eval_batch_size: int = 1024,
+        train: TrainConfig | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            eval_every=eval_every,
-            patience=patience,
-            metric=metric,
-            eval_k=eval_k,
             seed=seed,
-            accelerator=accelerator,
-            devices=devices,
-            deterministic=deterministic,
-            enable_progress_bar=enable_progress_bar,
-            logger=logger,
-            gradient_clip_val=gradient_clip_val,
-            eval_batch_size=eval_batch_size,
+            train=train,
             feature=feature,
             k=k,
             k2=k2,
@@ -129,9 +106,9 @@ class VBPR(TrainableRecommender):
 
     def triplet_loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         p = self.params
-        gu, tu = self.gamma_user[users], self.theta_user[users]
-        bi, bj = self.beta_item[pos], self.beta_item[neg]
-        gi, gj = self.gamma_item[pos], self.gamma_item[neg]
+        gu, tu = gather_rows(self.gamma_user, users), gather_rows(self.theta_user, users)
+        bi, bj = gather_rows(self.beta_item, pos), gather_rows(self.beta_item, neg)
+        gi, gj = gather_rows(self.gamma_item, pos), gather_rows(self.gamma_item, neg)
         fdiff = self.item_features[pos] - self.item_features[neg]
         x = (
             bi

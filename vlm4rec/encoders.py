@@ -23,11 +23,13 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.features import ItemFeatures
-from vlm4rec.texts import compose_text
+from vlm4rec.texts import FALLBACKS, compose_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ST_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+#: the encoder kinds (built by :func:`vlm4rec.config.build_encoder`): sentence-transformers, CLIP text tower
 ENCODERS = ("minilm", "clip")
 
 
@@ -125,7 +127,9 @@ class SentenceTransformerEncoder(TextEncoder):
 class ClipTextEncoder(TextEncoder):
     """open_clip's text tower (``encode_text``); ``pretrained=None`` builds random weights (tests)."""
 
-    def __init__(self, model: str = "ViT-B-32", pretrained: str | None = "openai", device: str | None = None) -> None:
+    def __init__(
+        self, model: str = DEFAULT_CLIP_MODEL, pretrained: str | None = "openai", device: str | None = None
+    ) -> None:
         import open_clip
 
         self.model_name = model
@@ -155,15 +159,6 @@ class ClipTextEncoder(TextEncoder):
         return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
 
 
-def make_encoder(name: str, model: str | None = None, device: str | None = None, **kw: Any) -> TextEncoder:
-    """``minilm`` (sentence-transformers; ``model`` may name another ST model) or ``clip``."""
-    if name == "minilm":
-        return SentenceTransformerEncoder(model or DEFAULT_ST_MODEL, device=device)
-    if name == "clip":
-        return ClipTextEncoder(model or "ViT-B-32", device=device, **kw)
-    raise ValueError(f"unknown encoder {name!r}; allowed: {', '.join(ENCODERS)}")
-
-
 def item_texts(
     items: pd.DataFrame, descriptions: pd.DataFrame | None, choice: str, fallback: str = "title"
 ) -> tuple[list[str | None], dict[str, int]]:
@@ -172,8 +167,8 @@ def item_texts(
     ``descriptions`` has ``item`` (original id), ``description`` and optionally ``action`` (from
     the describe step). Items absent from it follow ``fallback``.
     """
-    if fallback not in ("title", "drop"):
-        raise ValueError(f"fallback must be 'title' or 'drop', got {fallback!r}")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     default_action = "fallback_title" if fallback == "title" else "drop"
     by_item: dict[str, tuple[Any, str]] = {}
     if descriptions is not None:

@@ -34,10 +34,10 @@ from vlm4rec.cache import DescriptionCache, now
 from vlm4rec.describers.base import Describer
 from vlm4rec.images import load_image, resolve_image
 from vlm4rec.records import IMAGE_MISSING, IMAGE_OK, IMAGE_UNDECODABLE, DescriptionResult, ItemRecord
+from vlm4rec.texts import FALLBACKS
 
 log = logging.getLogger(__name__)
 
-FALLBACKS = ("title", "drop")
 STATUS_OK = "ok"
 STATUS_FAILED = "failed_generation"
 STATUS_NOT_RUN = "not_described"
@@ -237,6 +237,35 @@ def run_describe(
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     cache = DescriptionCache(cache_root, describer.identity())
     plans = plan_items(items, describer, cache, image_root)
+    todo = select_todo(plans, describer, cache, retry_failed)
+    rank = 0
+    if todo:
+        multi = num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy="ddp" if multi else "auto",
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            inference_mode=True,
+        )
+        module = DescribeModule(describer, cache)
+        dm = ItemDataModule(todo, batch_size=batch_size, num_workers=num_workers, decode_images=describer.needs_image)
+        trainer.predict(module, datamodule=dm, return_predictions=False)
+        trainer.strategy.barrier()
+        rank = trainer.global_rank
+    if rank != 0:
+        return None
+    return finalize(plans, cache, out_dir, describer, fallback, split_fingerprint, n_run=len(todo))
+
+
+def select_todo(
+    plans: Sequence[ItemPlan], describer: Describer, cache: DescriptionCache, retry_failed: bool = True
+) -> list[ItemPlan]:
+    """The plans still to describe: not cached, with the image the describer needs, one per cache key."""
     merged, _ = cache.read()
     seen: set[str] = set()
     todo: list[ItemPlan] = []
@@ -266,28 +295,35 @@ def run_describe(
         len(todo),
         n_retry,
     )
-    rank = 0
-    if todo:
-        multi = num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            num_nodes=num_nodes,
-            strategy="ddp" if multi else "auto",
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=progress,
-            inference_mode=True,
-        )
-        module = DescribeModule(describer, cache)
-        dm = ItemDataModule(todo, batch_size=batch_size, num_workers=num_workers, decode_images=describer.needs_image)
-        trainer.predict(module, datamodule=dm, return_predictions=False)
-        trainer.strategy.barrier()
-        rank = trainer.global_rank
-    if rank != 0:
-        return None
-    return finalize(plans, cache, out_dir, describer, fallback, split_fingerprint, n_run=len(todo))
+    return todo
+
+
+def item_row(p: ItemPlan, entry: dict[str, Any] | None, describer: Describer, fallback: str) -> dict[str, Any]:
+    """One ``descriptions.jsonl`` row: the item's status (from its cache entry) and the fallback action."""
+    error = None
+    if entry is not None and entry.get("text") is not None:
+        status, text = STATUS_OK, entry["text"]
+    elif describer.needs_image and p.image_status != IMAGE_OK:
+        status, text, error = p.image_status, None, p.image_error
+    elif entry is not None:
+        status, text, error = entry.get("status", STATUS_FAILED), None, entry.get("error")
+    else:
+        status, text = STATUS_NOT_RUN, None
+    if status == STATUS_OK:
+        action = "use"
+    elif fallback == "title" and str(p.fields.get("title") or "").strip():
+        action = "fallback_title"
+    else:
+        action = "drop"
+    return {
+        "item_id": p.item_id,
+        "item": p.item,
+        "description": text,
+        "status": status,
+        "action": action,
+        "error": error,
+        "image_sha256": p.image_sha256,
+    }
 
 
 def finalize(
@@ -308,37 +344,13 @@ def finalize(
     actions: dict[str, int] = {"use": 0, "fallback_title": 0, "drop": 0}
     rows = []
     for p in sorted(plans, key=lambda q: q.item_id):
-        entry = merged.get(p.key)
-        error = None
-        if entry is not None and entry.get("text") is not None:
-            status, text = STATUS_OK, entry["text"]
-        elif describer.needs_image and p.image_status != IMAGE_OK:
-            status, text, error = p.image_status, None, p.image_error
-        elif entry is not None:
-            status, text, error = entry.get("status", STATUS_FAILED), None, entry.get("error")
-        else:
-            status, text = STATUS_NOT_RUN, None
+        row = item_row(p, merged.get(p.key), describer, fallback)
+        status = row["status"]
         counts[status] = counts.get(status, 0) + 1
         if status != STATUS_OK and len(examples.setdefault(status, [])) < 10:
             examples[status].append(p.item)
-        if status == STATUS_OK:
-            action = "use"
-        elif fallback == "title" and str(p.fields.get("title") or "").strip():
-            action = "fallback_title"
-        else:
-            action = "drop"
-        actions[action] += 1
-        rows.append(
-            {
-                "item_id": p.item_id,
-                "item": p.item,
-                "description": text,
-                "status": status,
-                "action": action,
-                "error": error,
-                "image_sha256": p.image_sha256,
-            }
-        )
+        actions[row["action"]] += 1
+        rows.append(row)
     coverage = {
         "n_items": len(plans),
         "status_counts": counts,

@@ -1,12 +1,16 @@
 """VLM4Rec's feature producer for the runner: describe item images, then embed the text.
 
-``vlm4rec-text`` runs the same path as ``vlm4rec-bench describe`` + ``encode``: a describer
-(``hf`` LVLM, ``openai`` endpoint, ``precomputed`` file, or none for catalogue text only) fills
-the description cache through Lightning batch inference, ``descriptions.jsonl`` and
-``coverage.json`` are written, and the chosen text (``title+description`` by default, the
-paper's ``f"{title}. {description}"``) is embedded by a sentence encoder (MiniLM by default) or
-the CLIP text tower. The coverage report and the describer/encoder identities go into the
-features' provenance, so every result says which models produced its inputs.
+``vlm4rec-text`` runs the same path as ``vlm4rec-bench describe`` + ``encode``, through the same
+settings and factories (:mod:`vlm4rec.config`): a describer (``hf`` LVLM, ``openai`` endpoint,
+``precomputed`` file, or none for catalogue text only) fills the description cache through
+Lightning batch inference, ``descriptions.jsonl`` and ``coverage.json`` are written, and the
+chosen text (``title+description`` by default, the paper's ``f"{title}. {description}"``) is
+embedded by a sentence encoder (MiniLM by default) or the CLIP text tower. The coverage report
+and the describer/encoder identities go into the features' provenance, so every result says
+which models produced its inputs. In a config::
+
+    params: {describer: {kind: hf, preset: llava-next-7b, dtype: 4bit, prompt: paper-v1, max_new_tokens: 150},
+             encoder: {kind: minilm}, text: title+description, fallback: drop}
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
 from benchmark.io import read_json
 from benchmark.producers import FeatureContext, register_feature_producer
+from vlm4rec.config import DESCRIBER_KINDS, DescriberConfig, EncoderConfig
+from vlm4rec.texts import FALLBACKS, NO_DESCRIPTION_NEEDED, TEXT_CHOICES
 
 log = logging.getLogger(__name__)
-
-DESCRIBERS = ("hf", "openai", "precomputed")
 
 
 def _resolve(path: str, ctx: FeatureContext) -> Path:
@@ -37,126 +44,82 @@ def _resolve(path: str, ctx: FeatureContext) -> Path:
     )
 
 
-def build_describer(
-    describer: str,
-    *,
-    descriptions: str | None,
-    model: str | None,
-    preset: str | None,
-    prompt: str,
-    dtype: str,
-    max_new_tokens: int,
-    base_url: str | None,
-    api_key_env: str,
-    ctx: FeatureContext,
-):
-    from vlm4rec.describers import HFDescriber, OpenAIDescriber, PrecomputedDescriber
+def _describe(
+    ctx: FeatureContext, cfg: DescriberConfig, fallback: str, batch_size: int, devices: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the describer over the split (resumable, cached): the descriptions and their provenance."""
+    from vlm4rec.cache import identity_hash
+    from vlm4rec.config import build_describer
+    from vlm4rec.describers.precomputed import read_description_table
+    from vlm4rec.inference import run_describe
 
-    if describer == "precomputed":
-        if not descriptions:
-            raise ValueError("describer 'precomputed' needs `descriptions` (a JSONL/Parquet file)")
-        return PrecomputedDescriber(_resolve(descriptions, ctx), prompt=prompt)
-    if describer == "openai":
-        if not base_url or not model:
-            raise ValueError("describer 'openai' needs `base_url` and `model`")
-        return OpenAIDescriber(base_url, model, prompt=prompt, api_key_env=api_key_env, max_new_tokens=max_new_tokens)
-    if describer == "hf":
-        quant = "4bit" if dtype == "4bit" else None
-        dt = "fp16" if dtype == "4bit" else dtype
-        if preset:
-            return HFDescriber.from_preset(
-                preset, model=model, prompt=prompt, dtype=dt, quantization=quant, max_new_tokens=max_new_tokens
-            )
-        if not model:
-            raise ValueError("describer 'hf' needs `model` (a local path or hub id) or `preset`")
-        return HFDescriber(model, prompt=prompt, dtype=dt, quantization=quant, max_new_tokens=max_new_tokens)
-    raise ValueError(f"unknown describer {describer!r}; allowed: {', '.join(DESCRIBERS)}")
+    split = ctx.split
+    d = build_describer(cfg, find_file=lambda p: _resolve(p, ctx))
+    cache_root = Path(ctx.cache_dir) / "descriptions"
+    out = cache_root / identity_hash(d.identity())[:20] / f"split-{split.fingerprint[:12]}"
+    outcome = run_describe(
+        split.items,
+        d,
+        cache_root,
+        out,
+        image_root=ctx.raw_dir or ctx.split_dir,
+        batch_size=batch_size,
+        devices=devices,
+        fallback=fallback,
+        split_fingerprint=split.fingerprint,
+        progress=ctx.progress,
+    )
+    desc_path = out / "descriptions.jsonl"
+    cov = read_json(out / "coverage.json")
+    if outcome is not None:
+        log.info("descriptions: %s (coverage %.1f%%)", desc_path, 100 * cov.get("coverage", 0.0))
+    extra = {
+        "describer": d.identity(),
+        "descriptions_file": str(desc_path),
+        "description_coverage": {
+            k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
+        },
+    }
+    return read_description_table(desc_path), extra
 
 
 @register_feature_producer("vlm4rec-text")
 def vlm4rec_text(
     ctx: FeatureContext,
-    describer: str | None = None,
-    descriptions: str | None = None,
-    model: str | None = None,
-    preset: str | None = None,
-    prompt: str = "paper-v1",
-    dtype: str = "auto",
-    max_new_tokens: int = 150,
-    batch_size: int = 8,
-    devices: int = 1,
-    base_url: str | None = None,
-    api_key_env: str = "OPENAI_API_KEY",
-    encoder: str = "minilm",
-    encoder_model: str | None = None,
-    clip_pretrained: str | None = "openai",
+    describer: DescriberConfig | None = None,
+    encoder: EncoderConfig | None = None,
     text: str = "title+description",
     fallback: str = "title",
+    describe_batch_size: int = 8,
+    devices: int = 1,
     encode_batch_size: int = 64,
 ) -> ItemFeatures:
-    """Descriptions (optional) → text choice → sentence/CLIP-text embeddings, cached by provenance."""
-    from vlm4rec.describers.precomputed import read_description_table
-    from vlm4rec.encoders import encode_items, make_encoder
-    from vlm4rec.texts import NO_DESCRIPTION_NEEDED, TEXT_CHOICES
+    """Descriptions (optional) → text choice → sentence/CLIP-text embeddings, cached by provenance.
+
+    ``describer``/``encoder`` are :class:`~vlm4rec.config.DescriberConfig` /
+    :class:`~vlm4rec.config.EncoderConfig` (mappings in YAML); without a describer only the
+    catalogue's own text can be embedded (``text: title`` or ``catalogue``).
+    ``describe_batch_size`` and ``devices`` drive the describe step's Lightning run,
+    ``encode_batch_size`` the encoder.
+    """
+    from vlm4rec.config import build_encoder
+    from vlm4rec.encoders import encode_items
 
     if text not in TEXT_CHOICES:
-        raise ValueError(f"unknown text choice {text!r}; allowed: {', '.join(TEXT_CHOICES)}")
-    split = ctx.split
-    desc_table = None
-    extra: dict[str, Any] = {}
+        raise ConfigError(f"text: {text!r} is not allowed; allowed values: {', '.join(TEXT_CHOICES)}")
+    if fallback not in FALLBACKS:
+        raise ConfigError(f"fallback: {fallback!r} is not allowed; allowed values: {', '.join(FALLBACKS)}")
+    desc_table, extra = None, {}
     if describer is not None:
-        from vlm4rec.cache import identity_hash
-        from vlm4rec.inference import run_describe
-
-        d = build_describer(
-            describer,
-            descriptions=descriptions,
-            model=model,
-            preset=preset,
-            prompt=prompt,
-            dtype=dtype,
-            max_new_tokens=max_new_tokens,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            ctx=ctx,
-        )
-        cache_root = Path(ctx.cache_dir) / "descriptions"
-        out = cache_root / identity_hash(d.identity())[:20] / f"split-{split.fingerprint[:12]}"
-        outcome = run_describe(
-            split.items,
-            d,
-            cache_root,
-            out,
-            image_root=ctx.raw_dir or ctx.split_dir,
-            batch_size=batch_size,
-            devices=devices,
-            fallback=fallback,
-            split_fingerprint=split.fingerprint,
-            progress=ctx.progress,
-        )
-        desc_path = out / "descriptions.jsonl"
-        desc_table = read_description_table(desc_path)
-        cov = read_json(out / "coverage.json")
-        extra = {
-            "describer": d.identity(),
-            "descriptions_file": str(desc_path),
-            "description_coverage": {
-                k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
-            },
-        }
-        if outcome is not None:
-            log.info("descriptions: %s (coverage %.1f%%)", desc_path, 100 * cov.get("coverage", 0.0))
+        desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, devices)
     elif text not in NO_DESCRIPTION_NEEDED:
-        raise ValueError(
-            f"text {text!r} needs descriptions: set `describer` (hf, openai or precomputed); "
+        raise ConfigError(
+            f"text: {text!r} needs descriptions: set `describer` (kind {', '.join(DESCRIBER_KINDS)}); "
             f"without one, use one of {', '.join(NO_DESCRIPTION_NEEDED)}"
         )
-    kw: dict[str, Any] = {}
-    if encoder == "clip":
-        kw["pretrained"] = clip_pretrained
-    enc = make_encoder(encoder, encoder_model, device=None if ctx.device == "cpu" else ctx.device, **kw)
+    enc = build_encoder(encoder or EncoderConfig(), device=None if ctx.device == "cpu" else ctx.device)
     return encode_items(
-        split.items,
+        ctx.split.items,
         desc_table,
         enc,
         text=text,
@@ -165,6 +128,6 @@ def vlm4rec_text(
         cache_dir=Path(ctx.cache_dir) / "embeddings",
         batch_size=encode_batch_size,
         progress=ctx.progress,
-        split_fingerprint=split.fingerprint,
+        split_fingerprint=ctx.split.fingerprint,
         extra_provenance=extra,
     )

@@ -19,6 +19,8 @@ from vlm4rec.prompts import field_text
 
 TEXT_CHOICES = ("description", "title+description", "title", "metadata", "catalogue")
 NO_DESCRIPTION_NEEDED = ("title", "catalogue")
+#: what an item without a description gets: its title alone, or no feature (mask False)
+FALLBACKS = ("title", "drop")
 
 
 def compose_text(

@@ -6,6 +6,7 @@ can build them by name; heavy libraries are imported only when a producer runs.
 
 ==================  ==================================================================
 ``clip-image``      :func:`baselines.features.clip.clip_features` with ``kind="image"``
+                    (``clip_model``: the open_clip architecture, ``pretrained``: its weights)
 ``clip-text``       the same with ``kind="text"`` (title, optionally + description)
 ``pixels``          :func:`baselines.features.pixels.pixel_features`
 ``import-npy``      :func:`baselines.features.imported.import_npy`
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmark.features import ItemFeatures
 from benchmark.producers import FeatureContext, register_feature_producer
@@ -37,35 +39,16 @@ def _accelerator(ctx: FeatureContext, accelerator: str | None) -> str:
     return "gpu" if str(ctx.device).startswith("cuda") else "cpu"
 
 
-def _clip(
-    ctx: FeatureContext,
-    kind: str,
-    model: str,
-    pretrained: str | None,
-    images: str | None,
-    text_fields: Sequence[str],
-    normalize: bool,
-    batch_size: int,
-    devices: int | str,
-    strategy: str,
-    precision: str,
-    accelerator: str | None,
-) -> ItemFeatures:
-    from baselines.features.clip import clip_features
+def _clip(ctx: FeatureContext, images: str | None, **settings: Any) -> ItemFeatures:
+    """Both CLIP producers: their parameters are :class:`~baselines.features.clip.ClipConfig`'s."""
+    from baselines.features.clip import ClipConfig, clip_features
 
+    settings["accelerator"] = _accelerator(ctx, settings["accelerator"])
+    settings["text_fields"] = tuple(settings.get("text_fields", ("title",)))
     return clip_features(
         ctx.split,
-        kind,
-        model,
-        pretrained,
+        ClipConfig(**settings),
         images=_images_dir(ctx, images),
-        text_fields=tuple(text_fields),
-        normalize=normalize,
-        batch_size=batch_size,
-        accelerator=_accelerator(ctx, accelerator),
-        devices=devices,
-        strategy=strategy,
-        precision=precision,
         cache_dir=Path(ctx.cache_dir) / "features",
         progress=ctx.progress,
     )
@@ -74,7 +57,7 @@ def _clip(
 @register_feature_producer("clip-image")
 def clip_image(
     ctx: FeatureContext,
-    model: str = "ViT-L-14",
+    clip_model: str = "ViT-L-14",
     pretrained: str | None = "openai",
     images: str | None = None,
     normalize: bool = True,
@@ -84,27 +67,29 @@ def clip_image(
     precision: str = "fp32",
     accelerator: str | None = None,
 ) -> ItemFeatures:
-    """CLIP image features (``clip_image``) of every item with a local image."""
+    """CLIP image features (``clip_image``) of every item with a local image.
+
+    ``clip_model`` is the open_clip architecture, ``pretrained`` its weights tag (or file).
+    """
     return _clip(
         ctx,
-        "image",
-        model,
-        pretrained,
         images,
-        ("title",),
-        normalize,
-        batch_size,
-        devices,
-        strategy,
-        precision,
-        accelerator,
+        kind="image",
+        clip_model=clip_model,
+        pretrained=pretrained,
+        normalize=normalize,
+        batch_size=batch_size,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        accelerator=accelerator,
     )
 
 
 @register_feature_producer("clip-text")
 def clip_text(
     ctx: FeatureContext,
-    model: str = "ViT-L-14",
+    clip_model: str = "ViT-L-14",
     pretrained: str | None = "openai",
     text_fields: Sequence[str] = ("title",),
     normalize: bool = True,
@@ -117,17 +102,17 @@ def clip_text(
     """CLIP text features (``clip_text``) of every item's title (+ description if asked)."""
     return _clip(
         ctx,
-        "text",
-        model,
-        pretrained,
         None,
-        text_fields,
-        normalize,
-        batch_size,
-        devices,
-        strategy,
-        precision,
-        accelerator,
+        kind="text",
+        clip_model=clip_model,
+        pretrained=pretrained,
+        text_fields=text_fields,
+        normalize=normalize,
+        batch_size=batch_size,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        accelerator=accelerator,
     )
 
 

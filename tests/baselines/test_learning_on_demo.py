@@ -38,9 +38,8 @@ def demo(tmp_path_factory):
             "vlm4rec-text",
             ctx,
             {
-                "describer": "precomputed",
-                "descriptions": "reference_captions.jsonl",
-                "encoder": "minilm",
+                "describer": {"kind": "precomputed", "descriptions_file": "reference_captions.jsonl"},
+                "encoder": {"kind": "minilm"},
                 "text": "title+description",
             },
             "desc_text",
@@ -68,12 +67,11 @@ FUSION = {
     "image_feature": "pixels",
     "hidden_dim": 64,
     "output_dim": 64,
-    "max_epochs": 8,
-    "batch_size": 512,
+    "train": {"max_epochs": 8, "batch_size": 512},
 }
 TRAINED = [
-    ("bpr", {"k": 32, "max_epochs": 20, "lr": 1e-2}),
-    ("vbpr", {"feature": "pixels", "max_epochs": 10, "batch_size": 256}),
+    ("bpr", {"k": 32, "train": {"max_epochs": 20, "lr": 1e-2}}),
+    ("vbpr", {"feature": "pixels", "train": {"max_epochs": 10, "batch_size": 256}}),
     ("attention-fusion", FUSION),
     ("gating-fusion", FUSION),
     ("crossmodal-fusion", FUSION),

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import recbole
 import torch
+import yaml
 
-import baselines.recbole_adapter  # noqa: F401  (registers the recbole models)
+from baselines.recbole_adapter import recbole_device
 from benchmark.registry import create_model
 from benchmark.split import Split, empty_catalogue
+from benchmark.train_config import TrainConfig
 
 
 def clustered_split(
@@ -85,8 +89,8 @@ def test_models_train_and_score_in_our_item_order(model: str, tmp_path, monkeypa
     split = clustered_split()
     rec = create_model(
         f"recbole-{model.lower()}",
-        epochs=2,
         seed=1,
+        train={"max_epochs": 2},
         config_overrides={"embedding_size": 16} if model != "MultiVAE" else {"latent_dimension": 16},
     )
     rec.fit(split, {})
@@ -101,7 +105,8 @@ def test_models_train_and_score_in_our_item_order(model: str, tmp_path, monkeypa
 def test_column_alignment_through_token_maps() -> None:
     """Set RecBole's embeddings from its own id->token arrays; our columns must come back as our ids."""
     split = clustered_split(seed=3)
-    rec = create_model("recbole-bpr", epochs=1, seed=0, config_overrides={"embedding_size": 2}).fit(split, {})
+    rec = create_model("recbole-bpr", seed=0, train={"max_epochs": 1}, config_overrides={"embedding_size": 2})
+    rec.fit(split, {})
     item_of = {tok: i for i, tok in enumerate(split.items["orig_item_id"])}
     user_of = {tok: u for u, tok in enumerate(split.users["orig_user_id"])}
     item_w = torch.zeros(len(rec.recbole_item_tokens), 2)
@@ -138,7 +143,8 @@ def test_items_recbole_never_saw_score_minus_inf() -> None:
     }
     order = ["ghost-item"] + list(base.items["orig_item_id"])
     split = Split.from_parts(parts, empty_catalogue(order), "synthetic", {}, item_order=order)
-    rec = create_model("recbole-bpr", epochs=1, seed=0, config_overrides={"embedding_size": 4}).fit(split, {})
+    rec = create_model("recbole-bpr", seed=0, train={"max_epochs": 1}, config_overrides={"embedding_size": 4})
+    rec.fit(split, {})
     s = rec.score(torch.arange(3))
     assert torch.isneginf(s[:, 0]).all() and torch.isfinite(s[:, 1:]).all()
 
@@ -146,6 +152,106 @@ def test_items_recbole_never_saw_score_minus_inf() -> None:
 def test_config_overrides_cannot_move_the_data() -> None:
     with pytest.raises(ValueError, match="data layout"):
         create_model("recbole", model="BPR", config_overrides={"benchmark_filename": ["a"]})
+
+
+def test_config_overrides_cannot_set_trainer_keys() -> None:
+    with pytest.raises(ValueError, match=r"learning_rate: train\.lr; epochs: train\.max_epochs"):
+        create_model("recbole-bpr", config_overrides={"learning_rate": 0.1, "epochs": 3, "embedding_size": 8})
+    with pytest.raises(ValueError, match="seed argument"):
+        create_model("recbole-bpr", config_overrides={"seed": 3})
+
+
+def recbole_dict(rec, split: Split) -> dict:
+    rec.n_users, rec.n_items = split.n_users, split.n_items
+    return rec.recbole_config(Path("/data"), "x", Path("/work"))
+
+
+def test_default_train_config_is_recboles_own() -> None:
+    """Without a train config the adapter hands RecBole the values it used before TrainConfig
+    (RecBole 1.2.1's overall.yaml defaults, selection on Recall@20), so results are unchanged."""
+    split = clustered_split()
+    cfg = recbole_dict(create_model("recbole-bpr"), split)
+    want = {
+        "seed": 2020,
+        "epochs": 300,
+        "stopping_step": 10,
+        "eval_step": 1,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "train_batch_size": 2048,
+        "eval_batch_size": 4096,
+        "clip_grad_norm": None,
+        "metrics": ["Recall", "NDCG"],
+        "topk": [20],
+        "valid_metric": "Recall@20",
+        "use_gpu": False,
+        "reproducibility": True,
+        "show_progress": False,
+    }
+    assert {k: cfg[k] for k in want} == want
+    overall = yaml.safe_load((Path(recbole.__file__).parent / "properties" / "overall.yaml").read_text())
+    for key in ("epochs", "stopping_step", "learning_rate", "train_batch_size", "eval_batch_size", "weight_decay"):
+        assert cfg[key] == overall[key], key
+
+
+def test_train_config_maps_onto_recbole_keys() -> None:
+    split = clustered_split()
+    train = {
+        "max_epochs": 7,
+        "patience": 2,
+        "eval_every": 3,
+        "lr": 0.05,
+        "weight_decay": 1e-4,
+        "batch_size": 64,
+        "eval_batch_size": 128,
+        "gradient_clip_val": 5.0,
+        "metric": "ndcg",
+        "eval_k": 10,
+        "enable_progress_bar": True,
+        "deterministic": False,
+    }
+    cfg = recbole_dict(create_model("recbole-lightgcn", seed=4, train=train), split)
+    assert {k: cfg[k] for k in ("seed", "epochs", "stopping_step", "eval_step", "learning_rate", "weight_decay")} == {
+        "seed": 4,
+        "epochs": 7,
+        "stopping_step": 2,
+        "eval_step": 3,
+        "learning_rate": 0.05,
+        "weight_decay": 1e-4,
+    }
+    assert cfg["train_batch_size"] == 64 and cfg["eval_batch_size"] == 128
+    assert cfg["clip_grad_norm"] == {"max_norm": 5.0}
+    assert cfg["valid_metric"] == "NDCG@10" and cfg["topk"] == [10] and "NDCG" in cfg["metrics"]
+    assert cfg["show_progress"] is True and cfg["reproducibility"] is False
+    hit = recbole_dict(create_model("recbole-bpr", train={"metric": "hitrate"}), split)
+    assert hit["valid_metric"] == "Hit@20" and hit["metrics"] == ["Recall", "NDCG", "Hit"]
+
+
+def test_devices_map_to_one_recbole_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert recbole_device(TrainConfig()) == (False, "0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert recbole_device(TrainConfig(accelerator="gpu")) == (True, "0")
+    assert recbole_device(TrainConfig(accelerator="cuda", devices=[2])) == (True, "2")
+    assert recbole_device(TrainConfig(accelerator="auto", devices="1")) == (True, "1")
+    for bad in (dict(accelerator="gpu", devices=2), dict(accelerator="gpu", devices=[0, 1]), dict(num_nodes=2)):
+        with pytest.raises(ValueError, match="one device"):
+            recbole_device(TrainConfig(**bad))
+    with pytest.raises(ValueError, match="mps"):
+        recbole_device(TrainConfig(accelerator="mps"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert recbole_device(TrainConfig(accelerator="auto")) == (False, "0")
+    with pytest.raises(ValueError, match="no CUDA"):
+        create_model("recbole-bpr", train={"accelerator": "gpu"})
+
+
+def test_get_params_and_clone_keep_the_model_and_train_config() -> None:
+    rec = create_model("recbole-ngcf", seed=3, train={"max_epochs": 5}, config_overrides={"embedding_size": 8})
+    params = rec.get_params()
+    assert params["model"] == "NGCF" and params["seed"] == 3 and params["train"].max_epochs == 5
+    twin = rec.clone(train={"lr": 0.01})
+    assert twin.params["model"] == "NGCF" and twin.params["config_overrides"] == {"embedding_size": 8}
+    assert twin.train_config.max_epochs == 5 and twin.train_config.lr == 0.01
+    assert rec.describe()["train"]["max_epochs"] == 5
 
 
 # ------------------------------------------------------------------------------------------ parity
@@ -160,25 +266,12 @@ def test_bpr_parity_with_our_lightning_bpr() -> None:
     ours, theirs = [], []
     for seed in (0, 1, 2):
         split = clustered_split(n_users=200, n_items=160, n_clusters=4, per_user=12, seed=seed, noise=0.3)
-        a = create_model(
-            "bpr",
-            k=32,
-            lr=1e-2,
-            max_epochs=60,
-            patience=10,
-            seed=seed,
-            batch_size=256,
-            lambda_w=0.0,
-            lambda_b=0.0,
-            item_bias=False,
-        ).fit(split, {})
-        b = create_model(
-            "recbole-bpr",
-            epochs=60,
-            seed=seed,
-            stopping_step=10,
-            config_overrides={"embedding_size": 32, "learning_rate": 1e-2, "train_batch_size": 256},
-        ).fit(split, {})
+        train = {"lr": 1e-2, "max_epochs": 60, "patience": 10, "batch_size": 256}
+        a = create_model("bpr", k=32, lambda_w=0.0, lambda_b=0.0, item_bias=False, seed=seed, train=train).fit(
+            split, {}
+        )
+        b = create_model("recbole-bpr", seed=seed, train=train, config_overrides={"embedding_size": 32})
+        b.fit(split, {})
         ours.append(evaluate(a, split, part="test", ks=(20,), progress=False).means()["recall@20"])
         theirs.append(evaluate(b, split, part="test", ks=(20,), progress=False).means()["recall@20"])
     ours_m, theirs_m = float(np.mean(ours)), float(np.mean(theirs))
@@ -195,7 +288,10 @@ def test_bpr_parity_with_our_lightning_bpr() -> None:
 def test_recbole_on_gpu() -> None:
     split = clustered_split()
     rec = create_model(
-        "recbole-lightgcn", epochs=2, seed=0, device="cuda", config_overrides={"embedding_size": 16}
+        "recbole-lightgcn",
+        seed=0,
+        train={"max_epochs": 2, "accelerator": "gpu"},
+        config_overrides={"embedding_size": 16},
     ).fit(split, {})
     assert next(rec.model.parameters()).is_cuda
     s = rec.score(torch.arange(split.n_users, device="cuda"))

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from baselines.simple import ItemKNN, RandomRecommender
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
 from benchmark.features import ItemFeatures
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 
 

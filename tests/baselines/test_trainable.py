@@ -1,19 +1,25 @@
-"""Lightning base: negative sampling, DataModule, validation-only selection, determinism, grids."""
+"""Lightning base: one train config, validation-only selection, determinism, parameters and clone, grids."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 
 import pytest
 import torch
+from fixtures.model_tester import check_recommender
 
 from baselines.bpr import BPRMF
-from baselines.simple import MostPopular, RandomRecommender
-from baselines.trainable import NegativeSampler, TripletDataModule, grid_search
+from baselines.simple import ItemKNN, MostPopular, RandomRecommender
+from baselines.trainable import grid_search
+from baselines.trained_fusion import AttentionFusionRecommender
+from baselines.vbpr import VBPR
+from benchmark.demo.synthetic import make_synthetic
+from benchmark.errors import ConfigError
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
+from benchmark.train_config import TrainConfig
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -33,48 +39,6 @@ def valid_recall(model, split) -> float:
     return evaluate(model, split, part="valid", ks=(20,), metrics=("recall",), progress=False).means()["recall@20"]
 
 
-def test_negative_sampler_excludes_train_items_and_is_uniform():
-    # user 0 owns items 0..7 of 10; user 1 owns item 9
-    users = torch.tensor([0] * 8 + [1])
-    items = torch.tensor(list(range(8)) + [9])
-    s = NegativeSampler(users, items, 10, torch.Generator().manual_seed(0))
-    neg0 = s.sample(torch.zeros(20000, dtype=torch.long))
-    assert set(neg0.tolist()) == {8, 9}
-    share = (neg0 == 8).float().mean().item()
-    assert 0.47 < share < 0.53  # uniform over the two allowed items
-    neg1 = s.sample(torch.ones(9000, dtype=torch.long))
-    assert 9 not in set(neg1.tolist()) and set(neg1.tolist()) == set(range(9))
-
-
-def test_negative_sampler_rejects_user_with_every_item():
-    with pytest.raises(ValueError, match="every item"):
-        NegativeSampler(torch.tensor([0, 0, 0]), torch.tensor([0, 1, 2]), 3, torch.Generator())
-
-
-def test_datamodule_triples_resampled_each_epoch_and_seeded(data):
-    split, _ = data
-    train = set(zip(split.train.user_id, split.train.item_id))
-
-    def epochs(seed, n=2):
-        dm = TripletDataModule(split, batch_size=128, seed=seed)
-        out = []
-        for _ in range(n):
-            batches = list(dm.train_dataloader())
-            u, i, j = (torch.cat(t) for t in zip(*batches))
-            out.append((u, i, j))
-        return dm, out
-
-    dm, (e1, e2) = epochs(7)
-    assert len(list(dm.train_dataloader())) == (dm.n_pairs + 127) // 128
-    u, i, j = e1
-    assert len(u) == dm.n_pairs == len(train)
-    assert set(zip(u.tolist(), i.tolist())) == train  # each train pair exactly once per epoch
-    assert not any((a, b) in train for a, b in zip(u.tolist(), j.tolist()))  # negatives are unseen
-    assert not torch.equal(e1[2], e2[2])  # resampled every epoch
-    _, (f1, f2) = epochs(7)
-    assert all(torch.equal(a, b) for a, b in zip(e1 + e2, f1 + f2))  # seeded
-
-
 class _Poison:
     """Stands in for split.test: any use raises, proving fit never reads it."""
 
@@ -91,7 +55,7 @@ class _Poison:
 def test_fit_selects_on_validation_restores_best_and_is_deterministic(data):
     split, feats = data
     poisoned = dataclasses.replace(split, test=_Poison())
-    kw = dict(k=16, batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2, seed=5)
+    kw = dict(k=16, seed=5, train=dict(batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2))
     m1 = BPRMF(**kw).fit(poisoned, feats)
     # the restored state is the best one seen on validation
     assert m1.best_value == pytest.approx(max(h["recall@20"] for h in m1.valid_history))
@@ -112,29 +76,118 @@ def test_fit_selects_on_validation_restores_best_and_is_deterministic(data):
 def test_early_stopping_stops_before_max_epochs(data):
     split, feats = data
     # a learning rate this high overfits fast; patience 1 must stop well before 200 epochs
-    m = BPRMF(k=16, batch_size=512, lr=0.05, lambda_w=0.0, max_epochs=200, eval_every=1, patience=1).fit(split, feats)
+    train = dict(batch_size=512, lr=0.05, max_epochs=200, eval_every=1, patience=1)
+    m = BPRMF(k=16, lambda_w=0.0, train=train).fit(split, feats)
     assert len(m.valid_history) < 200
     assert m.valid_history[-1]["recall@20"] <= m.best_value
 
 
 def test_grid_search_selects_on_validation(data):
     split, feats = data
-    best, table = grid_search(
-        BPRMF,
-        {"lr": [1e-5, 0.01]},
-        split,
-        feats,
-        fixed=dict(k=16, batch_size=256, max_epochs=6, eval_every=3, patience=1),
-    )
-    assert list(table.columns) == ["lr", "valid_recall@20"] and len(table) == 2
+    template = BPRMF(k=16, train=dict(batch_size=256, max_epochs=6, eval_every=3, patience=1))
+    best, table = grid_search(template, {"train.lr": [1e-5, 0.01]}, split, feats)
+    assert list(table.columns) == ["train.lr", "valid_recall@20"] and len(table) == 2
     assert table["valid_recall@20"].is_monotonic_decreasing
-    assert table.loc[0, "lr"] == 0.01 and best.params["lr"] == 0.01
+    assert table.loc[0, "train.lr"] == 0.01 and best.train_config.lr == 0.01
+    assert best.train_config.max_epochs == 6 and best.params["k"] == 16  # the template's other settings
     assert valid_recall(best, split) == pytest.approx(table.loc[0, "valid_recall@20"])
+    assert template.n_items == 0  # the template itself is never fitted
 
 
 def test_registered_and_unknown_params_rejected():
     assert isinstance(create_model("bpr", k=8), BPRMF)
     with pytest.raises(TypeError, match="allowed"):
         create_model("bpr", factors=8)
-    with pytest.raises(ValueError):
-        BPRMF(patience=0)
+    with pytest.raises(TypeError, match="allowed: k, lambda_w"):
+        create_model("bpr", max_epochs=8)  # a trainer key is not a model parameter
+    with pytest.raises(ConfigError, match=r"train\.max_epoch: unknown key; allowed keys here: .*max_epochs"):
+        BPRMF(train={"max_epoch": 8})
+    with pytest.raises(ConfigError, match="patience"):
+        BPRMF(train={"patience": 0})
+
+
+@pytest.mark.parametrize(
+    ("cls", "own"),
+    [
+        (BPRMF, {"lr": 5e-3, "max_epochs": 100}),
+        (VBPR, {"lr": 5e-3, "batch_size": 100}),
+        (AttentionFusionRecommender, {"batch_size": 256, "max_epochs": 30, "patience": 3, "gradient_clip_val": 1.0}),
+    ],
+)
+def test_train_config_layers_over_the_class_defaults(cls, own):
+    assert cls.train_defaults == own
+    assert cls().train_config == TrainConfig(**own)  # the defaults each model had before TrainConfig
+    m = cls(train={"max_epochs": 3})
+    assert m.train_config == TrainConfig(**dict(own, max_epochs=3))
+    given = TrainConfig(max_epochs=2)  # an instance is used as given (the runner resolved its layers)
+    assert cls(train=given).train_config is given
+
+
+def test_get_params_and_clone_follow_the_constructor(data):
+    split, feats = data
+    m = BPRMF(k=8, lambda_w=0.0, seed=3, train={"max_epochs": 2, "batch_size": 512})
+    params = m.get_params()
+    assert list(params) == ["k", "lambda_w", "lambda_b", "item_bias", "seed", "train"]
+    assert params["k"] == 8 and params["seed"] == 3 and params["train"] == m.train_config
+    twin = m.clone()
+    assert type(twin) is BPRMF and twin is not m and twin.get_params() == params
+    m.fit(split, feats)
+    twin.fit(split, feats)
+    assert torch.equal(m.score(torch.arange(5)), twin.score(torch.arange(5)))  # same parameters, same model
+    other = m.clone(k=4, train={"lr": 0.1})
+    assert other.params["k"] == 4 and other.train_config.lr == 0.1
+    assert other.train_config.max_epochs == 2 and other.train_config.batch_size == 512  # kept
+    assert other.n_items == 0  # unfitted
+    with pytest.raises(TypeError, match="unknown parameter"):
+        m.clone(factors=4)
+    # the training-free models share the mechanism
+    knn = ItemKNN(feature="clip_image", neighbours=5)
+    assert knn.get_params() == {"feature": "clip_image", "neighbours": 5, "chunk_size": 2048}
+    assert knn.clone(neighbours=7).params["neighbours"] == 7
+
+
+def test_describe_gives_own_params_train_and_selection(data):
+    split, feats = data
+    m = BPRMF(k=8, seed=2, train={"max_epochs": 2}).fit(split, feats)
+    info = m.describe()
+    assert info["class"] == "baselines.bpr.BPRMF"
+    assert info["params"] == {"k": 8, "lambda_w": 0.01, "lambda_b": 0.01, "item_bias": True, "seed": 2}
+    assert info["train"] == TrainConfig(lr=5e-3, max_epochs=2).to_dict()
+    assert info["best_epoch"] in (1, 2) and info["best_valid"] == m.best_value
+    assert [h["epoch"] for h in info["valid_history"]] == [1, 2]
+    assert len(info["state_sha256"]) == 64
+
+
+def test_the_runner_logger_is_set_not_constructed(tmp_path):
+    from pytorch_lightning.loggers import CSVLogger
+
+    assert "logger" not in inspect.signature(BPRMF).parameters
+    m = BPRMF()
+    assert m.lightning_trainer([]).logger is None  # no logger unless the runner gives one
+    logger = CSVLogger(tmp_path)
+    m.set_logger(logger)
+    assert m.lightning_trainer([]).logger is logger
+
+
+def test_check_features_is_one_function():
+    from baselines.trainable import TrainableRecommender
+    from benchmark.recommender import BaseRecommender, ModelParams
+
+    assert TrainableRecommender.check_features is BaseRecommender.check_features is ModelParams.check_features
+
+
+CONTRACT = [
+    ("bpr", {"k": 8}),
+    ("vbpr", {"feature": "clip_image+text", "k": 8, "k2": 4}),
+    ("attention-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16}),
+    ("gating-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16, "loss": "softmax"}),
+    ("crossmodal-fusion", {"text_feature": "text", "hidden_dim": 16, "output_dim": 16, "user": "embedding"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), CONTRACT, ids=[n for n, _ in CONTRACT])
+def test_trained_models_meet_the_recommender_contract(data, name, params):
+    split, feats = data
+    train = {"max_epochs": 2, "batch_size": 512}
+    model = check_recommender(lambda: create_model(name, seed=1, train=train, **params), split, feats)
+    assert model.clone().get_params() == model.get_params()

@@ -10,14 +10,16 @@ import torch
 
 from baselines.simple import MostPopular, RandomRecommender
 from baselines.trained_fusion import AttentionFusion, CrossModalAttention, FusionRecommender, GatingFusion
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import make_synthetic
 from benchmark.registry import create_model
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
-SMALL = dict(hidden_dim=32, output_dim=32, num_heads=4, batch_size=256, max_epochs=4, eval_every=2, patience=2)
+SMALL = dict(
+    hidden_dim=32, output_dim=32, num_heads=4, train=dict(batch_size=256, max_epochs=4, eval_every=2, patience=2)
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,9 @@ def test_softmax_objective_learns(data, floors):
 
 def test_learned_user_embedding_option_trains(data, floors):
     split, feats = data
-    model = create_model("attention-fusion", user="embedding", **dict(SMALL, lr=0.01, max_epochs=4, eval_every=4))
+    model = create_model(
+        "attention-fusion", user="embedding", **dict(SMALL, train=dict(SMALL["train"], lr=0.01, eval_every=4))
+    )
     model.fit(split, feats)
     assert model.best_value > floors[1] + 0.08  # learns users from scratch (more slowly than profiles)
 
@@ -80,7 +84,8 @@ def test_paper_loss_positive_term_is_constant(data):
     assert torch.allclose(a, b)  # neither the user nor the DataModule's negative enters it
     f = torch.nn.functional.normalize(m.fuse(pos), dim=-1)
     assert torch.allclose((f * f).sum(-1), torch.ones(8), atol=1e-5)
-    fitted = create_model("attention-fusion", loss="paper", **dict(SMALL, max_epochs=2, eval_every=2)).fit(split, feats)
+    fitted = create_model("attention-fusion", loss="paper", **dict(SMALL, train=dict(SMALL["train"], max_epochs=2)))
+    fitted.fit(split, feats)
     assert torch.isfinite(fitted.score(torch.arange(4))).all()
 
 

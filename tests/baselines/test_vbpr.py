@@ -12,8 +12,9 @@ import torch
 from baselines.bpr import BPRMF
 from baselines.simple import MostPopular, RandomRecommender
 from baselines.vbpr import VBPR
+from benchmark.demo.synthetic import make_synthetic
 from benchmark.evaluation import evaluate
-from benchmark.perf.vbpr import CornacScorer, cornac_train_set, main, make_synthetic
+from benchmark.perf.vbpr import CornacScorer, cornac_train_set, main
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -36,8 +37,10 @@ def data():
 @pytest.mark.parametrize(
     "factory",
     [
-        lambda: BPRMF(k=32, batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
-        lambda: VBPR(feature="clip_image+text", batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2),
+        lambda: BPRMF(k=32, train=dict(batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2)),
+        lambda: VBPR(
+            feature="clip_image+text", train=dict(batch_size=256, lr=0.01, max_epochs=12, eval_every=2, patience=2)
+        ),
     ],
     ids=["bpr", "vbpr-image+text"],
 )
@@ -52,7 +55,7 @@ def test_trained_models_beat_random_and_popularity(data, factory):
 
 def test_vbpr_score_is_the_formula(data):
     split, feats = data
-    m = VBPR(max_epochs=1, batch_size=512).fit(split, feats)
+    m = VBPR(train={"max_epochs": 1, "batch_size": 512}).fit(split, feats)
     f = feats["clip_image"].values
     u = torch.tensor([0, 9])
     want = (
@@ -73,7 +76,7 @@ def test_vbpr_parity_with_cornac():
     ours, theirs = [], []
     for seed in (0, 1, 2):
         split, feats = make_synthetic(400, 200, 32, seed=seed)
-        m = VBPR(max_epochs=8, eval_every=8, patience=1, seed=seed).fit(split, feats)
+        m = VBPR(seed=seed, train={"max_epochs": 8, "eval_every": 8, "patience": 1}).fit(split, feats)
         c = cornac.models.VBPR(
             k=10,
             k2=10,

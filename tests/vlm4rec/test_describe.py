@@ -278,7 +278,8 @@ def test_precomputed_items_sharing_an_image_or_lacking_one_keep_their_own_text(t
 
 def test_preset_is_the_paper_setting_and_an_explicit_dtype_replaces_4bit(tiny_llava_dir):
     from benchmark.cli import build_parser
-    from vlm4rec.cli import build_describer
+    from vlm4rec.cli import describer_config
+    from vlm4rec.config import build_describer
 
     paper = HFDescriber.from_preset("llava-next-7b", model=str(tiny_llava_dir))
     assert (paper.quantization, paper.dtype, paper.generation.as_dict()) == (
@@ -292,7 +293,11 @@ def test_preset_is_the_paper_setting_and_an_explicit_dtype_replaces_4bit(tiny_ll
 
     def built(*extra):
         return build_describer(
-            parser.parse_args(["describe", "x", "--preset", "llava-next-7b", "--model", str(tiny_llava_dir), *extra])
+            describer_config(
+                parser.parse_args(
+                    ["describe", "x", "--preset", "llava-next-7b", "--model", str(tiny_llava_dir), *extra]
+                )
+            )
         )
 
     assert (built().quantization, built().dtype) == ("4bit", "fp16")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.errors import BadInputError
 from benchmark.io import sha256_file
 from vlm4rec.describers.base import Describer
 from vlm4rec.prompts import DEFAULT_PROMPT, PromptTemplate
@@ -26,7 +27,11 @@ TEXT_COLUMNS = ("description", "caption", "text")
 
 
 def read_description_table(path: str | Path) -> pd.DataFrame:
-    """``item`` (str) → ``description`` (str) from a JSONL or Parquet file; malformed lines are errors."""
+    """``item`` (str) → ``description`` (str) from a JSONL or Parquet file.
+
+    A malformed line or a file without id/text columns is a :class:`BadInputError` (a
+    ``ValueError``) naming the file and line: a description table is never read partially.
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"descriptions file {p} does not exist")
@@ -41,14 +46,17 @@ def read_description_table(path: str | Path) -> pd.DataFrame:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
+                    raise BadInputError(str(p), n, "malformed", f"not valid JSON ({exc.msg})") from None
         df = pd.DataFrame(rows)
     id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
     text_col = next((c for c in TEXT_COLUMNS if c in df.columns), None)
     if id_col is None or text_col is None:
-        raise ValueError(
-            f"{p} needs an id column ({'/'.join(ID_COLUMNS)}) and a text column "
-            f"({'/'.join(TEXT_COLUMNS)}); it has {list(df.columns)}"
+        raise BadInputError(
+            str(p),
+            None,
+            "missing_field",
+            f"needs an id column ({'/'.join(ID_COLUMNS)}) and a text column "
+            f"({'/'.join(TEXT_COLUMNS)}); it has {list(df.columns)}",
         )
     out = pd.DataFrame({"item": df[id_col].astype(str), "description": df[text_col]})
     if "action" in df.columns:  # a descriptions.jsonl written by `vlm4rec-bench describe`
@@ -69,6 +77,8 @@ class PrecomputedDescriber(Describer):
     def __init__(self, path: str | Path, prompt: PromptTemplate | str = DEFAULT_PROMPT) -> None:
         super().__init__(prompt)
         self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"descriptions file {self.path} does not exist")
         self.file_sha256 = sha256_file(self.path)
         table = read_description_table(self.path)
         self.texts: dict[str, Any] = dict(zip(table["item"], table["description"]))

@@ -66,6 +66,13 @@ def image_split(tmp_path: Path) -> tuple[Split, Path]:
 
 
 # ------------------------------------------------------------------------------------------ CLIP
+def _cfg(kind: str, **settings: object):
+    """The tiny random-init CLIP on the CPU unless ``settings`` say otherwise."""
+    from baselines.features.clip import ClipConfig
+
+    return ClipConfig(**{"kind": kind, "clip_model": TINY_CLIP, "pretrained": None, "accelerator": "cpu", **settings})
+
+
 def test_clip_image_features_match_direct_encoding(tiny_clip: str, image_split: tuple[Split, Path]) -> None:
     import open_clip
 
@@ -74,9 +81,7 @@ def test_clip_image_features_match_direct_encoding(tiny_clip: str, image_split: 
     split, img = image_split
     torch.manual_seed(0)
     model = load_clip(tiny_clip, None)
-    feats = clip_features(
-        split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="cpu", batch_size=3
-    )
+    feats = clip_features(split, _cfg("image", batch_size=3), images=img, model=model, progress=False)
     assert feats.name == "clip_image" and feats.values.shape == (8, 16)
     assert feats.mask.tolist() == [True, True, True, True, True, False, False, False]
     assert feats.provenance["missing"] == {"undecodable": 1, "remote_not_fetched": 1, "no_image": 1}
@@ -96,15 +101,7 @@ def test_clip_text_and_raw_option(tiny_clip: str, image_split: tuple[Split, Path
     split, _ = image_split
     model = load_clip(tiny_clip, None)
     feats = clip_features(
-        split,
-        "text",
-        tiny_clip,
-        None,
-        model=model,
-        progress=False,
-        accelerator="cpu",
-        text_fields=("title", "description"),
-        normalize=False,
+        split, _cfg("text", text_fields=("title", "description"), normalize=False), model=model, progress=False
     )
     assert feats.mask.tolist() == [True] * 5 + [False] + [True] * 2
     assert feats.provenance["missing"] == {"no_text": 1}
@@ -115,7 +112,7 @@ def test_clip_text_and_raw_option(tiny_clip: str, image_split: tuple[Split, Path
     assert not torch.allclose(feats.values[0].norm(), torch.tensor(1.0))  # raw, not normalised
     # a title far past the context length is truncated by the tokenizer, not an error
     split.items.loc[0, "title"] = "word " * 500
-    long = clip_features(split, "text", tiny_clip, None, model=model, progress=False, accelerator="cpu")
+    long = clip_features(split, _cfg("text"), model=model, progress=False)
     assert bool(long.mask[0]) and torch.isfinite(long.values[0]).all()
 
 
@@ -126,21 +123,46 @@ def test_clip_cache_reused_and_keyed_by_input(
 
     split, img = image_split
     cache = tmp_path / "cache"
-    first = clip_mod.clip_features(
-        split, "image", tiny_clip, None, images=img, cache_dir=cache, progress=False, accelerator="cpu"
-    )
+    first = clip_mod.clip_features(split, _cfg("image"), images=img, cache_dir=cache, progress=False)
     assert list(cache.rglob("clip_image.safetensors"))
 
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("model must not be rebuilt on a cache hit")
 
     monkeypatch.setattr(clip_mod, "load_clip", boom)
-    again = clip_mod.clip_features(split, "image", tiny_clip, None, images=img, cache_dir=cache, progress=False)
+    again = clip_mod.clip_features(split, _cfg("image"), images=img, cache_dir=cache, progress=False)
     torch.testing.assert_close(again.values, first.values)
     # a changed image changes the input hash, so the cache must not be used
     Image.new("RGB", (20, 20), (9, 9, 9)).save(img / "pic0.png")
     with pytest.raises(AssertionError, match="must not be rebuilt"):
-        clip_mod.clip_features(split, "image", tiny_clip, None, images=img, cache_dir=cache, progress=False)
+        clip_mod.clip_features(split, _cfg("image"), images=img, cache_dir=cache, progress=False)
+
+
+def test_clip_producer_takes_clip_model_and_names_it_when_the_old_key_is_used(
+    tiny_clip: str, image_split: tuple[Split, Path], tmp_path: Path
+) -> None:
+    from benchmark.errors import ConfigError
+    from benchmark.producers import PRODUCERS, FeatureContext, produce
+
+    split, img = image_split
+    ctx = FeatureContext(split=split, split_dir=tmp_path, cache_dir=tmp_path / "cache", progress=False)
+    params = {"clip_model": tiny_clip, "pretrained": None, "images": str(img), "accelerator": "cpu"}
+    feats = produce("clip-image", ctx, params, output_name="clip_image")
+    assert feats.provenance["model"] == tiny_clip and int(feats.mask.sum()) == 5
+    # `model` meant a registry name, a CLIP architecture or an LVLM depending on where it stood
+    for producer in ("clip-image", "clip-text"):
+        with pytest.raises(ConfigError, match=r"features\[0\]\.params\.model: unknown parameter.*clip_model"):
+            PRODUCERS.check_params(producer, {"model": "ViT-L-14"}, "features[0].params")
+
+
+def test_clip_config_names_the_allowed_values() -> None:
+    from baselines.features.clip import ClipConfig
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision: 'fp8' is not allowed; allowed values: fp32, fp16, bf16"):
+        ClipConfig(precision="fp8").validate()
+    with pytest.raises(ConfigError, match="kind: 'video'"):
+        ClipConfig(kind="video").validate()
 
 
 # ------------------------------------------------------------------------------------------ pixels
@@ -274,7 +296,7 @@ def test_cli_pixels_and_clip(
                 "clip-text",
                 "--out",
                 str(tmp_path / "f"),
-                "--model",
+                "--clip-model",
                 tiny_clip,
                 "--pretrained",
                 "none",
@@ -335,13 +357,11 @@ def test_clip_on_gpu_matches_cpu(tiny_clip: str, image_split: tuple[Split, Path]
     split, img = image_split
     torch.manual_seed(0)
     model = load_clip(tiny_clip, None)
-    cpu = clip_features(split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="cpu")
-    gpu = clip_features(
-        split, "image", tiny_clip, None, images=img, model=model, progress=False, accelerator="gpu", devices=1
-    )
+    cpu = clip_features(split, _cfg("image"), images=img, model=model, progress=False)
+    gpu = clip_features(split, _cfg("image", accelerator="gpu", devices=1), images=img, model=model, progress=False)
     assert torch.equal(cpu.mask, gpu.mask)
     torch.testing.assert_close(gpu.values, cpu.values, atol=1e-3, rtol=1e-3)
-    text = clip_features(split, "text", tiny_clip, None, model=model, progress=False, accelerator="gpu")
+    text = clip_features(split, _cfg("text", accelerator="gpu"), model=model, progress=False)
     assert int(text.mask.sum()) == 7
 
 

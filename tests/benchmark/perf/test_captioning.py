@@ -24,3 +24,12 @@ def test_captioning_perf_tiny(capsys):
         assert abs(float(f[6]) / float(f[5]) - 3.0) < 0.05
     if not torch.cuda.is_available():
         assert "SKIPPED dtype=4bit" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_full_size_needs_a_gpu(capsys):
+    from benchmark.perf.captioning import main
+
+    with pytest.raises(SystemExit):
+        main(["--size", "7b"])
+    assert "--size 7b is built in fp16 on a CUDA device" in capsys.readouterr().err
