@@ -27,6 +27,7 @@ class BPRMF(TrainableRecommender):
 
     #: the trainer settings this model used before TrainConfig existed (its results stay the same)
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "max_epochs": 100}
+    loss_reduction: ClassVar[str] = "sum"
 
     def __init__(
         self,
