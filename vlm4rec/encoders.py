@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,10 @@ class TextEncoder(ABC):
 
     @abstractmethod
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray: ...
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        """Move the model (each DDP rank puts its copy on its own device)."""
+        return self
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -113,6 +118,10 @@ class SentenceTransformerEncoder(TextEncoder):
             "library": f"sentence-transformers {sentence_transformers.__version__}",
         }
 
+    def to(self, device: str | torch.device) -> TextEncoder:
+        self.model.to(device)
+        return self
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         out = self.model.encode(
             list(texts),
@@ -148,6 +157,11 @@ class ClipTextEncoder(TextEncoder):
             "pretrained": self.pretrained,
             "library": f"open_clip {open_clip.__version__}",
         }
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
@@ -226,8 +240,17 @@ def encode_items(
     progress: bool = True,
     split_fingerprint: str = "",
     extra_provenance: dict[str, Any] | None = None,
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str | None = None,
+    accelerator: str = "auto",
 ) -> ItemFeatures:
-    """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped)."""
+    """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped).
+
+    ``devices``/``num_nodes`` > 1: the texts are encoded by that many processes under Lightning
+    DDP (:func:`vlm4rec.parallel.encode_sharded`; ``strategy`` defaults to ``ddp``). The
+    vectors equal the single-process ones up to float rounding (batches are composed
+    differently); the cache key does not depend on how many processes made them."""
     texts, counts = item_texts(items, descriptions, text, fallback)
     ident = encoder.identity()
     thash = texts_sha256(texts)
@@ -241,7 +264,24 @@ def encode_items(
             log.info("loaded cached %s features from %s", name, entry)
             return feats
     present = [i for i, t in enumerate(texts) if t is not None]
-    vecs = encoder.encode([texts[i] for i in present], batch_size=batch_size, progress=progress)
+    chosen = [str(texts[i]) for i in present]
+    if num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
+        from vlm4rec.parallel import encode_sharded
+
+        work = (Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())) / f".ranks-{key[:20]}"
+        vecs = encode_sharded(
+            encoder,
+            chosen,
+            work,
+            batch_size=batch_size,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            accelerator=accelerator,
+            progress=progress,
+        )
+    else:
+        vecs = encoder.encode(chosen, batch_size=batch_size, progress=progress)
     dim = vecs.shape[1] if len(present) else int(ident.get("dim", 0) or 0)
     values = np.zeros((len(texts), dim), dtype=np.float32)
     mask = np.zeros(len(texts), dtype=bool)

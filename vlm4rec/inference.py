@@ -228,10 +228,14 @@ def run_describe(
     split_fingerprint: str = "",
     progress: bool = True,
     retry_failed: bool = True,
+    strategy: str | None = None,
 ) -> DescribeOutcome | None:
     """Describe every item not yet in the cache, then write the descriptions and coverage.
 
-    Returns the outcome on rank 0 (``None`` on other DDP ranks).
+    With several devices or nodes Lightning runs ``strategy`` (default ``ddp``: it re-runs the
+    command for each rank, or joins the ranks ``torchrun`` started; ``ddp_spawn``/``ddp_fork``
+    start them from this process); each rank appends to its own cache shard. Returns the outcome
+    in the process that ends up holding rank 0's results (``None`` on the other DDP ranks).
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
@@ -245,7 +249,7 @@ def run_describe(
             accelerator=accelerator,
             devices=devices,
             num_nodes=num_nodes,
-            strategy="ddp" if multi else "auto",
+            strategy=strategy or ("ddp" if multi else "auto"),
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,

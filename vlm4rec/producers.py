@@ -45,7 +45,7 @@ def _resolve(path: str, ctx: FeatureContext) -> Path:
 
 
 def _describe(
-    ctx: FeatureContext, cfg: DescriberConfig, fallback: str, batch_size: int, devices: int
+    ctx: FeatureContext, cfg: DescriberConfig, fallback: str, batch_size: int, parallel: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the describer over the split (resumable, cached): the descriptions and their provenance."""
     from vlm4rec.cache import identity_hash
@@ -64,8 +64,8 @@ def _describe(
         out,
         image_root=ctx.raw_dir or ctx.split_dir,
         batch_size=batch_size,
-        devices=devices,
         fallback=fallback,
+        **parallel,
         split_fingerprint=split.fingerprint,
         progress=ctx.progress,
     )
@@ -93,14 +93,17 @@ def vlm4rec_text(
     describe_batch_size: int = 8,
     devices: int = 1,
     encode_batch_size: int = 64,
+    num_nodes: int = 1,
+    strategy: str | None = None,
 ) -> ItemFeatures:
     """Descriptions (optional) → text choice → sentence/CLIP-text embeddings, cached by provenance.
 
     ``describer``/``encoder`` are :class:`~vlm4rec.config.DescriberConfig` /
     :class:`~vlm4rec.config.EncoderConfig` (mappings in YAML); without a describer only the
     catalogue's own text can be embedded (``text: title`` or ``catalogue``).
-    ``describe_batch_size`` and ``devices`` drive the describe step's Lightning run,
-    ``encode_batch_size`` the encoder.
+    ``describe_batch_size`` drives the describe step's Lightning run, ``encode_batch_size`` the
+    encoder; ``devices``, ``num_nodes`` and ``strategy`` (Lightning's; default ``ddp`` when there
+    is more than one process) run both steps over several processes.
     """
     from vlm4rec.config import build_encoder
     from vlm4rec.encoders import encode_items
@@ -110,8 +113,9 @@ def vlm4rec_text(
     if fallback not in FALLBACKS:
         raise ConfigError(f"fallback: {fallback!r} is not allowed; allowed values: {', '.join(FALLBACKS)}")
     desc_table, extra = None, {}
+    parallel: dict[str, Any] = {"devices": devices, "num_nodes": num_nodes, "strategy": strategy}
     if describer is not None:
-        desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, devices)
+        desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, parallel)
     elif text not in NO_DESCRIPTION_NEEDED:
         raise ConfigError(
             f"text: {text!r} needs descriptions: set `describer` (kind {', '.join(DESCRIBER_KINDS)}); "
@@ -130,4 +134,5 @@ def vlm4rec_text(
         progress=ctx.progress,
         split_fingerprint=ctx.split.fingerprint,
         extra_provenance=extra,
+        **parallel,
     )
