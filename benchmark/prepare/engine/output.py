@@ -119,8 +119,8 @@ def _hash_columns(h: Any, batches: Iterator[pa.RecordBatch], spool: Path) -> Non
         for fh in files:
             fh.close()
     for k in range(1, len(FINGERPRINT_COLUMNS)):
-        with open(spool / f"col{k}", "rb") as fh:
-            while block := fh.read(1 << 20):
+        with open(spool / f"col{k}", "rb") as spooled:
+            while block := spooled.read(1 << 20):
                 h.update(block)
 
 

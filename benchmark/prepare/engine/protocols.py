@@ -37,7 +37,13 @@ _Result = tuple[dict[str, Any], dict[str, Any]]
 def label_rows(ws: Workspace, src: str, protocol: str, seed: int, params: Mapping[str, Any]) -> _Result:
     """Run ``protocol`` on table ``src`` into table ``used``; returns (recorded params, stats)."""
     check_split_call(protocol, seed, params)
-    func = {"paper": _paper, "mmrec": _mmrec, "loo": _loo, "global-time": _global_time}[protocol]
+    funcs: dict[str, Callable[..., _Result]] = {
+        "paper": _paper,
+        "mmrec": _mmrec,
+        "loo": _loo,
+        "global-time": _global_time,
+    }
+    func = funcs[protocol]
     return func(ws, src, int(seed), **params)
 
 
