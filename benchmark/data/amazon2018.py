@@ -40,17 +40,17 @@ from benchmark.data.records import (
 
 
 def read_reviews_json(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
 ) -> pd.DataFrame:
     """``{Cat}[_5].json(.gz)`` → raw interactions."""
-    return amazon2014.read_reviews_json(path, report, sink)
+    return amazon2014.read_reviews_json(path, report, sink, workers)
 
 
 def read_ratings_csv(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
 ) -> pd.DataFrame:
     """``{Cat}.csv`` (``item,user,rating,timestamp``) → raw interactions."""
-    return amazon2014.read_ratings_csv(path, report, item_first=True, sink=sink)
+    return amazon2014.read_ratings_csv(path, report, item_first=True, sink=sink, workers=workers)
 
 
 def image_urls(rec: dict) -> list[str]:

@@ -143,7 +143,12 @@ def _require(path: Path, sniffed: Sniffed, release: str, want: str) -> None:
 
 
 def read_reviews(
-    path: str | os.PathLike[str], release: str, *, strict: bool = False, sink: InteractionSink | None = None
+    path: str | os.PathLike[str],
+    release: str,
+    *,
+    strict: bool = False,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> tuple[pd.DataFrame, ReadReport]:
     """Read a reviews / ratings file of ``release`` into the raw interaction table.
 
@@ -152,7 +157,9 @@ def read_reviews(
     come out in seconds. ``strict=True`` raises :class:`BadInputError` at the first bad line.
     With a ``sink`` (e.g. :class:`benchmark.data.chunks.ParquetSink`) the rows are streamed to it
     in record batches with their file-order position ``pos`` and the returned table is empty:
-    memory stays flat in the size of the file.
+    memory stays flat in the size of the file. With a sink, ``workers`` (``None``: one per core)
+    processes parse a large file's lines (:mod:`benchmark.data.parallel_read`): the same rows in
+    the same order and the same report.
     """
     release = _check_release(release)
     p = Path(path)
@@ -162,13 +169,13 @@ def read_reviews(
     _require(p, s, release, "reviews")
     report = ReadReport(file=str(p), release=release, layout=s.description, strict=strict)
     if release in ("2014", "2018") and s.kind == "reviews":
-        df = amazon2014.read_reviews_json(p, report, sink)
+        df = amazon2014.read_reviews_json(p, report, sink, workers)
     elif release == "2014" and s.kind == "ratings_csv":
-        df = amazon2014.read_ratings_csv(p, report, sink=sink)
+        df = amazon2014.read_ratings_csv(p, report, sink=sink, workers=workers)
     elif release == "2018" and s.kind == "ratings_csv":
-        df = amazon2018.read_ratings_csv(p, report, sink)
+        df = amazon2018.read_ratings_csv(p, report, sink, workers)
     elif release == "2023" and s.kind == "reviews":
-        df = amazon2023.read_reviews_jsonl(p, report, sink)
+        df = amazon2023.read_reviews_jsonl(p, report, sink, workers)
     elif release == "2023" and s.kind == "benchmark_csv":
         df = amazon2023.read_benchmark_csv(p, report, sink)
     else:  # pragma: no cover - _require covers every combination

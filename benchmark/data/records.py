@@ -238,6 +238,19 @@ class InteractionBuilder:
         self.flushed += n
         self.users, self.items, self.ratings, self.timestamps = [], [], [], []
 
+    def append_arrays(self, users: pa.Array, items: pa.Array, ratings: pa.Array, timestamps: pa.Array) -> None:
+        """Rows checked elsewhere (a parsing worker), straight to the sink after the rows held."""
+        if self.sink is None:
+            raise ValueError("append_arrays needs a sink")
+        self.flush()
+        n = len(users)
+        if n:
+            pos = pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64))
+            self.sink.write(
+                pa.RecordBatch.from_arrays([pos, users, items, ratings, timestamps], schema=INTERACTION_SCHEMA)
+            )
+            self.flushed += n
+
     def frame(self) -> pd.DataFrame:
         """The rows held in memory (all of them without a sink; none with one, after the last flush)."""
         self.flush()
@@ -374,6 +387,25 @@ class CatalogueBuilder:
         data = {c: [r[c] for r in self.rows] for c in cols}
         df = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})
         return df
+
+
+def read_into(
+    path: Any,
+    report: ReadReport,
+    out: InteractionBuilder,
+    factory: Callable[[InteractionBuilder], Callable[[int, bytes], None]],
+    workers: int | None = 1,
+) -> None:
+    """Run a reader's line handler (``factory(out)``) over every line of ``path``: in this process,
+    or — with a sink, ``workers`` other than 1 and a large file — in several
+    (:mod:`benchmark.data.parallel_read`, same result). ``factory`` must be a module-level function."""
+    from benchmark.data.lines import iter_lines
+    from benchmark.data.parallel_read import read_parallel, use_parallel
+
+    if out.sink is not None and workers != 1 and use_parallel(path, workers):
+        read_parallel(path, report, out, factory, workers)
+    else:
+        run_lines(iter_lines(path, report), report, factory(out))
 
 
 def run_lines(lines: Iterable[tuple[int, bytes]], report: ReadReport, handle: Callable[[int, bytes], None]) -> None:

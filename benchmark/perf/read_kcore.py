@@ -17,9 +17,10 @@ activity over n/2.6 users and n/12 items — the shape of the 2018 Clothing file
 ``pandas``  ``pandas.read_json(lines=True)`` + stable sort/``drop_duplicates`` + a groupby/
             ``transform("size")`` k-core loop — run where it fits (``--pandas-max``, default 2M)
 
-Peak memory is the child's ``ru_maxrss`` (interpreter, imports and DuckDB included); ``ours``
-also reports its peak during the read stage and during the out-of-core stages (RSS sampled every
-50 ms). ``CPU s`` is the child's user + system time over all its threads: on a shared machine wall
+Peak memory is the child's ``ru_maxrss`` (interpreter, imports and DuckDB included); for ``ours``,
+whose large files are parsed by one worker process per core, the sampled peak of the whole
+process tree when higher, and its peak during the read stage and during the out-of-core stages
+(RSS of all its processes summed, sampled every 50 ms). ``CPU s`` is the child's user + system time over all its threads: on a shared machine wall
 time stretches with the other load, CPU time much less, so ``lines/CPU-s`` compares engines
 measured at different moments. The three k-cores must keep the same number of rows; the script
 fails otherwise.
@@ -113,8 +114,17 @@ class RssSampler(threading.Thread):
 
 
 def _rss() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Resident MiB of this process and its children (the parsing workers) together."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:  # a worker that just ended
+            pass
+    return total / 2**20
 
 
 def _run_ours(path: Path, k: int, release: str, budget: str | None) -> dict:
@@ -122,7 +132,11 @@ def _run_ours(path: Path, k: int, release: str, budget: str | None) -> dict:
     from benchmark.prepare.engine import prepare_files_out_of_core
 
     values = {"source": "files", "release": release, "reviews": str(path), "protocol": "mmrec", "kcore": k}
-    ds = dataset_from_mapping(values | ({"memory_budget": budget} if budget else {}))
+    if budget:
+        values["memory_budget"] = budget
+    if os.environ.get("READ_KCORE_PARSE_WORKERS"):
+        values["parse_workers"] = int(os.environ["READ_KCORE_PARSE_WORKERS"])
+    ds = dataset_from_mapping(values)
     out = Path(tempfile.mkdtemp(prefix="read-kcore-ours-", dir=path.parent))
     sampler = RssSampler()
     sampler.start()
@@ -146,6 +160,7 @@ def _run_ours(path: Path, k: int, release: str, budget: str | None) -> dict:
         "total_s": t1 - t0,
         "read_peak_mib": sampler.peak(t0, read_end),
         "engine_peak_mib": sampler.peak(read_end, t1),
+        "tree_peak_mib": sampler.peak(t0, t1),
     }
 
 
@@ -189,9 +204,12 @@ def _worker(which: str, path: Path, k: int, release: str, budget: str | None) ->
     logging.disable(logging.WARNING)
     result = WORKERS[which](path, k, release, budget)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result["maxrss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
-    # CPU seconds of every thread (DuckDB's included): a shared machine stretches wall time, not this
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parsing workers, once joined
+    # the process's own peak, or — with parsing workers — the sampled peak of all processes together
+    result["maxrss_mib"] = max(usage.ru_maxrss / 1024, result.pop("tree_peak_mib", 0.0))  # KiB on Linux
+    # CPU seconds of every thread and worker (DuckDB's included): a shared machine stretches wall
+    # time, not this
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
     print(json.dumps(result))
 
 
@@ -274,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--release", choices=("2023", "2018"), default="2023", help="layout of the generated file")
     ap.add_argument("--k", type=int, default=5, help="k-core on users and items (default 5)")
     ap.add_argument("--budget", help="memory budget for ours (default: the engine's default share of RAM)")
+    ap.add_argument("--parse-workers", type=int, help="processes parsing the file for ours (default: one per core)")
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"subset of {','.join(ENGINES)}")
     ap.add_argument("--memory-max", type=parse_size, default=10_000_000, help="largest size for the in-memory layer")
     ap.add_argument("--pandas-max", type=parse_size, default=2_000_000, help="largest size for plain pandas")
@@ -287,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         _worker(args.worker, args.file, args.k, args.release, args.budget)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.parse_workers:  # read by the ours worker process
+        os.environ["READ_KCORE_PARSE_WORKERS"] = str(args.parse_workers)
     args.engines = [e for e in args.engines.split(",") if e]
     unknown = set(args.engines) - set(ENGINES)
     if unknown:

@@ -162,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", help="comma-separated seeds: one run each, then the mean and spread of both models")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both (default: torch's)")
     ap.add_argument("--small", action="store_true", help="a seconds-long run (400 users, 200 items, 32-d, 2 epochs)")
     args = ap.parse_args(argv)
@@ -170,7 +171,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    r = run(args.users, args.items, args.dim, args.epochs, args.batch_size, args.seed)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    runs = [run(args.users, args.items, args.dim, args.epochs, args.batch_size, seed) for seed in seeds]
+    for r in runs:
+        _print_run(r)
+    if len(runs) > 1:
+        _print_seeds(runs, seeds)
+    return 0
+
+
+def _print_seeds(runs: list[dict[str, Any]], seeds: list[int]) -> None:
+    """Mean ± sd over the seeds (each seed: its own data, initialisation and sampling)."""
+    print(f"\nover seeds {seeds}: mean ± sd")
+    for name in ("ours", "cornac"):
+        cols = {k: np.array([r[name][k] for r in runs]) for k in ("epoch_s", "valid", "test")}
+        print(
+            f"{name:<8} s/epoch {cols['epoch_s'].mean():.3f} ± {cols['epoch_s'].std(ddof=1):.3f}   "
+            f"valid R@20 {cols['valid'].mean():.4f} ± {cols['valid'].std(ddof=1):.4f}   "
+            f"test R@20 {cols['test'].mean():.4f} ± {cols['test'].std(ddof=1):.4f}"
+        )
+    ratio = np.array([r["epoch_ratio_ours_over_cornac"] for r in runs])
+    print(f"epoch time ratio ours/cornac: {ratio.mean():.2f} (per seed {', '.join(f'{x:.2f}' for x in ratio)})")
+
+
+def _print_run(r: dict[str, Any]) -> None:
     print(
         f"data: {r['n_users']} users, {r['n_items']} items, {r['train_pairs']} train pairs, {r['dim']}-d features; "
         f"{r['epochs']} epochs, batch {r['batch_size']}, torch threads {r['torch_threads']} "
@@ -184,7 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{m['peak_rss_mb']:>12.0f}"
         )
     print(f"epoch time ratio ours/cornac: {r['epoch_ratio_ours_over_cornac']:.2f}")
-    return 0
 
 
 if __name__ == "__main__":

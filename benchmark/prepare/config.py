@@ -35,7 +35,7 @@ DEFAULT_OFFICIAL_VARIANT = "last_out_w_his"
 #: keys holding a file or folder (relative ones in a ``data prepare --config`` file are relative to it)
 PATH_KEYS: tuple[str, ...] = ("reviews", "meta", "path")
 #: keys that say how a split is computed, not what it is: left out of the runner's cache key
-RESOURCE_KEYS: tuple[str, ...] = ("memory_budget",)
+RESOURCE_KEYS: tuple[str, ...] = ("memory_budget", "parse_workers")
 #: keys that shape a split drawn from raw files; a source that takes its split as given refuses them
 FILTER_KEYS: tuple[str, ...] = ("kcore", "user_kcore", "item_kcore", "split_seed", "protocol_params", "image_only")
 
@@ -74,8 +74,10 @@ class DatasetConfig:
       the others: users 5, items 5; 0 disables a side;
     - ``dedupe``: ``earliest``; ``image_only``: false; ``strict``: false (count bad lines, do
       not stop); ``protocol_params``: none;
-    - ``memory_budget`` (how, not what: no part of the split's identity): the out-of-core
-      engine's memory, default 10% of RAM (:func:`benchmark.prepare.engine.parse_budget`);
+    - ``memory_budget`` and ``parse_workers`` (how, not what: no part of the split's identity):
+      the out-of-core engine's memory, default 10% of RAM
+      (:func:`benchmark.prepare.engine.parse_budget`), and the processes parsing a large reviews
+      file, default one per core;
     - ``variant`` (official splits): ``last_out_w_his``; ``category``: the official category
       (``All_Beauty``) or MMRec's dataset name (default: ``name``).
 
@@ -115,6 +117,9 @@ class DatasetConfig:
         None,
         "memory for reading and splitting raw files: a size (4GB, 512MiB) or a share of RAM (25%% or 0.25); "
         "default 10%% of RAM; beyond it the engine spills to disk under the output folder",
+    )
+    parse_workers: int | None = dataset_key(
+        None, "processes parsing a large reviews file (default: one per core; 1 reads in one process)"
     )
 
     # ------------------------------------------------------------------ derived settings
@@ -166,6 +171,8 @@ class DatasetConfig:
             raise ConfigError(f"{p}release: required to read `meta` for source {self.source!r}")
         if self.image_only and self.source == "files" and not self.meta:
             raise ConfigError(f"{p}image_only: needs `meta` (the catalogue gives the image URLs)")
+        if self.parse_workers is not None and self.parse_workers < 1:
+            raise ConfigError(f"{p}parse_workers: must be >= 1, got {self.parse_workers}")
         if self.memory_budget is not None:
             from benchmark.prepare.engine.workspace import parse_budget
 

@@ -28,13 +28,16 @@ def sql_path(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def read_reviews_into(ws: Workspace, path: str | Path, release: str, *, strict: bool) -> ReadReport:
-    """Stream the reviews file into ``<tmp>/reviews.parquet`` and code it into table ``raw``."""
+def read_reviews_into(
+    ws: Workspace, path: str | Path, release: str, *, strict: bool, workers: int | None = None
+) -> ReadReport:
+    """Stream the reviews file into ``<tmp>/reviews.parquet`` (parsed by ``workers`` processes
+    when large; ``None``: one per core) and code it into table ``raw``."""
     from benchmark.data.readers import read_reviews
 
     chunks = ws.path("reviews.parquet")
     with ParquetSink(chunks) as sink:
-        _, report = read_reviews(path, release, strict=strict, sink=sink)
+        _, report = read_reviews(path, release, strict=strict, sink=sink, workers=workers)
     log.info("read %d interactions from %s", report.rows_kept, path)
     encode(ws, chunks)
     chunks.unlink()

@@ -48,7 +48,9 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
     sources = {"reviews": source_record(Path(str(ds.reviews))), **sources}
     clock.lap("sources")
     with workspace(out, parse_budget(ds.memory_budget), threads) as ws:
-        review_report = read_reviews_into(ws, str(ds.reviews), str(ds.release), strict=ds.strict)
+        review_report = read_reviews_into(
+            ws, str(ds.reviews), str(ds.release), strict=ds.strict, workers=ds.parse_workers
+        )
         reports = {"reviews": review_report.to_dict(), **reports}
         clock.lap("read")
         table, stages, filtering = filter_rows(ws, ds, catalogue)
