@@ -13,7 +13,9 @@ VLM4Rec uses, only the item vectors differ:
 ==================  ====================================================================
 
 Feature names are parameters, so the same baselines run on the offline demo's ``pixels``
-feature or on imported features. Items lacking a feature score ``-inf``; for the fusions an
+feature or on imported features. ``normalize_items=False`` averages (and concatenates) the raw
+vectors instead, as the paper's ``evaluate_all_final.py`` does with its raw CLIP embeddings
+(``0.5 * bert + 0.5 * vision``, ``np.concatenate``, ``mean(axis=0)``). Items lacking a feature score ``-inf``; for the fusions an
 item needs both parts.
 """
 
@@ -27,18 +29,30 @@ from benchmark.registry import register_model
 
 @register_model("vision-only")
 def vision_only(
-    feature: str = "clip_image", aggregation: str = "mean", last_n: int = 10, decay: float = 0.9
+    feature: str = "clip_image",
+    aggregation: str = "mean",
+    last_n: int = 10,
+    decay: float = 0.9,
+    normalize_items: bool = True,
 ) -> ProfileMatcher:
     """Mean profile of the history's image vectors, cosine to every item's image vector."""
-    return ProfileMatcher(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay)
+    return ProfileMatcher(
+        feature=feature, aggregation=aggregation, last_n=last_n, decay=decay, normalize_items=normalize_items
+    )
 
 
 @register_model("text-only")
 def text_only(
-    feature: str = "clip_text", aggregation: str = "mean", last_n: int = 10, decay: float = 0.9
+    feature: str = "clip_text",
+    aggregation: str = "mean",
+    last_n: int = 10,
+    decay: float = 0.9,
+    normalize_items: bool = True,
 ) -> ProfileMatcher:
     """Mean profile of the history's text vectors, cosine to every item's text vector."""
-    return ProfileMatcher(feature=feature, aggregation=aggregation, last_n=last_n, decay=decay)
+    return ProfileMatcher(
+        feature=feature, aggregation=aggregation, last_n=last_n, decay=decay, normalize_items=normalize_items
+    )
 
 
 @register_model("naive-fusion")
@@ -49,6 +63,7 @@ def naive_fusion(
     aggregation: str = "mean",
     last_n: int = 10,
     decay: float = 0.9,
+    normalize_items: bool = True,
 ) -> ProfileMatcher:
     """Item vector = weighted average of the normalised image and text vectors (paper: 50/50)."""
     return ProfileMatcher(
@@ -58,6 +73,7 @@ def naive_fusion(
         aggregation=aggregation,
         last_n=last_n,
         decay=decay,
+        normalize_items=normalize_items,
     )
 
 
@@ -68,8 +84,14 @@ def concat_fusion(
     aggregation: str = "mean",
     last_n: int = 10,
     decay: float = 0.9,
+    normalize_items: bool = True,
 ) -> ProfileMatcher:
     """Item vector = [normalised image ; normalised text]."""
     return ProfileMatcher(
-        feature=f"{image_feature}+{text_feature}", fusion="concat", aggregation=aggregation, last_n=last_n, decay=decay
+        feature=f"{image_feature}+{text_feature}",
+        fusion="concat",
+        aggregation=aggregation,
+        last_n=last_n,
+        decay=decay,
+        normalize_items=normalize_items,
     )

@@ -37,7 +37,7 @@ score ``-inf``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -282,6 +282,19 @@ class FusionRecommender(TrainableRecommender):
         return F.cross_entropy(torch.cat([pos_sim, neg_sim], dim=1), target)
 
     # ------------------------------------------------------------------ scoring
+    def use_history(self, split: Split, parts: Sequence[str]) -> bool:
+        """Profile users from ``parts`` from now on, without retraining (the ``captioned-only``
+        evaluation mode builds profiles from train + valid, as the paper's script does). A model
+        with learned user embeddings (``user="embedding"``) has no profile: returns False."""
+        if "test" in parts:
+            raise ValueError("a profile must not include 'test' (that is what is being predicted)")
+        if self.params["user"] == "embedding":
+            return False
+        dev = self.indptr.device
+        indptr, indices = split.csr(tuple(parts))
+        self.indptr, self.indices = indptr.to(dev), indices.to(dev)
+        return True
+
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         raw = self.cached("raw", self._all_fused)
         items = self.cached("fused", lambda: F.normalize(raw, dim=1))

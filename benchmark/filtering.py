@@ -4,8 +4,14 @@ Every filter returns the kept rows **in their input order** (the ``paper`` proto
 random number per row in file order, so order is part of the data) plus counts of what it
 removed, which ``data prepare`` writes into ``summary.json``. Nothing is dropped silently.
 
-Order used by ``data prepare``: dedupe → image-only → k-core, so the k-core property holds on
-the final table.
+Order used by ``data prepare``: (date window, while reading) → dedupe → image-only → k-core, so
+the k-core property holds on the final table (unless a limited number of k-core passes is asked
+for, as the Align-MacridVAE recipe does; the stats then say what is left below k).
+
+Each stage is a function over a DataFrame in the raw schema with its counts, so an out-of-core
+engine can port it stage by stage: :func:`dedupe`, :func:`filter_items_with_image`,
+:func:`kcore` (and :func:`benchmark.data.window.filter_date_window`, which the readers also
+apply record by record while streaming).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ log = logging.getLogger(__name__)
 
 DEDUPE_RULES: tuple[str, ...] = ("earliest", "latest", "all")
 DedupeRule = Literal["earliest", "latest", "all"]
+#: the order of the two sides within one k-core pass (see :func:`kcore`)
+KCORE_ORDERS: tuple[str, ...] = ("simultaneous", "items-first", "users-first")
 
 
 def dedupe(df: pd.DataFrame, keep: DedupeRule = "earliest") -> tuple[pd.DataFrame, int]:
@@ -81,24 +89,57 @@ class KcoreStats:
     items_in: int
     items_out: int
     iterations: list[KcoreIteration] = field(default_factory=list)
+    order: str = "simultaneous"
+    passes: int | None = None
+    #: users / items left with fewer than k rows (0 for a converged k-core; a pass limit can leave some)
+    users_below_k: int = 0
+    items_below_k: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def kcore(df: pd.DataFrame, user_k: int = 5, item_k: int = 5) -> tuple[pd.DataFrame, KcoreStats]:
-    """Iterative k-core: drop users with < ``user_k`` and items with < ``item_k`` interactions
-    (counting rows) until neither side changes. ``0`` (or 1) disables a side.
+def kcore(
+    df: pd.DataFrame,
+    user_k: int = 5,
+    item_k: int = 5,
+    *,
+    passes: int | None = None,
+    order: str = "simultaneous",
+) -> tuple[pd.DataFrame, KcoreStats]:
+    """K-core on the raw interaction table: drop users with < ``user_k`` and items with
+    < ``item_k`` interactions (counting rows). ``0`` (or 1) disables a side.
 
-    Vectorised over integer codes (one factorisation, then ``bincount`` per pass), so it runs on
+    ``passes``: ``None`` repeats until neither side changes (a true k-core; the result does not
+    depend on ``order``); ``N`` stops after at most N passes, and may leave users or items
+    below k (counted in ``users_below_k`` / ``items_below_k``). ``order`` within a pass:
+
+    - ``simultaneous`` — both sides judged on the same counts, removed together;
+    - ``items-first`` — items below ``item_k`` removed, then users re-counted and those below
+      ``user_k`` removed (Align-MacridVAE's ``find_k_core``: ``delete_products_with_few_reviews``
+      then ``delete_reviewers_with_few_reviews``);
+    - ``users-first`` — the other way round.
+
+    Vectorised over integer codes (one factorisation, then ``bincount`` per step), so it runs on
     millions of rows. Rows are counted as they are: with repeat interactions kept
-    (``dedupe(keep="all")``) a repeat counts towards the threshold. Kept rows stay in input order.
+    (``dedupe(keep="all")``) a repeat counts towards the threshold, as SQL ``COUNT(*)`` over
+    reviews does. Kept rows stay in input order.
     """
     for name, k in (("user_k", user_k), ("item_k", item_k)):
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
             raise ValueError(f"kcore {name} must be an integer >= 0 (0 disables it); got {k!r}")
+    if passes is not None and (not isinstance(passes, (int, np.integer)) or isinstance(passes, bool) or passes < 1):
+        raise ValueError(f"kcore passes must be an integer >= 1 (or None: until stable); got {passes!r}")
+    if order not in KCORE_ORDERS:
+        raise ValueError(f"kcore order {order!r} is not allowed; allowed: {', '.join(KCORE_ORDERS)}")
     u, n_users = _codes(df["user"])
     i, n_items = _codes(df["item"])
+    sides = {"users": (u, n_users, int(user_k)), "items": (i, n_items, int(item_k))}
+    steps = {
+        "simultaneous": (("users", "items"),),
+        "items-first": (("items",), ("users",)),
+        "users-first": (("users",), ("items",)),
+    }[order]
     alive = np.ones(len(df), dtype=bool)
     stats = KcoreStats(
         user_k=int(user_k),
@@ -109,23 +150,25 @@ def kcore(df: pd.DataFrame, user_k: int = 5, item_k: int = 5) -> tuple[pd.DataFr
         users_out=n_users,
         items_in=n_items,
         items_out=n_items,
+        order=order,
+        passes=None if passes is None else int(passes),
     )
     users_left, items_left = n_users, n_items
     it = 0
-    while True:
+    while passes is None or it < passes:
         it += 1
-        ucount = np.bincount(u[alive], minlength=n_users)
-        icount = np.bincount(i[alive], minlength=n_items)
-        bad = np.zeros(len(df), dtype=bool)
-        if user_k > 1:
-            bad |= ucount[u] < user_k
-        if item_k > 1:
-            bad |= icount[i] < item_k
-        bad &= alive
-        n_bad = int(bad.sum())
+        n_bad = 0
+        for step in steps:
+            bad = np.zeros(len(df), dtype=bool)
+            for side in step:  # sides of one step are judged on the same counts
+                codes, n, k = sides[side]
+                if k > 1:
+                    bad |= np.bincount(codes[alive], minlength=n)[codes] < k
+            bad &= alive
+            alive &= ~bad
+            n_bad += int(bad.sum())
         if n_bad == 0:
             break
-        alive &= ~bad
         new_users = int(np.count_nonzero(np.bincount(u[alive], minlength=n_users)))
         new_items = int(np.count_nonzero(np.bincount(i[alive], minlength=n_items)))
         stats.iterations.append(
@@ -143,8 +186,18 @@ def kcore(df: pd.DataFrame, user_k: int = 5, item_k: int = 5) -> tuple[pd.DataFr
         users_left, items_left = new_users, new_items
     stats.rows_out = int(alive.sum())
     stats.users_out, stats.items_out = users_left, items_left
+    stats.users_below_k = _below_k(u[alive], n_users, user_k)
+    stats.items_below_k = _below_k(i[alive], n_items, item_k)
     out = df if stats.rows_out == len(df) else df.loc[alive].reset_index(drop=True)
     return out, stats
+
+
+def _below_k(codes: np.ndarray, n: int, k: int) -> int:
+    """How many of the ids still present have fewer than ``k`` rows."""
+    if k <= 1:
+        return 0
+    counts = np.bincount(codes, minlength=n)
+    return int(((counts > 0) & (counts < k)).sum())
 
 
 def filter_items_with_image(df: pd.DataFrame, catalogue: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -125,6 +125,7 @@ class ProfileMatcher(BaseRecommender):
         self.item_vectors: torch.Tensor | None = None
         self.item_mask: torch.Tensor | None = None
         self.profiles: torch.Tensor | None = None
+        self._matrix: torch.Tensor | None = None
 
     def item_matrix(self, features: Mapping[str, ItemFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
         """The (fused) item matrix and the mask of items that have every part."""
@@ -148,14 +149,34 @@ class ProfileMatcher(BaseRecommender):
         super().fit(split, features)
         self.check_features(features, split)
         mat, mask = self.item_matrix(features)
-        history = pd.concat([split.part(p) for p in self.params["history_parts"]], ignore_index=True)
-        prof = build_profiles(
-            history, mat, mask, split.n_users, self.params["aggregation"], self.params["last_n"], self.params["decay"]
-        )
+        self._matrix, self.item_mask = mat, mask
         self.item_vectors = F.normalize(mat, dim=1)
-        self.item_mask = mask
-        self.profiles = F.normalize(prof, dim=1)
+        self.use_history(split, self.params["history_parts"])
         return self
+
+    def use_history(self, split: Split, parts: Sequence[str]) -> bool:
+        """Rebuild every user's profile from ``parts`` of ``split`` (no refit: the item vectors
+        stay); returns True. The ``captioned-only`` evaluation mode uses train + valid, as the
+        paper's script builds profiles from both."""
+        if self._matrix is None or self.item_mask is None:
+            raise RuntimeError("call fit() before use_history()")
+        if "test" in parts:
+            raise ValueError("a profile must not include 'test' (that is what is being predicted)")
+        history = pd.concat([split.part(p) for p in parts], ignore_index=True)
+        mask = self.item_mask.cpu()
+        prof = build_profiles(
+            history,
+            self._matrix,
+            mask,
+            split.n_users,
+            self.params["aggregation"],
+            self.params["last_n"],
+            self.params["decay"],
+        )
+        dev = self.item_vectors.device if self.item_vectors is not None else torch.device("cpu")
+        self.profiles = F.normalize(prof, dim=1).to(dev)
+        self.history_parts = list(parts)
+        return True
 
     @torch.no_grad()
     def score(self, user_ids: torch.Tensor) -> torch.Tensor:

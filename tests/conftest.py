@@ -19,6 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("VLM4REC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "amazon-real"))
+# MMRec's source tree (GPL-3.0 reference material, imported at run time, never copied here)
+SHARED_MMREC = Path(os.environ.get("VLM4REC_MMREC_SRC", REPO_ROOT.parent / "shared" / "vendor" / "MMRec" / "src"))
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real Amazon sample data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mmrec_src() -> Path:
+    """MMRec's ``src/`` folder (read-only); the test is skipped when it is absent."""
+    if not (SHARED_MMREC / "models").is_dir():
+        pytest.skip(f"MMRec's source tree not present at {SHARED_MMREC}")
+    return SHARED_MMREC
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
     from vlm4rec.config import CHAT_TEMPLATE, DESCRIBER_KINDS, DTYPE_CHOICES, DescriberConfig
     from vlm4rec.describers.hf import PRESETS
     from vlm4rec.prompts import PROMPTS
+    from vlm4rec.selection import SELECTIONS
     from vlm4rec.texts import FALLBACKS
 
     D = DescriberConfig
@@ -73,6 +74,13 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
         default="title",
         help="items without a description: embed the title alone, or drop (no feature)",
     )
+    d.add_argument(
+        "--select",
+        choices=SELECTIONS,
+        default=D.select,
+        help="which items: all, or paper-priority (the paper's subset: 0.7 popularity + 0.3 recency in train)",
+    )
+    d.add_argument("--max-items", type=int, help="describe at most this many items (the paper's --max-items)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_describe)
 
@@ -155,6 +163,8 @@ def describer_config(args: argparse.Namespace):
         timeout=args.timeout,
         retries=args.retries,
         descriptions_file=str(args.descriptions_file) if args.descriptions_file else None,
+        select=args.select,
+        max_items=args.max_items,
     )
 
 
@@ -169,14 +179,16 @@ def cmd_describe(args: argparse.Namespace) -> int:
     """``describe``: caption the split's items (resumable) and print the coverage summary."""
     from benchmark.errors import CliError
     from vlm4rec.cache import identity_hash
-    from vlm4rec.config import build_describer
-    from vlm4rec.inference import run_describe
+    from vlm4rec.config import build_describer, build_selection
+    from vlm4rec.inference import output_folder, run_describe
     from vlm4rec.prompts import PromptFieldError
 
     split = _load_split(args.split_dir)
-    describer = build_describer(describer_config(args), where="describe")
+    cfg = describer_config(args)
+    describer = build_describer(cfg, where="describe")
+    selection = build_selection(cfg)
     cache_root = args.cache or args.split_dir.resolve().parent / "cache" / "descriptions"
-    out = args.out or Path(cache_root) / identity_hash(describer.identity())[:20] / f"split-{split.fingerprint[:12]}"
+    out = args.out or Path(cache_root) / identity_hash(describer.identity())[:20] / output_folder(split, selection)
     devices = _devices(args)
     try:
         outcome = run_describe(
@@ -194,6 +206,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
             fallback=args.fallback,
             split_fingerprint=split.fingerprint,
             progress=not args.no_progress,
+            selection=selection,
+            train=split.train,
         )
     except PromptFieldError as exc:
         raise CliError(str(exc)) from exc

@@ -35,6 +35,7 @@ from vlm4rec.encoders import (
     TextEncoder,
 )
 from vlm4rec.prompts import DEFAULT_PROMPT, PROMPTS
+from vlm4rec.selection import SELECTIONS, ItemSelection
 
 #: where item descriptions come from: a transformers LVLM, an OpenAI-compatible endpoint, a file
 DESCRIBER_KINDS = ("hf", "openai", "precomputed")
@@ -108,6 +109,11 @@ class DescriberConfig:
     retries: int = 4
     #: precomputed: JSONL/Parquet of (item, description); relative paths are looked up by the caller
     descriptions_file: str | None = None
+    #: which items to describe: ``all``, or ``paper-priority`` (the paper's captioned subset:
+    #: items with an image by 0.7 popularity + 0.3 recency in train, :mod:`vlm4rec.selection`)
+    select: str = choice("all", SELECTIONS)
+    #: at most this many items (the paper's --max-items; 4,708 for its Clothing run)
+    max_items: int | None = None
 
     #: which kinds use each kind-specific setting (the rest apply to all)
     USED_BY = {
@@ -144,6 +150,7 @@ class DescriberConfig:
                 f"{at}lvlm: kind 'hf' needs lvlm, a local path or hub id ({_flag('lvlm')}), "
                 f"or preset ({_flag('preset')}: {', '.join(PRESETS)})"
             )
+        _positive(at, "max_items", self.max_items)
         _positive(at, "max_new_tokens", self.max_new_tokens)
         _positive(at, "min_new_tokens", self.min_new_tokens, 0)
         _positive(at, "concurrency", self.concurrency)
@@ -151,6 +158,13 @@ class DescriberConfig:
         _positive(at, "retries", self.retries, 0)
         if None not in (self.min_new_tokens, self.max_new_tokens) and self.min_new_tokens > self.max_new_tokens:
             raise ConfigError(f"{at}min_new_tokens: {self.min_new_tokens} exceeds max_new_tokens {self.max_new_tokens}")
+
+
+def build_selection(cfg: DescriberConfig) -> ItemSelection | None:
+    """The item selection ``cfg`` asks for, or ``None`` for every item (the default)."""
+    if cfg.select == "all" and cfg.max_items is None:
+        return None
+    return ItemSelection(cfg.select, cfg.max_items)
 
 
 def build_describer(

@@ -265,7 +265,12 @@ def encode_items(
             return feats
     present = [i for i, t in enumerate(texts) if t is not None]
     chosen = [str(texts[i]) for i in present]
-    if num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
+    # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
+    # refuses by name (check_feature_coverage) instead of the encoder failing on an empty batch
+    dim = int(ident.get("dim", 0) or 0)
+    if not present:
+        vecs = np.zeros((0, dim), dtype=np.float32)
+    elif num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
         from vlm4rec.parallel import encode_sharded
 
         work = (Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())) / f".ranks-{key[:20]}"
@@ -282,7 +287,7 @@ def encode_items(
         )
     else:
         vecs = encoder.encode(chosen, batch_size=batch_size, progress=progress)
-    dim = vecs.shape[1] if len(present) else int(ident.get("dim", 0) or 0)
+    dim = vecs.shape[1] if len(present) else dim
     values = np.zeros((len(texts), dim), dtype=np.float32)
     mask = np.zeros(len(texts), dtype=bool)
     if present:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from vlm4rec.cache import DescriptionCache, now
 from vlm4rec.describers.base import Describer
 from vlm4rec.images import load_image, resolve_image
 from vlm4rec.records import IMAGE_MISSING, IMAGE_OK, IMAGE_UNDECODABLE, DescriptionResult, ItemRecord
+from vlm4rec.selection import ItemSelection, chosen_among
 from vlm4rec.texts import FALLBACKS
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 STATUS_OK = "ok"
 STATUS_FAILED = "failed_generation"
 STATUS_NOT_RUN = "not_described"
+STATUS_NOT_SELECTED = "not_selected"
 _INTERNAL_COLUMNS = {"item_id", "has_meta"}
 
 
@@ -228,9 +230,16 @@ def run_describe(
     split_fingerprint: str = "",
     progress: bool = True,
     retry_failed: bool = True,
+    selection: ItemSelection | None = None,
+    train: pd.DataFrame | None = None,
     strategy: str | None = None,
 ) -> DescribeOutcome | None:
     """Describe every item not yet in the cache, then write the descriptions and coverage.
+
+    ``selection`` (:class:`vlm4rec.selection.ItemSelection`) restricts the described items, e.g.
+    to the paper's priority subset computed from ``train`` (the split's training part) among the
+    items whose image resolved; the others get status ``not_selected`` (even when the cache has a
+    description for them) and the fallback action, and ``coverage.json`` records the selection.
 
     With several devices or nodes Lightning runs ``strategy`` (default ``ddp``: it re-runs the
     command for each rank, or joins the ranks ``torchrun`` started; ``ddp_spawn``/``ddp_fork``
@@ -241,7 +250,12 @@ def run_describe(
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     cache = DescriptionCache(cache_root, describer.identity())
     plans = plan_items(items, describer, cache, image_root)
-    todo = select_todo(plans, describer, cache, retry_failed)
+    chosen = None
+    if selection is not None:
+        if train is None:
+            raise ValueError("an item selection needs the split's training part (train=...)")
+        chosen = selection.choose(train, len(plans), chosen_among(plans, IMAGE_OK))
+    todo = select_todo(plans, describer, cache, retry_failed, chosen)
     rank = 0
     if todo:
         multi = num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
@@ -263,18 +277,45 @@ def run_describe(
         rank = trainer.global_rank
     if rank != 0:
         return None
-    return finalize(plans, cache, out_dir, describer, fallback, split_fingerprint, n_run=len(todo))
+    return finalize(
+        plans,
+        cache,
+        out_dir,
+        describer,
+        fallback,
+        split_fingerprint,
+        n_run=len(todo),
+        chosen=chosen,
+        selection=selection.provenance if selection is not None else None,
+    )
+
+
+def output_folder(split: Any, selection: ItemSelection | None) -> str:
+    """The folder of a describe run's ``descriptions.jsonl`` under its describer's cache entry:
+    per split, and per item selection (the same descriptions, a different subset used)."""
+    name = f"split-{split.fingerprint[:12]}"
+    if selection is None:
+        return name
+    key = hashlib.sha256(f"{selection.rule}|{selection.max_items}".encode()).hexdigest()[:8]
+    return f"{name}-select-{selection.rule}-{selection.max_items}-{key}"
 
 
 def select_todo(
-    plans: Sequence[ItemPlan], describer: Describer, cache: DescriptionCache, retry_failed: bool = True
+    plans: Sequence[ItemPlan],
+    describer: Describer,
+    cache: DescriptionCache,
+    retry_failed: bool = True,
+    chosen: Collection[int] | None = None,
 ) -> list[ItemPlan]:
-    """The plans still to describe: not cached, with the image the describer needs, one per cache key."""
+    """The plans still to describe: chosen (all when ``chosen`` is None), not cached, with the
+    image the describer needs, one per cache key."""
     merged, _ = cache.read()
     seen: set[str] = set()
     todo: list[ItemPlan] = []
     n_no_image = n_cached = n_retry = 0
     for p in plans:
+        if chosen is not None and p.item_id not in chosen:
+            continue
         if describer.needs_image and p.image_status != IMAGE_OK:
             n_no_image += 1
             continue
@@ -302,10 +343,14 @@ def select_todo(
     return todo
 
 
-def item_row(p: ItemPlan, entry: dict[str, Any] | None, describer: Describer, fallback: str) -> dict[str, Any]:
+def item_row(
+    p: ItemPlan, entry: dict[str, Any] | None, describer: Describer, fallback: str, selected: bool = True
+) -> dict[str, Any]:
     """One ``descriptions.jsonl`` row: the item's status (from its cache entry) and the fallback action."""
     error = None
-    if entry is not None and entry.get("text") is not None:
+    if not selected:
+        status, text = STATUS_NOT_SELECTED, None
+    elif entry is not None and entry.get("text") is not None:
         status, text = STATUS_OK, entry["text"]
     elif describer.needs_image and p.image_status != IMAGE_OK:
         status, text, error = p.image_status, None, p.image_error
@@ -338,6 +383,8 @@ def finalize(
     fallback: str,
     split_fingerprint: str,
     n_run: int = 0,
+    chosen: Collection[int] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> DescribeOutcome:
     """Merge the shards into ``descriptions.jsonl`` (one row per item, by item id) + ``coverage.json``."""
     merged, report = cache.read()
@@ -348,7 +395,7 @@ def finalize(
     actions: dict[str, int] = {"use": 0, "fallback_title": 0, "drop": 0}
     rows = []
     for p in sorted(plans, key=lambda q: q.item_id):
-        row = item_row(p, merged.get(p.key), describer, fallback)
+        row = item_row(p, merged.get(p.key), describer, fallback, chosen is None or p.item_id in chosen)
         status = row["status"]
         counts[status] = counts.get(status, 0) + 1
         if status != STATUS_OK and len(examples.setdefault(status, [])) < 10:
@@ -368,6 +415,7 @@ def finalize(
         "cache_read": report.as_dict(),
         "split_fingerprint": split_fingerprint,
         "n_described_this_run": n_run,
+        **({"selection": selection} if selection is not None else {}),
     }
     desc_path = out / "descriptions.jsonl"
     with atomic_open(desc_path, "w", encoding="utf-8") as fh:

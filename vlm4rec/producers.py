@@ -49,14 +49,15 @@ def _describe(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the describer over the split (resumable, cached): the descriptions and their provenance."""
     from vlm4rec.cache import identity_hash
-    from vlm4rec.config import build_describer
+    from vlm4rec.config import build_describer, build_selection
     from vlm4rec.describers.precomputed import read_description_table
-    from vlm4rec.inference import run_describe
+    from vlm4rec.inference import output_folder, run_describe
 
     split = ctx.split
     d = build_describer(cfg, find_file=lambda p: _resolve(p, ctx))
+    selection = build_selection(cfg)
     cache_root = Path(ctx.cache_dir) / "descriptions"
-    out = cache_root / identity_hash(d.identity())[:20] / f"split-{split.fingerprint[:12]}"
+    out = cache_root / identity_hash(d.identity())[:20] / output_folder(split, selection)
     outcome = run_describe(
         split.items,
         d,
@@ -68,6 +69,8 @@ def _describe(
         **parallel,
         split_fingerprint=split.fingerprint,
         progress=ctx.progress,
+        selection=selection,
+        train=split.train,
     )
     desc_path = out / "descriptions.jsonl"
     cov = read_json(out / "coverage.json")
@@ -79,6 +82,7 @@ def _describe(
         "description_coverage": {
             k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
         },
+        **({"selection": cov["selection"]} if "selection" in cov else {}),  # the formula, counts, cut
     }
     return read_description_table(desc_path), extra
 

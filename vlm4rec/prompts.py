@@ -2,7 +2,8 @@
 
 A template has an ``instruction`` (what the user asks, with ``{field}`` placeholders filled from
 the catalogue row) and a ``raw`` form (the full prompt text, with an ``<image>`` placeholder,
-used as-is when the processor has no chat template). ``paper-v1`` is the paper's exact prompt.
+used as-is when the processor has no chat template). ``paper-v1`` is the paper's exact prompt
+(version 2: version 1 lacked the space-and-newline after "system." that the paper's has).
 Templates are immutable: a changed prompt is a new name or version, and its hash goes into
 the description cache key.
 """
@@ -21,8 +22,11 @@ from benchmark.errors import BenchError
 
 IMAGE_PLACEHOLDER = "<image>"
 
+# Byte for byte the paper's prompt (tyvalencia/enhancing-mm-rec-sys @ 66d74f0,
+# scripts/generate_llava_next_summaries.py lines 69-72, an f-string over four source lines): note the
+# space *and* the newline after "system." — the first source line ends with a space.
 _PAPER_INSTRUCTION = (
-    "Describe this product in detail for an e-commerce recommendation system. Include: visual appearance, "
+    "Describe this product in detail for an e-commerce recommendation system. \nInclude: visual appearance, "
     "style, color, materials, design features, and any notable characteristics.\nProduct title: {title}\n"
     "Provide a concise but informative description (2-3 sentences)."
 )
@@ -97,7 +101,7 @@ def template_from_instruction(name: str, instruction: str, version: int = 1) -> 
 
 
 PROMPTS: dict[str, PromptTemplate] = {
-    "paper-v1": template_from_instruction("paper-v1", _PAPER_INSTRUCTION, 1),
+    "paper-v1": template_from_instruction("paper-v1", _PAPER_INSTRUCTION, 2),
     "short-v1": template_from_instruction(
         "short-v1", "Describe this product in one sentence.\nProduct title: {title}", 1
     ),

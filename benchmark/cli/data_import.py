@@ -11,6 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from benchmark.data.readers import RELEASES
 from benchmark.errors import CliError, ConfigError
 from benchmark.prepare import IMPORT_SOURCES, DatasetConfig, load_dataset
 
@@ -31,7 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="mmrec: dataset name ({name}.inter); default: the folder name")
     p.add_argument("--category", help="official-2023: category, e.g. All_Beauty")
     p.add_argument("--variant", help="official-2023: last_out, last_out_w_his (default), timestamp or timestamp_w_his")
-    p.add_argument("--meta", type=Path, help="official-2023: a 2023 metadata file for the item catalogue")
+    p.add_argument(
+        "--meta",
+        type=Path,
+        help="the release's metadata file, joined onto the imported items (titles, descriptions, image URLs); "
+        "release 2018 for align-macridvae, 2023 for official-2023, --release for mmrec",
+    )
+    p.add_argument("--release", choices=RELEASES, help="release of --meta (default: the source's own)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.set_defaults(func=run)
 
@@ -49,6 +56,7 @@ def dataset_config(args: argparse.Namespace) -> DatasetConfig:
         "category": args.name if args.source == "mmrec" else args.category,
         "variant": args.variant,
         "meta": str(args.meta) if args.meta else None,
+        "release": args.release,
         "strict": args.strict,
     }
     try:
@@ -67,10 +75,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     split, features = loaded.split, loaded.features
     s = split.summary()
+    meta = ""
+    if args.meta:
+        n_meta = int(split.items["has_meta"].sum())
+        meta = f"; metadata for {n_meta} of {split.n_items} items ({split.n_items - n_meta} unmatched)"
     print(
         f"imported {args.source} split → {args.out}: {s['n_users']} users, {s['n_items']} items, "
         + ", ".join(f"{p} {v['interactions']}" for p, v in s["parts"].items())
         + (f"; features {', '.join(features)}" if features else "")
+        + meta
         + f"; fingerprint {split.fingerprint[:12]}"
     )
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import pandas as pd
 
@@ -30,6 +30,7 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
+from benchmark.data.window import DateWindow
 
 REVIEW_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 
@@ -46,12 +47,17 @@ def review_handler(out: InteractionBuilder) -> Callable[[int, bytes], None]:
 
 
 def read_reviews_json(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
     """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout);
-    with a ``sink`` they go there batch by batch (see :class:`InteractionBuilder`), parsed by
-    ``workers`` processes when the file is large (:func:`~benchmark.data.records.read_into`)."""
-    out = InteractionBuilder(report, sink=sink)
+    ``window`` keeps only reviews dated inside it, while streaming. With a ``sink`` the rows go
+    there batch by batch (see :class:`InteractionBuilder`), parsed by ``workers`` processes when
+    the file is large (:func:`~benchmark.data.records.read_into`)."""
+    out = InteractionBuilder(report, window=window, sink=sink)
     read_into(path, report, out, review_handler, workers)
     return out.frame()
 
@@ -72,21 +78,24 @@ def read_ratings_csv(
     path: str | os.PathLike[str],
     report: ReadReport,
     item_first: bool = False,
+    window: DateWindow | None = None,
     sink: InteractionSink | None = None,
     workers: int | None = 1,
 ) -> pd.DataFrame:
     """Header-less ratings CSV: ``user,item,rating,ts`` (2014) or ``item,user,rating,ts`` (2018)."""
-    out = InteractionBuilder(report, sink=sink)
+    out = InteractionBuilder(report, window=window, sink=sink)
     read_into(path, report, out, functools.partial(ratings_handler, item_first=item_first), workers)
     return out.frame()
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.json(.gz)`` of 2014 → raw catalogue."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json_or_literal(line)
+        if not out.wanted(rec.get("asin")):
+            return
         im = rec.get("imUrl")
         urls = [im] if isinstance(im, str) and im.strip() else []
         out.add(

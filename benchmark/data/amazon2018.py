@@ -23,6 +23,7 @@ first entry.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -37,20 +38,29 @@ from benchmark.data.records import (
     run_lines,
     string_list,
 )
+from benchmark.data.window import DateWindow
 
 
 def read_reviews_json(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
     """``{Cat}[_5].json(.gz)`` → raw interactions."""
-    return amazon2014.read_reviews_json(path, report, sink, workers)
+    return amazon2014.read_reviews_json(path, report, window, sink, workers)
 
 
 def read_ratings_csv(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
     """``{Cat}.csv`` (``item,user,rating,timestamp``) → raw interactions."""
-    return amazon2014.read_ratings_csv(path, report, item_first=True, sink=sink, workers=workers)
+    return amazon2014.read_ratings_csv(path, report, item_first=True, window=window, sink=sink, workers=workers)
 
 
 def image_urls(rec: dict) -> list[str]:
@@ -62,12 +72,14 @@ def image_urls(rec: dict) -> list[str]:
     return []
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.json(.gz)`` of 2018 (either image layout) → raw catalogue."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
+        if not out.wanted(rec.get("asin")):
+            return
         out.add(
             lineno,
             rec.get("asin"),

@@ -22,7 +22,7 @@ there is none, the first image that has any URL (``hi_res`` > ``large`` > ``thum
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pandas as pd
@@ -40,6 +40,7 @@ from benchmark.data.records import (
     run_lines,
     split_csv,
 )
+from benchmark.data.window import DateWindow
 
 REVIEW_FIELDS = ("user_id", "parent_asin", "rating", "timestamp")
 BENCHMARK_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
@@ -58,11 +59,16 @@ def review_handler(out: InteractionBuilder) -> Callable[[int, bytes], None]:
 
 
 def read_reviews_jsonl(
-    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None, workers: int | None = 1
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
-    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds); with a sink and
-    a large file, parsed by ``workers`` processes (:func:`~benchmark.data.records.read_into`)."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, sink=sink)
+    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds; ``window``
+    applied to the seconds, while streaming); with a sink and a large file, parsed by
+    ``workers`` processes (:func:`~benchmark.data.records.read_into`)."""
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, window=window, sink=sink)
     read_into(path, report, out, review_handler, workers)
     return out.frame()
 
@@ -139,12 +145,14 @@ def brand_of(rec: dict[str, Any]) -> str:
     return ""
 
 
-def read_meta(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_meta(path: str | os.PathLike[str], report: ReadReport, items: Collection[str] | None = None) -> pd.DataFrame:
     """``meta_{Cat}.jsonl(.gz)`` → raw catalogue keyed on ``parent_asin``."""
-    out = CatalogueBuilder(report)
+    out = CatalogueBuilder(report, items)
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
+        if not out.wanted(rec.get("parent_asin")):
+            return
         if "images" in rec and rec["images"] is not None and not isinstance(rec["images"], (list, tuple, dict)):
             raise LineError("wrong_type", f"images must be a list, got {type(rec['images']).__name__}")
         best, urls = pick_images(rec.get("images"))

@@ -13,6 +13,7 @@ Exports: :func:`export_mmrec` and :func:`export_recbole` (RecBole atomic files f
 Align-MacridVAE folder format (from its data preparation notebooks, ``generate_data*.ipynb``):
 ``users.txt`` / ``items.txt`` are CSVs with a header (``,0`` resp. ``,item_id``) whose rows are
 ``original_id,dense_id`` (dense ids are a seeded permutation, written in dense-id order);
+``images/<dense id>.png`` (when present) become the items' ``image_path`` (absolute);
 ``train.txt``, ``validation.txt``, ``test.txt`` are ``user,item`` CSVs of dense ids;
 ``embed_image.npy`` / ``embed_text.npy`` hold one row per dense item id, with all-zero rows
 for items the feature extractor did not cover (and a ``none`` variant is all zeros).
@@ -190,6 +191,12 @@ def _features_from_matrix(
     return ItemFeatures(name, values, mask, provenance)
 
 
+def align_item_ids(folder: str | os.PathLike[str]) -> list[str]:
+    """The original item ids (asins) of an Align-MacridVAE folder, in dense-id order
+    (``items.txt``), e.g. to read the metadata of those items only."""
+    return _read_id_map(Path(folder) / "items.txt")
+
+
 def import_align_macridvae(
     folder: str | os.PathLike[str], catalogue: pd.DataFrame | None = None
 ) -> tuple[Split, dict[str, ItemFeatures]]:
@@ -235,6 +242,15 @@ def import_align_macridvae(
         "files": {f: sha256_file(d / f) for f in needed},
     }
     split = Split.from_parts(parts, catalogue, "align-macridvae", params, user_order=users, item_order=items)
+    images = d / "images"
+    if images.is_dir():
+        # generate_data.ipynb's save_images writes images/<dense item id>.png (an item's first
+        # image on a transparent background); absolute, as the feature producers resolve relative
+        # paths against different roots (the items table is not part of the fingerprint)
+        root = images.resolve()
+        files = [str(root / f"{k}.png") if (root / f"{k}.png").is_file() else None for k in range(split.n_items)]
+        if any(files):
+            split.items["image_path"] = pd.Series(files, dtype=object)
     features: dict[str, ItemFeatures] = {}
     for modality, kind in (("image", image_kind), ("text", text_kind)):
         path = feature_files[modality]

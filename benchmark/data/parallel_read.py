@@ -28,6 +28,7 @@ import pyarrow as pa
 from benchmark.data.lines import iter_line_chunks, iter_lines, lines_of
 from benchmark.data.read_report import ReadReport
 from benchmark.data.records import InteractionBuilder, run_lines
+from benchmark.data.window import DateWindow, WindowTally
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,13 @@ def use_parallel(path: str | os.PathLike[str], workers: int | None) -> bool:
     return n > 1 and Path(path).stat().st_size >= MIN_PARALLEL_BYTES
 
 
-def _parse(factory: HandlerFactory, ts_divisor: int, first: int, data: bytes, final: bool) -> tuple[Any, ...]:
-    """One task in a worker: the block's kept rows (Arrow) and its report entries."""
+def _parse(
+    factory: HandlerFactory, ts_divisor: int, window: DateWindow | None, first: int, data: bytes, final: bool
+) -> tuple[Any, ...]:
+    """One task in a worker: the block's kept rows (Arrow), its report entries and its date
+    window counts."""
     rec = _Recorder()
-    out = InteractionBuilder(rec, ts_divisor)
+    out = InteractionBuilder(rec, ts_divisor, window)
     run_lines(lines_of(first, data.split(b"\n"), final, rec), rec, factory(out))
     return (
         pa.array(out.users, type=pa.string()),
@@ -72,7 +76,18 @@ def _parse(factory: HandlerFactory, ts_divisor: int, first: int, data: bytes, fi
         pa.array(np.asarray(out.ratings, dtype=np.float32)),
         pa.array(np.asarray(out.timestamps, dtype=np.int64)),
         rec.entries,
+        out.tally,
     )
+
+
+def _add_tally(total: WindowTally, part: WindowTally) -> None:
+    """A block's window counts added to the file's (every count is a sum over the records)."""
+    total.kept += part.kept
+    total.before += part.before
+    total.after += part.after
+    for edge, counts in ((total.start, part.start), (total.end, part.end)):
+        for key, n in counts.items():
+            edge[key] += n
 
 
 def _tasks(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, bytes, bool]]:
@@ -119,7 +134,7 @@ def read_parallel(
             run_lines(iter_lines(path, report), report, factory(out))
             return
         for first, data, final in _tasks(path, report):
-            in_flight.append(pool.submit(_parse, factory, out.ts_divisor, first, data, final))
+            in_flight.append(pool.submit(_parse, factory, out.ts_divisor, out.window, first, data, final))
             while len(in_flight) > 2 * n_workers:  # bounded: memory stays flat
                 _take(in_flight.popleft().result(), report, out)
         while in_flight:
@@ -127,7 +142,9 @@ def read_parallel(
 
 
 def _take(result: tuple[Any, ...], report: ReadReport, out: InteractionBuilder) -> None:
-    users, items, ratings, timestamps, entries = result
+    users, items, ratings, timestamps, entries, tally = result
     for kind, line, detail in entries:  # in line order; raises at the first problem when strict
         report.add(kind, line, detail)
+    if out.tally is not None and tally is not None:
+        _add_tally(out.tally, tally)
     out.append_arrays(users, items, ratings, timestamps)

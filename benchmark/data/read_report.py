@@ -51,6 +51,8 @@ class ReadReport:
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[int]] = field(default_factory=dict)
     details: dict[str, list[str]] = field(default_factory=dict)
+    #: filters applied while reading (e.g. ``date_window``: its counts); rows they drop are not problems
+    filters: dict[str, Any] = field(default_factory=dict)
 
     def add(self, kind: str, line: int | None, detail: str = "") -> None:
         """Record one occurrence of ``kind`` at ``line`` (raises in strict mode for problems)."""
@@ -80,6 +82,7 @@ class ReadReport:
             "counts": dict(sorted(self.counts.items())),
             "first_lines": {k: list(v) for k, v in sorted(self.examples.items())},
             "details": {k: list(v) for k, v in sorted(self.details.items())},
+            **({"filters": dict(self.filters)} if self.filters else {}),
         }
 
     def format(self) -> str:

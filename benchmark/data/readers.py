@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from benchmark.data import amazon2014, amazon2018, amazon2023
 from benchmark.data.lines import UTF8_BOM, head_lines
 from benchmark.data.read_report import BadInputError, ReadReport, WrongFormatError
 from benchmark.data.records import InteractionSink, LineError, parse_json, parse_json_or_literal
+from benchmark.data.window import DateWindow
 
 RELEASES: tuple[str, ...] = ("2014", "2018", "2023")
 log = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ def read_reviews(
     release: str,
     *,
     strict: bool = False,
+    window: DateWindow | None = None,
     sink: InteractionSink | None = None,
     workers: int | None = 1,
 ) -> tuple[pd.DataFrame, ReadReport]:
@@ -155,6 +158,9 @@ def read_reviews(
     Layouts: 2014 ``reviews_*.json(.gz)`` or ``ratings_*.csv``; 2018 ``*.json(.gz)`` or
     ``*.csv`` (item first); 2023 ``*.jsonl(.gz)`` or an official benchmark CSV. Timestamps
     come out in seconds. ``strict=True`` raises :class:`BadInputError` at the first bad line.
+    ``window`` (:class:`~benchmark.data.window.DateWindow`) keeps only reviews dated inside it,
+    applied record by record while the file streams (never the whole file in memory); its counts
+    are in the report's ``filters``. The official benchmark CSVs take no window (their split is given).
     With a ``sink`` (e.g. :class:`benchmark.data.chunks.ParquetSink`) the rows are streamed to it
     in record batches with their file-order position ``pos`` and the returned table is empty:
     memory stays flat in the size of the file. With a sink, ``workers`` (``None``: one per core)
@@ -169,14 +175,16 @@ def read_reviews(
     _require(p, s, release, "reviews")
     report = ReadReport(file=str(p), release=release, layout=s.description, strict=strict)
     if release in ("2014", "2018") and s.kind == "reviews":
-        df = amazon2014.read_reviews_json(p, report, sink, workers)
+        df = amazon2014.read_reviews_json(p, report, window, sink, workers)
     elif release == "2014" and s.kind == "ratings_csv":
-        df = amazon2014.read_ratings_csv(p, report, sink=sink, workers=workers)
+        df = amazon2014.read_ratings_csv(p, report, window=window, sink=sink, workers=workers)
     elif release == "2018" and s.kind == "ratings_csv":
-        df = amazon2018.read_ratings_csv(p, report, sink, workers)
+        df = amazon2018.read_ratings_csv(p, report, window, sink, workers)
     elif release == "2023" and s.kind == "reviews":
-        df = amazon2023.read_reviews_jsonl(p, report, sink, workers)
+        df = amazon2023.read_reviews_jsonl(p, report, window, sink, workers)
     elif release == "2023" and s.kind == "benchmark_csv":
+        if window is not None:
+            raise ValueError(f"{p}: an official benchmark CSV is a given split; it takes no date window")
         df = amazon2023.read_benchmark_csv(p, report, sink)
     else:  # pragma: no cover - _require covers every combination
         raise WrongFormatError(str(p), f"looks like {s.description}; no {release} reader for it")
@@ -184,11 +192,16 @@ def read_reviews(
     return df, report
 
 
-def read_meta(path: str | os.PathLike[str], release: str, *, strict: bool = False) -> tuple[pd.DataFrame, ReadReport]:
+def read_meta(
+    path: str | os.PathLike[str], release: str, *, strict: bool = False, items: Collection[str] | None = None
+) -> tuple[pd.DataFrame, ReadReport]:
     """Read a metadata file of ``release`` into the raw catalogue (one row per item).
 
     HTML is cleaned from text fields and duplicate items are resolved deterministically
     (see :class:`~benchmark.data.records.CatalogueBuilder`); both are counted in the report.
+    ``items``: read only these item ids (the lines of other items are skipped unparsed beyond
+    their id and counted in the report's ``filters``), so a split that needs a fraction of a
+    multi-million-item catalogue never holds the rest.
     """
     release = _check_release(release)
     p = Path(path)
@@ -198,7 +211,7 @@ def read_meta(path: str | os.PathLike[str], release: str, *, strict: bool = Fals
     _require(p, s, release, "metadata")
     report = ReadReport(file=str(p), release=release, layout=s.description, strict=strict)
     reader = {"2014": amazon2014.read_meta, "2018": amazon2018.read_meta, "2023": amazon2023.read_meta}[release]
-    df = reader(p, report)
+    df = reader(p, report, items)
     report.log_summary(log)
     return df, report
 

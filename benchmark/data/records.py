@@ -10,7 +10,7 @@ import ast
 import csv
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from benchmark.data.read_report import ReadReport
 from benchmark.data.text import clean_field
+from benchmark.data.window import DateWindow, WindowTally
 from benchmark.errors import BenchError
 
 try:  # orjson is a drop-in speed-up for the hot loop; plain json is the fallback
@@ -155,13 +156,26 @@ class InteractionBuilder:
     With a ``sink`` the rows leave in record batches of ``batch_rows`` as they are read (so a
     reader's memory does not grow with the file) and ``frame()`` flushes the last batch and
     returns an empty table; without one every row is held and ``frame()`` returns them all.
+
+    ``window``: a :class:`~benchmark.data.window.DateWindow` applied to each checked record
+    (timestamps in seconds, after ``ts_divisor``) *before* it is kept, so a reader streaming a
+    large file holds only the rows inside the window; the window's counts go into the report
+    (``report.filters["date_window"]``). Rows outside the window are not problems: they are
+    counted there, not as skipped lines.
     """
 
     def __init__(
-        self, report: ReadReport, ts_divisor: int = 1, sink: InteractionSink | None = None, batch_rows: int = BATCH_ROWS
+        self,
+        report: ReadReport,
+        ts_divisor: int = 1,
+        window: DateWindow | None = None,
+        sink: InteractionSink | None = None,
+        batch_rows: int = BATCH_ROWS,
     ) -> None:
         self.report = report
         self.ts_divisor = ts_divisor
+        self.window = window
+        self.tally = WindowTally(window) if window is not None else None
         self.sink = sink
         # without a sink the lists are never flushed: no batch limit
         self.batch_rows = batch_rows if sink is not None else -1
@@ -195,10 +209,13 @@ class InteractionBuilder:
             and not item.isspace()
             and rating - rating == 0
         ):
+            ts = timestamp // self.ts_divisor if self.ts_divisor != 1 else timestamp
+            if self.tally is not None and not self.tally.admit(ts):
+                return False
             self.users.append(user)
             self.items.append(item)
             self.ratings.append(rating)
-            self.timestamps.append(timestamp // self.ts_divisor if self.ts_divisor != 1 else timestamp)
+            self.timestamps.append(ts)
             if len(self.users) == self.batch_rows:
                 self.flush()
             return True
@@ -213,11 +230,14 @@ class InteractionBuilder:
         except LineError as exc:
             self.report.add(exc.kind, lineno, exc.detail)
             return False
+        # floor division: milliseconds → whole seconds
+        ts = t // self.ts_divisor if self.ts_divisor != 1 else t
+        if self.tally is not None and not self.tally.admit(ts):
+            return False
         self.users.append(u)
         self.items.append(i)
         self.ratings.append(r)
-        # floor division: milliseconds → whole seconds
-        self.timestamps.append(t // self.ts_divisor if self.ts_divisor != 1 else t)
+        self.timestamps.append(ts)
         if len(self.users) == self.batch_rows:
             self.flush()
         return True
@@ -255,6 +275,8 @@ class InteractionBuilder:
         """The rows held in memory (all of them without a sink; none with one, after the last flush)."""
         self.flush()
         self.report.rows_kept = self.flushed + len(self.users)
+        if self.tally is not None:
+            self.report.filters["date_window"] = self.tally.to_dict()
         return pd.DataFrame(
             {
                 "user": pd.Series(self.users, dtype=object),
@@ -316,12 +338,23 @@ class CatalogueBuilder:
     at its own line number.
     """
 
-    def __init__(self, report: ReadReport) -> None:
+    def __init__(self, report: ReadReport, items: Collection[str] | None = None) -> None:
         self.report = report
+        self.items = items
+        self.n_other = 0
         self.rows: list[dict[str, Any]] = []
         self.lines: list[int] = []
         self.scores: list[int] = []
         self.index: dict[str, int] = {}
+
+    def wanted(self, item: Any) -> bool:
+        """False (and counted) for an item outside ``items``, the ids the caller needs: the
+        reader skips its line before any other work, so a catalogue of millions of items is
+        never held when a split needs a fraction of them. Bad ids pass, for :meth:`add` to report."""
+        if self.items is None or not isinstance(item, str) or item in self.items:
+            return True
+        self.n_other += 1
+        return False
 
     def add(
         self,
@@ -383,6 +416,8 @@ class CatalogueBuilder:
 
     def frame(self) -> pd.DataFrame:
         self.report.rows_kept = len(self.rows)
+        if self.items is not None:
+            self.report.filters["items"] = {"wanted": len(self.items), "lines_for_other_items": self.n_other}
         cols = ("item", "title", "description", "brand", "categories", "image_url", "image_urls")
         data = {c: [r[c] for r in self.rows] for c in cols}
         df = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})

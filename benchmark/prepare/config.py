@@ -23,8 +23,10 @@ import yaml
 from benchmark.configuration import choice, from_dict
 from benchmark.data.interop import OFFICIAL_VARIANTS
 from benchmark.data.readers import RELEASES
+from benchmark.data.window import DateWindow
 from benchmark.errors import ConfigError
-from benchmark.filtering import DEDUPE_RULES
+from benchmark.filtering import DEDUPE_RULES, KCORE_ORDERS
+from benchmark.prepare.recipes import RECIPES, apply_recipe
 from benchmark.protocols import PROTOCOLS, default_kcore, default_seed
 
 #: the sources ``data import`` reads (another framework's split, or the 2023 release's own)
@@ -37,7 +39,19 @@ PATH_KEYS: tuple[str, ...] = ("reviews", "meta", "path")
 #: keys that say how a split is computed, not what it is: left out of the runner's cache key
 RESOURCE_KEYS: tuple[str, ...] = ("memory_budget", "parse_workers")
 #: keys that shape a split drawn from raw files; a source that takes its split as given refuses them
-FILTER_KEYS: tuple[str, ...] = ("kcore", "user_kcore", "item_kcore", "split_seed", "protocol_params", "image_only")
+FILTER_KEYS: tuple[str, ...] = (
+    "kcore",
+    "user_kcore",
+    "item_kcore",
+    "kcore_passes",
+    "kcore_order",
+    "date_from",
+    "date_before",
+    "split_seed",
+    "protocol_params",
+    "image_only",
+    "recipe",
+)
 
 
 def dataset_key(default: Any, help: str, *, choices: tuple[str, ...] | None = None, flag: Any = True) -> Any:
@@ -72,6 +86,16 @@ class DatasetConfig:
     - ``kcore`` (both sides), ``user_kcore``, ``item_kcore`` (one side each, overriding
       ``kcore``): ``None`` = the protocol's default — ``paper``: users 5, items 0 (its recipe),
       the others: users 5, items 5; 0 disables a side;
+    - ``kcore_passes``: ``None`` = repeat until stable (a true k-core), N = at most N passes;
+      ``kcore_order`` within a pass: ``simultaneous`` (default), ``items-first``, ``users-first``
+      (:func:`benchmark.filtering.kcore`);
+    - ``date_from`` / ``date_before``: keep reviews whose **UTC** date is in
+      ``[date_from, date_before)`` (``YYYY-MM-DD``; unset = unbounded), applied while the reviews
+      file streams (:mod:`benchmark.data.window`); ``summary.json`` counts what it dropped and
+      the reviews a time-zone shift would move across each edge;
+    - ``recipe``: a named set of these values reproducing another project's data
+      (:mod:`benchmark.prepare.recipes`; ``align-macridvae`` = the VLM4Rec paper's data), applied
+      when the config is validated; keys it sets may be left out, conflicting ones are errors;
     - ``dedupe``: ``earliest``; ``image_only``: false; ``strict``: false (count bad lines, do
       not stop); ``protocol_params``: none;
     - ``memory_budget`` and ``parse_workers`` (how, not what: no part of the split's identity):
@@ -91,7 +115,9 @@ class DatasetConfig:
     reviews: str | None = dataset_key(
         None, "reviews/ratings file (with protocol official: the directory of the benchmark files)"
     )
-    meta: str | None = dataset_key(None, "item metadata file (the catalogue); needed for image_only")
+    meta: str | None = dataset_key(
+        None, "item metadata file (the catalogue; joined onto imported items too); needed for image_only"
+    )
     path: str | None = dataset_key(None, "folder of a prepared or imported split", flag=False)
     category: str | None = dataset_key(None, "official: category, e.g. All_Beauty; mmrec: the dataset name")
     variant: str | None = dataset_key(
@@ -102,6 +128,13 @@ class DatasetConfig:
     )
     user_kcore: int | None = dataset_key(None, "k for users, overrides kcore (0 disables)")
     item_kcore: int | None = dataset_key(None, "k for items, overrides kcore (0 disables)")
+    kcore_passes: int | None = dataset_key(
+        None, "k-core passes (default: repeat until stable; Align-MacridVAE: 1)", flag=("--kcore-passes",)
+    )
+    kcore_order: str = dataset_key("simultaneous", "order of the two sides within a k-core pass", choices=KCORE_ORDERS)
+    date_from: str | None = dataset_key(None, "keep reviews dated on or after this UTC date (YYYY-MM-DD)")
+    date_before: str | None = dataset_key(None, "keep reviews dated before this UTC date (YYYY-MM-DD)")
+    recipe: str | None = dataset_key(None, "named recipe setting the filters (align-macridvae)", choices=RECIPES)
     dedupe: str = dataset_key("earliest", "which interaction to keep per (user, item)", choices=DEDUPE_RULES)
     image_only: bool = dataset_key(False, "keep items with an image URL only")
     protocol: str = dataset_key("mmrec", "split protocol", choices=PROTOCOLS)
@@ -149,13 +182,28 @@ class DatasetConfig:
     def official_variant(self) -> str:
         return self.variant or DEFAULT_OFFICIAL_VARIANT
 
+    def date_window(self) -> DateWindow | None:
+        """The review date window (UTC), or ``None`` when neither bound is set."""
+        if self.date_from is None and self.date_before is None:
+            return None
+        return DateWindow(self.date_from, self.date_before)  # type: ignore[arg-type]  # parsed in __post_init__
+
     # ------------------------------------------------------------------ checks
     def validate(self, path: str = "") -> None:
         """Cross-field checks (types and allowed values are checked by ``from_dict``)."""
         p = f"{path}." if path else ""
+        apply_recipe(self, path)
         for key in ("kcore", "user_kcore", "item_kcore"):
             if (getattr(self, key) or 0) < 0:
                 raise ConfigError(f"{p}{key}: must be an integer >= 0 (0 disables); got {getattr(self, key)}")
+        if self.kcore_passes is not None and self.kcore_passes < 1:
+            raise ConfigError(
+                f"{p}kcore_passes: must be >= 1 (leave unset to repeat until stable); got {self.kcore_passes}"
+            )
+        try:
+            self.date_window()
+        except ValueError as exc:
+            raise ConfigError(f"{p}{exc}") from None
         required = {"files": ("release", "reviews"), "official-2023": ("path", "category")}
         for key in required.get(self.source, ("path",) if self.source in ("prepared", *IMPORT_SOURCES) else ()):
             if not getattr(self, key):
@@ -167,7 +215,7 @@ class DatasetConfig:
                 raise ConfigError(f"{p}release: protocol 'official' needs release '2023'; got {self.release!r}")
             if not self.category:
                 raise ConfigError(f"{p}category: required with protocol 'official' (e.g. All_Beauty)")
-        if self.meta and self.source in ("align-macridvae", "mmrec") and not self.release:
+        if self.meta and self.source == "mmrec" and not self.release:
             raise ConfigError(f"{p}release: required to read `meta` for source {self.source!r}")
         if self.image_only and self.source == "files" and not self.meta:
             raise ConfigError(f"{p}image_only: needs `meta` (the catalogue gives the image URLs)")
@@ -182,7 +230,8 @@ class DatasetConfig:
     def _check_unused(self, p: str) -> None:
         """Keys the source would ignore are errors, not silently dropped settings."""
         if not self.draws_split:
-            set_keys = [k for k in FILTER_KEYS if getattr(self, k) not in (None, False, {})]
+            defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in FILTER_KEYS}
+            set_keys = [k for k in FILTER_KEYS if getattr(self, k) not in (None, False, {}, defaults[k])]
             if set_keys:
                 raise ConfigError(
                     f"{p}{set_keys[0]}: source {self.source!r}"

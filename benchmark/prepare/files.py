@@ -1,4 +1,4 @@
-"""Raw release files → a split: read → dedupe → image filter → k-core → split → persist, in memory.
+"""Raw release files → a split: read (+ date window) → dedupe → image filter → k-core → split → persist, in memory.
 
 ``data prepare`` runs these stages out of core (:mod:`benchmark.prepare.engine`); this pandas
 pipeline is the reference it must match exactly (the identity tests compare the two), and each
@@ -6,12 +6,21 @@ stage below is the definition of what the engine computes.
 
 Stages (each counted in ``summary.json``):
 
-1. read the reviews (and the metadata, if given) with ``benchmark.data.readers``; skip reports
-   of both go into the summary;
-2. ``dedupe`` — one interaction per (user, item), the earliest by default;
+1. read the reviews with ``benchmark.data.readers``, applying the date window (``date_from`` /
+   ``date_before``, UTC) record by record while the file streams; then the metadata, if given,
+   for the items those reviews name only; skip reports of both go into the summary, the
+   window's counts (kept, dropped, time-zone-sensitive reviews per edge) under
+   ``stages.date_window``;
+2. ``dedupe`` — one interaction per (user, item), the earliest by default (``all`` keeps them);
 3. ``image_only`` (optional) — keep items whose catalogue row has an image URL;
-4. iterative k-core (users and items separately; 0 disables a side);
+4. k-core (users and items; 0 disables a side) — until stable, or ``kcore_passes`` passes in
+   ``kcore_order`` (:func:`benchmark.filtering.kcore`);
 5. the split protocol (:func:`benchmark.protocols.make_split`), then ``Split.save``.
+
+Each stage after reading is a function over the raw interaction table in
+:mod:`benchmark.filtering` (the window also as :func:`benchmark.data.window.filter_date_window`),
+so an out-of-core engine can port them one by one. A recipe (``ds.recipe``, see
+:mod:`benchmark.prepare.recipes`) only sets these keys; it has no code path of its own.
 
 The seed and k-core come from :meth:`DatasetConfig.split_settings` (the protocol's defaults
 for unset values) and are recorded in the split's params. Protocol ``official`` reads the 2023
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +54,17 @@ def prepare_files(ds: DatasetConfig, out: str | Path) -> Split:
 
     t0 = time.perf_counter()
     require_path("reviews", ds.reviews)
-    catalogue, reports, sources = read_catalogue(ds)
-    sources = {"reviews": source_record(Path(ds.reviews)), **sources}  # type: ignore[arg-type]
-    df, review_report = read_reviews(ds.reviews, ds.release, strict=ds.strict)  # type: ignore[arg-type]
-    reports = {"reviews": review_report.to_dict(), **reports}
+    window = ds.date_window()
+    df, review_report = read_reviews(ds.reviews, ds.release, strict=ds.strict, window=window)  # type: ignore[arg-type]
     log.info("read %d interactions from %s", len(df), ds.reviews)
+    # the metadata of the items the (windowed) reviews name: a full 2018 catalogue has millions
+    catalogue, reports, sources = read_catalogue(ds, items=set(df["item"].unique()))
+    sources = {"reviews": source_record(Path(ds.reviews)), **sources}  # type: ignore[arg-type]
+    reports = {"reviews": review_report.to_dict(), **reports}
     df, stages, filtering = filter_interactions(ds, df, catalogue)
+    if window is not None:
+        stages = {"date_window": review_report.filters["date_window"], **stages}
+        filtering["date_window"] = window.to_dict()
     filtering["sources"] = {k: {"name": v["name"], "sha256": v["sha256"]} for k, v in sources.items()}
     settings = ds.split_settings()
     split = make_split(df, catalogue, ds.protocol, seed=settings.seed, filtering=filtering, **ds.protocol_params)
@@ -81,13 +96,21 @@ def filter_interactions(
         df, removed = filter_items_with_image(df, catalogue)  # type: ignore[arg-type]
         stages["image_filter"] = {**removed, **counts(df)}
     settings = ds.split_settings()
-    df, kstats = kcore(df, user_k=settings.user_kcore, item_k=settings.item_kcore)
+    df, kstats = kcore(
+        df, user_k=settings.user_kcore, item_k=settings.item_kcore, passes=ds.kcore_passes, order=ds.kcore_order
+    )
     stages["kcore"] = kstats.to_dict()
     if df.empty:
         raise ConfigError(
             f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only"
         )
-    filtering = {
+    return df, stages, filtering_record(ds)
+
+
+def filtering_record(ds: DatasetConfig) -> dict[str, Any]:
+    """What ran before the split, as recorded in its params (and so its fingerprint)."""
+    settings = ds.split_settings()
+    filtering: dict[str, Any] = {
         "release": ds.release,
         "dedupe": ds.dedupe,
         "user_kcore": settings.user_kcore,
@@ -95,7 +118,14 @@ def filter_interactions(
         "image_only": ds.image_only,
         "strict": ds.strict,
     }
-    return df, stages, filtering
+    # recorded only when set, so splits made before these options keep their fingerprint
+    if ds.kcore_passes is not None:
+        filtering["kcore_passes"] = ds.kcore_passes
+    if ds.kcore_order != "simultaneous":
+        filtering["kcore_order"] = ds.kcore_order
+    if ds.recipe is not None:
+        filtering["recipe"] = ds.recipe
+    return filtering
 
 
 def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) -> Split:
@@ -130,15 +160,19 @@ def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) 
     return split
 
 
-def read_catalogue(ds: DatasetConfig) -> tuple[pd.DataFrame | None, dict[str, Any], dict[str, Any]]:
-    """The catalogue from ``ds.meta`` (or ``None``), its read report and its source record."""
+def read_catalogue(
+    ds: DatasetConfig, items: Collection[str] | None = None
+) -> tuple[pd.DataFrame | None, dict[str, Any], dict[str, Any]]:
+    """The catalogue from ``ds.meta`` (or ``None``; only ``items`` when given), its read report
+    and its source record."""
     from benchmark.data.readers import read_meta
 
     if not ds.meta:
         return None, {}, {}
     require_path("meta", ds.meta)
-    release = ds.release or "2023"  # official splits are 2023 data (other sources require release)
-    catalogue, report = read_meta(ds.meta, release, strict=ds.strict)
+    # official splits are 2023 data; Align-MacridVAE folders are made from the 2018 release
+    release = ds.release or ("2018" if ds.source == "align-macridvae" else "2023")
+    catalogue, report = read_meta(ds.meta, release, strict=ds.strict, items=items)
     log.info("read %d catalogue items from %s", len(catalogue), ds.meta)
     return catalogue, {"meta": report.to_dict()}, {"meta": source_record(Path(ds.meta))}
 

@@ -17,7 +17,7 @@ from benchmark.errors import ConfigError
 from benchmark.io import read_json
 from benchmark.prepare.config import DatasetConfig
 from benchmark.prepare.engine import prepare_files_out_of_core
-from benchmark.prepare.files import prepare_official, read_catalogue, require_path
+from benchmark.prepare.files import catalogue_coverage, prepare_official, read_catalogue, require_path
 from benchmark.split import Split
 
 if TYPE_CHECKING:  # torch (under ItemFeatures) is imported only when a split comes with features
@@ -103,11 +103,18 @@ def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> str:
 
 def _import_folder(ds: DatasetConfig, out: Path) -> Split:
     """Another framework's split and features (Align-MacridVAE, MMRec's processed folder),
-    saved to ``out`` (features under ``out/features``)."""
+    saved to ``out`` (features under ``out/features``).
+
+    ``ds.meta`` (the release's metadata) is joined onto the imported items by original id —
+    only the lines of those items are read — so titles, descriptions and image URLs are there
+    for text and image features; ``summary.json``'s ``catalogue`` counts the items it matched
+    and did not (a join that matches nothing is logged as an error-level warning: the ids of
+    the metadata and of the folder do not agree)."""
     from benchmark.data import interop
 
     folder = require_path("path", ds.path)
-    catalogue, reports, _ = read_catalogue(ds)
+    items = interop.align_item_ids(folder) if ds.source == "align-macridvae" else None
+    catalogue, reports, _ = read_catalogue(ds, items=set(items) if items is not None else None)
     if ds.source == "align-macridvae":
         split, feats = interop.import_align_macridvae(folder, catalogue)
     else:
@@ -116,7 +123,19 @@ def _import_folder(ds: DatasetConfig, out: Path) -> Split:
         "import": {"source": ds.source, "path": str(folder)},
         "read_reports": reports,
         "config": ds.to_dict(),
+        "catalogue": catalogue_coverage(split.items) if catalogue is not None else {"meta": None},
     }
+    if "image_path" in split.items.columns:
+        summary["catalogue"]["with_image_file"] = int(split.items["image_path"].notna().sum())
+    if catalogue is not None and summary["catalogue"]["with_meta"] == 0:
+        log.error(
+            "none of the %d imported items has a line in %s: the metadata's ids (e.g. %s) and the import's (e.g. %s) "
+            "do not match, so every item has empty text and no image URL",
+            split.n_items,
+            ds.meta,
+            list(catalogue["item"].head(3)),
+            list(split.items["orig_item_id"].head(3)),
+        )
     split.save(out, extra_summary=summary)
     for f in feats.values():
         f.save(out / "features")

@@ -41,6 +41,10 @@ RANDOM_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec")
 TEMPORAL_PROTOCOLS: tuple[str, ...] = ("loo", "global-time")
 
 TRAIN, VALID, TEST = 0, 1, 2
+#: how the ``paper`` protocol treats repeat (user, item) rows: one draw per pair, or per row as the notebook
+PAPER_REPEATS: tuple[str, ...] = ("per-pair", "per-row")
+#: dense id order of the ``paper`` protocol: sorted original ids, or the notebook's seeded permutation
+PAPER_IDS: tuple[str, ...] = ("sorted", "permuted")
 # (labels per row of the returned frame, frame actually split, recorded params, stats)
 _Result = tuple[np.ndarray, pd.DataFrame, dict[str, Any], dict[str, Any]]
 
@@ -82,7 +86,8 @@ def make_split(
     parts = {name: used.loc[labels == code].reset_index(drop=True) for code, name in enumerate(PARTS)}
     part_rows = {p: len(parts[p]) for p in PARTS}
     record = split_record(seed, recorded, stats, len(df), len(used), part_rows, filtering)
-    split = Split.from_parts(parts, catalogue, protocol, record, interactions=used)
+    orders = permuted_ids(used, int(seed)) if recorded.get("ids") == "permuted" else {}
+    split = Split.from_parts(parts, catalogue, protocol, record, interactions=used, **orders)
     check_leakage(split)
     log.info("%s split: %s", protocol, {p: len(parts[p]) for p in PARTS})
     return split
@@ -142,6 +147,8 @@ def split_paper(
     min_user_ratings: int = 5,
     holdout_frac: float = 0.4,
     test_frac_of_holdout: float = 0.5,
+    repeats: str = "per-pair",
+    ids: str = "sorted",
 ) -> _Result:
     """Per-user random 60/20/20, exactly as the Align-MacridVAE data the paper used was made.
 
@@ -153,9 +160,24 @@ def split_paper(
     4. the held-out rows, in their original order, are split the same way with a *fresh*
        ``default_rng(seed)``: rank ≤ 0.5 → test, the rest → validation.
 
-    Default seed 20230219. Same input (same row order) → same split. With repeat pairs the
-    recipe runs on each pair's first row (see module docstring).
+    Default seed 20230219. Same input (same row order) → same split.
+
+    ``repeats`` (rows repeating a (user, item) pair, kept by ``dedupe: all``): ``per-pair``
+    (default) runs the recipe on each pair's first row and the other rows follow it, so a pair
+    never straddles parts; ``per-row`` runs it on every row, as Align-MacridVAE's
+    ``generate_data.ipynb`` (``split_train_test_proportion``) does on its review table, where
+    each review is its own row — a pair can then be in two parts (counted in the split's
+    ``stats.pairs_in_two_parts``; the leakage check reports them instead of refusing).
+
+    ``ids``: ``sorted`` (default) dense ids follow sorted original ids; ``permuted`` gives the
+    notebook's ids (``generate_unique_ids``): ``default_rng(seed).permutation`` of the users in
+    order of first appearance, and the same, with a fresh generator, for the items.
+    Non-default values are recorded in the split's params.
     """
+    if repeats not in PAPER_REPEATS:
+        raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
+    if ids not in PAPER_IDS:
+        raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
     check_paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout)
 
     def recipe(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -170,19 +192,42 @@ def split_paper(
         lab[np.flatnonzero(held)] = np.where(rank2 <= test_frac_of_holdout, TEST, VALID)
         return keep, lab
 
-    keep, labels, used = _on_pairs(df, recipe)
+    if repeats == "per-row":
+        keep, labels = recipe(df)
+        used = df.loc[keep].reset_index(drop=True)
+    else:
+        keep, labels, used = _on_pairs(df, recipe)
     n_dropped_users = int(df.loc[~keep, "user"].nunique())
-    params = {
+    params: dict[str, Any] = {
         "min_user_ratings": min_user_ratings,
         "holdout_frac": holdout_frac,
         "test_frac_of_holdout": test_frac_of_holdout,
     }
-    return (
-        labels,
-        used,
-        params,
-        {"users_below_min_ratings": n_dropped_users, "rows_below_min_ratings": int((~keep).sum())},
-    )
+    # recorded only when not the default, so splits made before these options keep their fingerprint
+    params.update({k: v for k, v, d in (("repeats", repeats, "per-pair"), ("ids", ids, "sorted")) if v != d})
+    stats = {"users_below_min_ratings": n_dropped_users, "rows_below_min_ratings": int((~keep).sum())}
+    if repeats == "per-row":
+        stats["pairs_in_two_parts"] = _pairs_in_two_parts(used, labels)
+    return labels, used, params, stats
+
+
+def permuted_ids(df: pd.DataFrame, seed: int) -> dict[str, list[str]]:
+    """``user_order`` / ``item_order`` of Align-MacridVAE's ``generate_unique_ids``: the distinct
+    ids in order of first appearance, permuted by a fresh ``default_rng(seed)`` each; the k-th
+    id of the permutation gets dense id k."""
+    return {
+        f"{col}_order": np.random.default_rng(seed).permutation(pd.unique(df[col].to_numpy(dtype=object))).tolist()
+        for col in ("user", "item")
+    }
+
+
+def _pairs_in_two_parts(df: pd.DataFrame, labels: np.ndarray) -> int:
+    """(user, item) pairs whose rows were labelled into more than one part."""
+    u, _ = _codes(df["user"])
+    i, n_items = _codes(df["item"])
+    pair = u * max(1, n_items) + i
+    per_pair = pd.Series(labels).groupby(pair).nunique()
+    return int((per_pair > 1).sum())
 
 
 def check_mmrec_params(valid_test_frac: Any, small_user_threshold: Any) -> None:
@@ -330,7 +375,7 @@ def global_time_cuts(
 
 
 _PROTOCOL_FUNCS: dict[str, tuple[Callable[..., _Result], tuple[str, ...]]] = {
-    "paper": (split_paper, ("min_user_ratings", "holdout_frac", "test_frac_of_holdout")),
+    "paper": (split_paper, ("min_user_ratings", "holdout_frac", "test_frac_of_holdout", "repeats", "ids")),
     "mmrec": (split_mmrec, ("valid_test_frac", "small_user_threshold")),
     "loo": (split_loo, ()),
     "global-time": (split_global_time, ("valid_frac", "test_frac", "valid_start", "test_start")),

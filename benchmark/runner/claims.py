@@ -24,17 +24,40 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from benchmark.errors import ConfigError
+from benchmark.runner import claims_paper
 from benchmark.runner.results import RunResults
 
 
 def load_published(name_or_path: str | None = None) -> dict[str, Any]:
-    """The shipped published numbers (default: the VLM4Rec paper) or a YAML file of the same shape."""
-    if name_or_path and Path(name_or_path).exists():
-        text = Path(name_or_path).read_text(encoding="utf-8")
+    """The shipped published numbers (default: the VLM4Rec paper) or a YAML file of the same shape.
+
+    A file covering several datasets (``datasets: {baby: {dataset, methods, claims}, …}``, as
+    MMRec's table) is named with the dataset after a colon, ``mmrec_published:baby``: that
+    section's keys over the file's shared ones (``source``, ``protocol_caveats``, ``metrics``).
+    """
+    name = name_or_path or "vlm4rec_published"
+    section = ""
+    if not Path(name).exists() and ":" in name:
+        name, section = name.rsplit(":", 1)
+    if Path(name).exists():
+        text = Path(name).read_text(encoding="utf-8")
     else:
-        res = resources.files("benchmark") / "paper" / f"{name_or_path or 'vlm4rec_published'}.yaml"
+        res = resources.files("benchmark") / "paper" / f"{name}.yaml"
+        if not res.is_file():
+            tables = (resources.files("benchmark") / "paper").iterdir()
+            shipped = sorted(p.name.removesuffix(".yaml") for p in tables if p.name.endswith(".yaml"))
+            raise ConfigError(f"published {name!r}: no such file or shipped table; shipped: {', '.join(shipped)}")
         text = res.read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data = yaml.safe_load(text)
+    datasets = data.pop("datasets", None)
+    if datasets is None:
+        if section:
+            raise ConfigError(f"published {name!r} covers one dataset; drop ':{section}'")
+        return data
+    if section not in datasets:
+        raise ConfigError(f"published {name!r} covers several datasets: name one, {name}:<{'|'.join(datasets)}>")
+    return {**data, **datasets[section]}
 
 
 def claims_report(
@@ -61,14 +84,24 @@ def claims_report(
     names = results.paper_names()
     rows = side_by_side(pub, names, per_model)
     verdicts, n_pairs = claim_verdicts(pub, names, per_model, **settings)
+    # every claim in every evaluation mode of the run, and what still differs from the paper
+    by_mode = {
+        mode: claim_verdicts(pub, names, claims_paper.mode_frames(results, mode), **settings)
+        for mode in claims_paper.modes_of(results)[1:]
+    }
+    for i, (v, claim) in enumerate(zip(verdicts, pub.get("claims", []))):
+        v["differences"] = claims_paper.differences(results, pub, claim)
+        v["modes"] = {mode: mode_verdicts[i] for mode, (mode_verdicts, _) in by_mode.items()}
     report = {
         "run_dir": str(results.run_dir),
         "split_fingerprint": results.fingerprint,
         **settings,
         "table": rows,
+        "table_by_mode": claims_paper.published_vs_modes(results, pub),
         "claims": verdicts,
+        "provenance_caveats": pub.get("provenance_caveats", []),
     }
-    return render_markdown(results, pub, rows, verdicts, n_pairs, settings), report
+    return render_markdown(results, pub, report["table_by_mode"], verdicts, n_pairs, settings), report
 
 
 def side_by_side(
@@ -139,8 +172,9 @@ def tested_pairs(
         return {}
     raw = []
     for cid, metric, better, other in pairs:
+        a, b = claims_paper.paired(per_model[better], per_model[other])  # captioned-only: users both keep
         r = compare(
-            {better: per_model[better], other: per_model[other]},
+            {better: a, other: b},
             baseline=other,
             metrics=[metric],
             test=test,
@@ -182,16 +216,19 @@ def render_markdown(
         "",
     ]
     md += [f"- Paper protocol: {cav}" for cav in pub.get("protocol_caveats", [])]
-    md += [
-        "",
-        "## Published vs ours",
-        "",
-        "| paper method | our model | metric | published | ours |",
-        "|---|---|---|---:|---:|",
-    ]
-    for r in rows:
-        ours = "—" if r["ours"] is None else f"{r['ours']:.4f}"
-        md.append(f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | {ours} |")
+    md += [f"- Provenance of the published numbers: {cav}" for cav in pub.get("provenance_caveats", [])]
+    modes = claims_paper.modes_of(results)
+    md += ["", "## Published vs ours", ""]
+    md += claims_paper.modes_table_markdown(rows, modes)
+    if len(modes) > 1:
+        md += [
+            "",
+            "`full-catalogue`: every item ranked, seen items masked, every test item relevant (the leaderboard's). "
+            "`captioned-only`: the paper's protocol (each model's own items, profile from train + valid, no "
+            "masking, users without such items skipped, the configured share of test users); in brackets the "
+            "middle 95% of the mean over repeated user samples; each model's mean over its own users, as the "
+            "paper computed them.",
+        ]
     md += ["", "## Claims", ""]
     for v in verdicts:
         md += claim_markdown(v)
@@ -205,7 +242,21 @@ def claim_markdown(v: dict[str, Any]) -> list[str]:
             f"Methods without a row in these results: {', '.join(v['missing'])}. "
             f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
         )
-    for p in v.get("pairs", []):
+    md += pair_lines(v.get("pairs", []))
+    if v.get("published_relative_improvement") is not None:
+        md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
+    for mode, mv in v.get("modes", {}).items():
+        md.append(f"- In `{mode}`: **{mv['verdict']}** (paired over the users both methods evaluate)")
+        md += ["  " + line for line in pair_lines(mv.get("pairs", []))]
+    md += claims_paper.differences_markdown(v.get("differences", []))
+    md.append("")
+    return md
+
+
+def pair_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    """One line per tested pair: difference with CI, relative improvement, adjusted p."""
+    md = []
+    for p in pairs:
         rel = p.get("rel_improvement")
         rel_s = (
             "n/a"
@@ -217,9 +268,6 @@ def claim_markdown(v: dict[str, Any]) -> list[str]:
             f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
             f"{' (significant)' if p['significant'] else ''}"
         )
-    if v.get("published_relative_improvement") is not None:
-        md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
-    md.append("")
     return md
 
 

@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.configuration import ConfigError, apply_overrides, choice, from_dict, load_yaml, to_dict
+from benchmark.evaluation.captioned import EVALUATION_MODES, CaptionedSettings
 from benchmark.evaluation.metrics import METRIC_NAMES
 from benchmark.prepare.config import DatasetConfig
 from benchmark.runner.tracking import LOGGERS
 from benchmark.stats import CORRECTIONS, TESTS
 from benchmark.train_config import check_partial
+
+#: model params that name item features (``a+b`` names several)
+FEATURE_PARAMS: tuple[str, ...] = ("feature", "features", "text_feature", "image_feature")
 
 __all__ = [
     "DatasetConfig",
@@ -68,6 +72,16 @@ class ModelConfig:
 
 @dataclass
 class EvaluationConfig:
+    """How units are evaluated.
+
+    ``modes``: the evaluation modes, each unit is evaluated in all of them
+    (:data:`benchmark.evaluation.captioned.EVALUATION_MODES`). The first, ``full-catalogue``
+    (the default and the leaderboard's): every item ranked for every user, seen items masked,
+    every test item relevant. ``captioned-only``: the VLM4Rec paper's protocol
+    (:mod:`benchmark.evaluation.captioned`), set by ``captioned``; reported beside the first in
+    ``metrics.json``, ``modes.md`` and the claims report.
+    """
+
     ks: list[int] = field(default_factory=lambda: [5, 10, 20])
     metrics: list[str] = choice(["recall", "ndcg", "hitrate"], METRIC_NAMES)
     batch_size: int = 1024
@@ -76,6 +90,11 @@ class EvaluationConfig:
     users_with_feature: str | None = None
     """Evaluate only users whose train and evaluated part both hold an item that has this
     feature (the paper's protocol: users with LLaVA-captioned items). Default: all users."""
+    modes: list[str] = choice(["full-catalogue"], EVALUATION_MODES)
+    captioned: CaptionedSettings = field(default_factory=CaptionedSettings)
+    min_feature_coverage: float = 0.0
+    """Share of catalogue items each feature a model reads must cover; a feature no item has
+    is always refused (the run stops naming the feature, the model and the coverage)."""
 
     def validate(self, path: str) -> None:
         p = f"{path}." if path else ""
@@ -84,6 +103,15 @@ class EvaluationConfig:
                 raise ConfigError(f"{p}ks[{i}]: K must be >= 1, got {k}")
         if not self.ks:
             raise ConfigError(f"{p}ks: give at least one K")
+        if not self.modes or self.modes[0] != EVALUATION_MODES[0]:
+            raise ConfigError(
+                f"{p}modes: the first mode is the leaderboard's and must be {EVALUATION_MODES[0]!r} "
+                f"(others are reported beside it); got {self.modes}"
+            )
+        if len(set(self.modes)) != len(self.modes):
+            raise ConfigError(f"{p}modes: a mode is listed twice: {self.modes}")
+        if not 0 <= self.min_feature_coverage <= 1:
+            raise ConfigError(f"{p}min_feature_coverage: a share in [0, 1]; got {self.min_feature_coverage}")
 
 
 @dataclass
@@ -143,6 +171,10 @@ class ExperimentConfig:
         _unique([m.name for m in self.models], "models", "name")
         _unique([f.name for f in self.features], "features", "name")
         check_partial(self.train, "train")
+        if self.published:
+            from benchmark.runner.claims import load_published  # here: claims reads results, which reads configs
+
+            load_published(self.published)
         self._check_registered()
         self._check_feature_references()
         names = [m.name for m in self.models]
@@ -172,7 +204,7 @@ class ExperimentConfig:
         feature_names = {f.name for f in self.features}
         defined = ", ".join(sorted(feature_names)) or "none"
         for i, m in enumerate(self.models):
-            for key in ("feature", "features", "text_feature", "image_feature"):
+            for key in FEATURE_PARAMS:
                 val = m.params.get(key)
                 if isinstance(val, str):
                     for part in val.split("+"):
@@ -180,11 +212,14 @@ class ExperimentConfig:
                             raise ConfigError(
                                 f"models[{i}].params.{key}: feature {part!r} is not defined in `features`; defined: {defined}"
                             )
-        uwf = self.evaluation.users_with_feature
-        if uwf is not None and uwf not in feature_names:
-            raise ConfigError(
-                f"evaluation.users_with_feature: feature {uwf!r} is not defined in `features`; defined: {defined}"
-            )
+        for key, name in (
+            ("users_with_feature", self.evaluation.users_with_feature),
+            ("captioned.feature", self.evaluation.captioned.feature),
+        ):
+            if name is not None and name not in feature_names:
+                raise ConfigError(
+                    f"evaluation.{key}: feature {name!r} is not defined in `features`; defined: {defined}"
+                )
 
     @property
     def baseline(self) -> str:

@@ -25,7 +25,7 @@ from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
 from benchmark.runner.stages.dataset import build_split
-from benchmark.runner.stages.features import build_features
+from benchmark.runner.stages.features import build_features, check_feature_coverage
 from benchmark.runner.stages.summary import summarise
 from benchmark.runner.stages.units import UnitInputs, run_units
 from benchmark.runner.tracking import Tracker, log_summary_run
@@ -68,6 +68,7 @@ def run_experiment(
             data.raw_dir,
             cfg.evaluation.device,
         )
+    check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
     def tracker(name: str, config: Mapping[str, Any], job_type: str = "train") -> Tracker:
         lc = cfg.logging

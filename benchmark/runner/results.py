@@ -28,11 +28,13 @@ class NotARunDirectory(BenchError, FileNotFoundError):
 
 @dataclass
 class UnitResult:
-    """One finished (model, seed) unit: its record (``units/KEY.json``) and per-user test metrics."""
+    """One finished (model, seed) unit: its record (``units/KEY.json``) and per-user test metrics
+    (``modes``: those of each extra evaluation mode, see :mod:`benchmark.runner.modes`)."""
 
     key: str
     record: dict[str, Any]
     per_user: pd.DataFrame
+    modes: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -52,7 +54,9 @@ class RunResults:
     split_info: dict[str, Any]
     units: dict[str, list[UnitResult]]
     provenance: dict[str, Any] | None = None
-    _averaged: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _averaged: dict[tuple[str, str | None], tuple[pd.DataFrame, dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunResults:
@@ -81,32 +85,44 @@ class RunResults:
         """The config's baseline if it has results, else the first model that has."""
         return self.config.baseline if self.config.baseline in self.units else self.models[0]
 
-    def seed_frames(self, model: str) -> list[pd.DataFrame]:
-        """Per-user test metrics of ``model``, one frame per seed (unit file order)."""
-        return [u.per_user for u in self.units[model]]
+    def seed_frames(self, model: str, mode: str | None = None) -> list[pd.DataFrame]:
+        """Per-user test metrics of ``model``, one frame per seed (unit file order); ``mode``: an
+        extra evaluation mode's (default: the leaderboard's, ``full-catalogue``)."""
+        if mode is None:
+            return [u.per_user for u in self.units[model]]
+        return [u.modes[mode] for u in self.units[model] if mode in u.modes]
 
-    def per_user(self, model: str) -> pd.DataFrame:
+    def per_user(self, model: str, mode: str | None = None) -> pd.DataFrame:
         """Per-user test metrics of ``model`` averaged over its seeds (``user_id`` + metric columns)."""
-        return self._average(model)[0]
+        return self._average(model, mode)[0]
 
-    def spread(self, model: str) -> dict[str, Any]:
+    def spread(self, model: str, mode: str | None = None) -> dict[str, Any]:
         """Spread over seeds of each metric's mean (see :func:`benchmark.stats.aggregate_seeds`)."""
-        return self._average(model)[1]
+        return self._average(model, mode)[1]
 
-    def averaged(self, models: list[str] | None = None) -> dict[str, pd.DataFrame]:
-        """Seed-averaged per-user frames of ``models`` (default: all, in :attr:`models` order)."""
-        return {m: self.per_user(m) for m in (self.models if models is None else models)}
+    def averaged(self, models: list[str] | None = None, mode: str | None = None) -> dict[str, pd.DataFrame]:
+        """Seed-averaged per-user frames of ``models`` (default: all, in :attr:`models` order);
+        with ``mode``, only models evaluated in that mode."""
+        names = self.models if models is None else models
+        if mode is not None:
+            names = [m for m in names if self.seed_frames(m, mode)]
+        return {m: self.per_user(m, mode) for m in names}
+
+    def modes(self) -> list[str]:
+        """The extra evaluation modes some unit of this run was evaluated in."""
+        return sorted({mode for units in self.units.values() for u in units for mode in u.modes})
 
     def paper_names(self) -> dict[str, str]:
         """The paper's label → our model name, for models whose config gives ``paper_name``."""
         return {m.paper_name: m.name for m in self.config.models if m.paper_name}
 
-    def _average(self, model: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def _average(self, model: str, mode: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
         from benchmark.stats import aggregate_seeds
 
-        if model not in self._averaged:
-            self._averaged[model] = aggregate_seeds(self.seed_frames(model))
-        return self._averaged[model]
+        key = (model, mode)
+        if key not in self._averaged:
+            self._averaged[key] = aggregate_seeds(self.seed_frames(model, mode))
+        return self._averaged[key]
 
 
 def load_units(run_dir: Path) -> dict[str, list[UnitResult]]:
@@ -117,5 +133,6 @@ def load_units(run_dir: Path) -> dict[str, list[UnitResult]]:
         if not pq.exists():
             continue
         rec = read_json(meta)
-        out.setdefault(rec["model"], []).append(UnitResult(meta.stem, rec, pd.read_parquet(pq)))
+        modes = {mode: pd.read_parquet(meta.with_suffix(f".test.{mode}.parquet")) for mode in rec.get("modes", {})}
+        out.setdefault(rec["model"], []).append(UnitResult(meta.stem, rec, pd.read_parquet(pq), modes))
     return out

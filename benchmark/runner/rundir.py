@@ -7,9 +7,11 @@ Layout of one run, ``<results_dir>/<experiment>/<timestamp>/``::
     split.json             split fingerprint, summary, dataset checksums
     units/KEY.json         one (model, seed) unit: valid + test means, timings, model params,
                            the version that wrote it (written last: its presence marks the unit done)
-    units/KEY.parquet      its per-user test metrics; units/KEY.valid.parquet the validation ones
+    units/KEY.parquet      its per-user test metrics; units/KEY.valid.parquet the validation ones;
+                           units/KEY.test.MODE.parquet those of each extra evaluation mode
     per_user_metrics.parquet   all units, long format (model, seed, user_id, metrics…)
     metrics.json           means per model (averaged over seeds), seed spread, subsets
+    modes.json, modes.md   the extra evaluation modes (captioned-only): means, users, sample spread
     statistics.json        paired tests vs the baseline, corrected over the whole table
     leaderboard.{md,tex,csv}, statistics.md, subsets.{md,csv}, plots/*.png, provenance.json, wandb/
 """

@@ -99,3 +99,20 @@ def test_feature_names_are_parameters(split: Split) -> None:
         create_model("naive-fusion").fit(split, feats)
     with pytest.raises(TypeError, match="allowed"):
         create_model("concat-fusion", fusion="average")
+
+
+@pytest.mark.parametrize("name", ["naive-fusion", "concat-fusion", "text-only"])
+def test_raw_vectors_as_the_papers_script(split, name):
+    """normalize_items=False: the item vector is 0.5 * text + 0.5 * image, [image ; text] or the
+    text itself, raw, the profile their mean, the score the cosine (evaluate_all_final.py)."""
+    model = create_model(name, normalize_items=False).fit(split, features())
+    item = {"naive-fusion": 0.5 * TEXT + 0.5 * IMAGE, "concat-fusion": np.hstack([IMAGE, TEXT]), "text-only": TEXT}[
+        name
+    ].astype(np.float64)
+    history = {0: [0], 1: [3, 1], 2: [2, 4]}
+    for u, items in history.items():
+        prof = item[items].mean(axis=0)
+        cos = item @ prof / (np.linalg.norm(item, axis=1) * np.linalg.norm(prof))
+        np.testing.assert_allclose(model.score(torch.tensor([u]))[0].numpy(), cos, rtol=1e-5)
+    normalised = create_model(name).fit(split, features())
+    assert not torch.allclose(normalised.score(torch.tensor([1])), model.score(torch.tensor([1])))

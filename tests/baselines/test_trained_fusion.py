@@ -145,3 +145,32 @@ def test_items_without_features_are_not_trained_on(data, opts):
         torch.testing.assert_close(mixed, alone)
     else:
         assert torch.isfinite(mixed)
+
+
+def test_use_history_profiles_users_from_other_parts_without_retraining(data):
+    """The captioned-only evaluation mode profiles users from train + valid, as the paper's
+    script does: the fused item vectors stay, the profile is the sum of the history's raw fused
+    vectors (cosine ignores the scale of the mean)."""
+    split, feats = data
+    model = create_model("attention-fusion", **dict(SMALL, train=dict(SMALL["train"], max_epochs=1)))
+    model.fit(split, feats)
+    users = torch.arange(20)
+    before = model.score(users)
+    assert model.use_history(split, ("train", "valid")) is True
+    after = model.score(users)
+    with torch.no_grad():
+        raw = model._all_fused()
+    indptr, indices = split.csr(("train", "valid"))
+    for u in range(20):
+        hist = indices[indptr[u] : indptr[u + 1]]
+        hist = hist[model.item_mask[hist]]
+        prof = torch.nn.functional.normalize(raw[hist].sum(0), dim=0)
+        expected = torch.nn.functional.normalize(raw, dim=1) @ prof
+        torch.testing.assert_close(after[u], expected.masked_fill(~model.item_mask, -float("inf")))
+    assert not torch.equal(before, after)
+    with pytest.raises(ValueError, match="must not include 'test'"):
+        model.use_history(split, ("train", "test"))
+    embedding = create_model(
+        "attention-fusion", user="embedding", **dict(SMALL, train=dict(SMALL["train"], max_epochs=1))
+    )
+    assert embedding.fit(split, feats).use_history(split, ("train", "valid")) is False

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.filtering import dedupe, filter_items_with_image, kcore, n_duplicate_pairs
+from benchmark.filtering import KCORE_ORDERS, dedupe, filter_items_with_image, kcore, n_duplicate_pairs
 from benchmark.split import empty_catalogue
 
 
@@ -136,3 +136,45 @@ def test_image_filter_counts():
     assert counts == {"rows_removed": 3, "items_removed": 3, "items_without_meta": 1}
     with pytest.raises(ValueError, match="image_url"):
         filter_items_with_image(df, cat.drop(columns="image_url"))
+
+
+def _graph(edges: list[tuple[str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user": [u for u, _ in edges],
+            "item": [i for _, i in edges],
+            "rating": 1.0,
+            "timestamp": range(len(edges)),
+        }
+    )
+
+
+def test_kcore_passes_and_order():
+    """k = 2 on a chain where each removal exposes the next: one pass in either order stops
+    early (and says what is left below k); repeated passes reach the same core in every order."""
+    edges = [("u1", "a"), ("u1", "b"), ("u2", "b"), ("u2", "c"), ("u3", "c"), ("u3", "d"), ("u4", "a"), ("u4", "b")]
+    df = _graph(edges)
+    full, stats = kcore(df, 2, 2)
+    assert stats.users_below_k == stats.items_below_k == 0 and stats.passes is None
+    for order in KCORE_ORDERS:
+        again, _ = kcore(df, 2, 2, order=order)
+        pd.testing.assert_frame_equal(again, full)
+    items_first, s_items = kcore(df, 2, 2, passes=1, order="items-first")
+    # items a, b, c have >= 2 rows, d has 1: d goes; then u3 has 1 row left and goes
+    assert sorted(set(items_first["user"])) == ["u1", "u2", "u4"]
+    assert s_items.items_below_k == 1  # c is left with u2 only
+    users_first, s_users = kcore(df, 2, 2, passes=1, order="users-first")
+    # every user has 2 rows: nobody goes; then d (1 row) goes: u3 is left with one row
+    assert sorted(set(users_first["user"])) == ["u1", "u2", "u3", "u4"] and s_users.users_below_k == 1
+    simultaneous, _ = kcore(df, 2, 2, passes=1)
+    assert len(simultaneous) == len(df) - 1
+    with pytest.raises(ValueError, match="passes must be an integer >= 1"):
+        kcore(df, 2, 2, passes=0)
+    with pytest.raises(ValueError, match="order 'sideways' is not allowed"):
+        kcore(df, 2, 2, order="sideways")
+
+
+def test_kcore_counts_repeat_rows_like_sql_count():
+    df = _graph([("u1", "a")] * 3 + [("u2", "a")])
+    out, _ = kcore(df, user_k=3, item_k=0)
+    assert out["user"].tolist() == ["u1"] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -21,15 +22,20 @@ from vlm4rec.inference import run_describe
 from vlm4rec.prompts import PromptFieldError, PromptTemplate, get_prompt, template_from_instruction
 
 REPO = Path(__file__).resolve().parents[2]
-PAPER_PROMPT = (
-    "[INST] <image>\nDescribe this product in detail for an e-commerce recommendation system. Include: visual "
-    "appearance, style, color, materials, design features, and any notable characteristics.\nProduct title: {title}\n"
-    "Provide a concise but informative description (2-3 sentences). [/INST]"
-)
+# Copied verbatim from tyvalencia/enhancing-mm-rec-sys @ 66d74f005ce9faaa1d685e5ea75640b9736704f9,
+# scripts/generate_llava_next_summaries.py lines 69-72 (generate_batch_summaries), the f-string
+# as it stands in the file (its first line ends with "system. " — a space before the line break):
+PAPER_SOURCE = '''f"""[INST] <image>\\nDescribe this product in detail for an e-commerce recommendation system. 
+Include: visual appearance, style, color, materials, design features, and any notable characteristics.
+Product title: {title}
+Provide a concise but informative description (2-3 sentences). [/INST]"""'''  # noqa: W291 (the file's own space)
+# what that f-string evaluates to, with {title} left as the placeholder
+PAPER_PROMPT = ast.literal_eval(PAPER_SOURCE[1:])
 
 
 def test_paper_prompt_is_exact_and_default():
     p = get_prompt("paper-v1")
+    assert "system. \nInclude:" in PAPER_PROMPT and PAPER_PROMPT.startswith("[INST] <image>\nDescribe")
     assert p.raw == PAPER_PROMPT
     assert p.render({"title": "Red Mug"}, raw=True) == PAPER_PROMPT.format(title="Red Mug")
     assert p.fields == ("title",)
@@ -287,8 +293,10 @@ def test_preset_is_the_paper_setting_and_an_explicit_dtype_replaces_4bit(tiny_ll
         "fp16",
         {"max_new_tokens": 150, "do_sample": False},
     )
-    # the paper's literal prompt text, whatever chat template a processor ships
+    # the paper's literal prompt text, whatever chat template a processor ships, and its output rule
     assert paper.use_chat_template is False
+    assert paper.output == "after-last-inst" and paper.identity()["output"] == "after-last-inst"
+    assert "output" not in HFDescriber(str(tiny_llava_dir)).identity()  # other describers keep their cache keys
     parser = build_parser()
 
     def built(*extra):
@@ -317,3 +325,57 @@ def test_auto_dtype_is_resolved_into_the_cache_identity(tiny_llava_dir):
     assert HFDescriber(str(tiny_llava_dir), dtype="auto", device="cuda:0").identity()["dtype"] == "fp16"
     assert HFDescriber(str(tiny_llava_dir), quantization="4bit").identity()["dtype"] == "fp16"
     assert cpu.identity() != HFDescriber(str(tiny_llava_dir), dtype="fp16", device="cpu").identity()
+
+
+def test_after_last_inst_is_the_papers_output_rule():
+    """generate_llava_next_summaries.py line 95: ``summary.split("[/INST]")[-1].strip()``."""
+    from vlm4rec.describers.hf import after_last_inst
+
+    assert after_last_inst("[INST] \nDescribe … (2-3 sentences). [/INST] A red mug. ") == "A red mug."
+    assert after_last_inst("[INST] x [/INST] A mug [/INST] with a handle") == "with a handle"
+    assert after_last_inst("no marker at all ") == "no marker at all"
+
+
+@pytest.mark.slow
+def test_paper_output_rule_on_a_tiny_llava(tmp_path, tiny_llava_dir):
+    """The describer with the paper's settings gives what the paper's ``generate_batch_summaries``
+    (generate_llava_next_summaries.py lines 66-98) gives, written out here step by step: the raw
+    prompts, ``processor(text=prompts, images=images, padding=True)``, greedy ``generate``,
+    ``batch_decode(outputs, skip_special_tokens=True)`` of the *whole* sequences, text after the
+    last "[/INST]". The tiny model's word-piece tokenizer gets "[INST]"/"[/INST]" as plain tokens
+    so that decoding gives them back as written, as Mistral's does; on it, decoding the new tokens
+    alone differs (a word piece "##x" right after "[/INST]"), which is why the rule is kept."""
+    import shutil
+
+    import torch
+    from tokenizers import AddedToken
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vlm4rec.inference import ItemDataset, plan_items
+
+    model_dir = tmp_path / "llava-inst"
+    shutil.copytree(tiny_llava_dir, model_dir)
+    proc = AutoProcessor.from_pretrained(model_dir)
+    proc.tokenizer.add_tokens([AddedToken(t, normalized=False) for t in ("[INST]", "[/INST]")])
+    model = AutoModelForImageTextToText.from_pretrained(model_dir)
+    model.resize_token_embeddings(len(proc.tokenizer))
+    proc.save_pretrained(model_dir)
+    model.save_pretrained(model_dir)
+
+    split = _split(tmp_path, n_items=4, n_users=2)
+    d = HFDescriber(str(model_dir), max_new_tokens=5, use_chat_template=False, output="after-last-inst", device="cpu")
+    plans = plan_items(split.items, d, DescriptionCache(tmp_path / "c", d.identity()), tmp_path / "split")
+    records = [ItemDataset(plans)[i] for i in range(len(plans))]
+    ours = [r.text for r in d.describe(records)]
+
+    # the paper's steps, on the same loaded model and processor
+    prompts = [get_prompt("paper-v1").render(r.fields, raw=True) for r in records]
+    assert all(p.startswith("[INST] <image>\nDescribe") for p in prompts)
+    inputs = d.processor(text=prompts, images=[r.image for r in records], padding=True, return_tensors="pt")
+    inputs.pop("token_type_ids", None)
+    with torch.no_grad():
+        outputs = d.model.generate(
+            **inputs, max_new_tokens=5, do_sample=False, pad_token_id=d.processor.tokenizer.pad_token_id
+        )
+    summaries = d.processor.batch_decode(outputs, skip_special_tokens=True)
+    assert ours == [summary.split("[/INST]")[-1].strip() for summary in summaries]

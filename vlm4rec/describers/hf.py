@@ -3,7 +3,10 @@
 Prompts go through the processor's chat template when it has one (a user turn with the image
 and the template's instruction), otherwise the template's raw text is used as-is (its
 ``<image>`` placeholder replaced by the processor's image token). Generation is batched with
-left padding; only the new tokens are decoded.
+left padding. The output is the decoded new tokens (``output="new-tokens"``), or — the paper's
+rule, ``output="after-last-inst"`` (``scripts/generate_llava_next_summaries.py`` line 95:
+``summary.split("[/INST]")[-1].strip()``) — the text after the last ``[/INST]`` of the whole
+decoded sequence, which differs when the generation itself writes ``[/INST]``.
 
 4-bit loading (the paper's nf4 + double quantisation, fp16 compute) needs the optional
 ``quant`` extra (bitsandbytes); it is imported only when asked for.
@@ -27,6 +30,8 @@ from vlm4rec.records import DescriptionResult, ItemRecord
 log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+#: what of a generated sequence is the description (see the module docstring)
+OUTPUT_RULES = ("new-tokens", "after-last-inst")
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,18 @@ class HFPreset:
     max_new_tokens: int = 150
     #: None: the processor's chat template when it has one; False: the prompt's raw text as-is
     use_chat_template: bool | None = None
+    output: str = "new-tokens"
 
 
 PRESETS: dict[str, HFPreset] = {
     # The paper: LLaVA-NeXT 7B in 4-bit nf4 + double quantisation, fp16 compute, greedy, 150 new tokens,
     # and the paper's literal "[INST] <image>\n… [/INST]" text (not whatever chat template a
-    # processor revision ships), so the prompt is exactly the published one.
-    "llava-next-7b": HFPreset("llava-hf/llava-v1.6-mistral-7b-hf", "4bit", "fp16", 150, use_chat_template=False),
+    # processor revision ships), so the prompt is exactly the published one; the description is
+    # the text after the last "[/INST]", as the paper's script cuts it. With describe's default batch
+    # of 8 (the script's batch_size for 7b) this is generate_llava_next_summaries.py's setting.
+    "llava-next-7b": HFPreset(
+        "llava-hf/llava-v1.6-mistral-7b-hf", "4bit", "fp16", 150, use_chat_template=False, output="after-last-inst"
+    ),
     "qwen2.5-vl-7b": HFPreset("Qwen/Qwen2.5-VL-7B-Instruct", None, "bf16", 150),
 }
 
@@ -143,8 +153,11 @@ class HFDescriber(Describer):
         min_new_tokens: int | None = None,
         use_chat_template: bool | None = None,
         device: str | torch.device | None = None,
+        output: str = "new-tokens",
     ) -> None:
         super().__init__(prompt)
+        if output not in OUTPUT_RULES:
+            raise ValueError(f"output must be one of {OUTPUT_RULES}, got {output!r}")
         if quantization not in (None, "4bit"):
             raise ValueError(f"quantization must be None or '4bit', got {quantization!r}")
         if dtype != "auto" and dtype not in DTYPES:
@@ -158,6 +171,7 @@ class HFDescriber(Describer):
         self.use_chat_template = use_chat_template
         self.requested_chat_template = use_chat_template
         self.device = torch.device(device) if device is not None else None
+        self.output = output
         self.model = None
         self.processor = None
 
@@ -173,6 +187,7 @@ class HFDescriber(Describer):
             "dtype": p.dtype,
             "max_new_tokens": p.max_new_tokens,
             "use_chat_template": p.use_chat_template,
+            "output": p.output,
         }
         dtype, quant = overrides.pop("dtype", None), overrides.pop("quantization", None)
         if quant is not None:
@@ -196,6 +211,8 @@ class HFDescriber(Describer):
                 "chat_template": self.requested_chat_template,
             }
         )
+        if self.output != "new-tokens":  # only when not the default: other describers keep their cache keys
+            out["output"] = self.output
         return out
 
     # ------------------------------------------------------------------ loading
@@ -309,5 +326,12 @@ class HFDescriber(Describer):
                     break
                 n += 1
             counts.append(n)
+        if self.output == "after-last-inst":
+            return [after_last_inst(d) for d in self.processor.batch_decode(out, skip_special_tokens=True)], counts
         decoded = self.processor.batch_decode(new, skip_special_tokens=True)
         return [d.strip() for d in decoded], counts
+
+
+def after_last_inst(decoded: str) -> str:
+    """The paper's output rule: the text after the last ``[/INST]`` of the decoded sequence, stripped."""
+    return decoded.split("[/INST]")[-1].strip()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.filtering import DEDUPE_RULES, KcoreIteration, KcoreStats
+from benchmark.filtering import DEDUPE_RULES, KCORE_ORDERS, KcoreIteration, KcoreStats
 from benchmark.prepare.engine.workspace import Workspace, stream
 
 #: rows per chunk when the k-core passes stream the (user, item) codes
@@ -69,44 +69,61 @@ def image_filter(ws: Workspace, src: str, dst: str = "with_image") -> tuple[str,
     return dst, {"rows_removed": removed_rows, "items_removed": items_removed, "items_without_meta": without_meta}
 
 
-def kcore(ws: Workspace, src: str, user_k: int, item_k: int, dst: str = "kcore") -> tuple[str, KcoreStats]:
-    """Iterative k-core exactly as :func:`benchmark.filtering.kcore`: each pass counts users'
-    and items' rows among the rows still alive and drops every row whose user has fewer than
-    ``user_k`` or whose item has fewer than ``item_k`` (0 or 1 disables a side), until a pass
-    drops nothing.
+def kcore(
+    ws: Workspace,
+    src: str,
+    user_k: int,
+    item_k: int,
+    *,
+    passes: int | None = None,
+    order: str = "simultaneous",
+    dst: str = "kcore",
+) -> tuple[str, KcoreStats]:
+    """K-core exactly as :func:`benchmark.filtering.kcore`: each step of a pass counts users' and
+    items' rows among the rows still alive and drops every row whose user (item) has fewer than
+    ``user_k`` (``item_k``) rows (0 or 1 disables a side) — both sides in one step
+    (``simultaneous``) or one after the other (``items-first``, ``users-first``) — until a pass
+    drops nothing, or for at most ``passes`` passes.
 
-    A row dies only with its user or its item, so the state is two flags per user and per item
-    (memory in the number of ids, not of rows): a pass streams the codes in chunks and counts
+    A row dies only with its user or its item, so the state is one flag per user and per item
+    (memory in the number of ids, not of rows): a step streams the codes in chunks and counts
     with ``bincount``; the rows kept are cut out of ``src`` once, at the end.
     """
     for name, k in (("user_k", user_k), ("item_k", item_k)):
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ValueError(f"kcore {name} must be an integer >= 0 (0 disables it); got {k!r}")
-    n_u = int(ws.scalar("SELECT count(*) FROM user_ids"))
-    n_i = int(ws.scalar("SELECT count(*) FROM item_ids"))
-    u_alive, i_alive = np.ones(n_u, dtype=bool), np.ones(n_i, dtype=bool)
-    rows, ucount, icount = _count_alive(ws, src, u_alive, i_alive)
-    left = {"rows": rows, "users": int(np.count_nonzero(ucount)), "items": int(np.count_nonzero(icount))}
+    if passes is not None and (not isinstance(passes, int) or isinstance(passes, bool) or passes < 1):
+        raise ValueError(f"kcore passes must be an integer >= 1 (or None: until stable); got {passes!r}")
+    if order not in KCORE_ORDERS:
+        raise ValueError(f"kcore order {order!r} is not allowed; allowed: {', '.join(KCORE_ORDERS)}")
+    steps = {"simultaneous": (("u", "i"),), "items-first": (("i",), ("u",)), "users-first": (("u",), ("i",))}[order]
+    alive = {"u": np.ones(n_rows(ws, "user_ids"), dtype=bool), "i": np.ones(n_rows(ws, "item_ids"), dtype=bool)}
+    k_of = {"u": int(user_k), "i": int(item_k)}
+    rows, counts = _count_alive(ws, src, alive)
+    left = _left(rows, counts)
     stats = KcoreStats(user_k, item_k, rows, rows, left["users"], left["users"], left["items"], left["items"])
+    stats.order, stats.passes = order, passes
     it = 0
-    while True:
+    while passes is None or it < passes:
         it += 1
-        if user_k > 1:
-            u_alive &= ucount >= user_k
-        if item_k > 1:
-            i_alive &= icount >= item_k
-        rows, ucount, icount = _count_alive(ws, src, u_alive, i_alive)
-        if rows == left["rows"]:
+        before = left
+        for step in steps:  # the sides of one step are judged on the same counts
+            for side in step:
+                if k_of[side] > 1:
+                    alive[side] &= counts[side] >= k_of[side]
+            rows, counts = _count_alive(ws, src, alive)
+        left = _left(rows, counts)
+        if left["rows"] == before["rows"]:
             break
-        now = {"rows": rows, "users": int(np.count_nonzero(ucount)), "items": int(np.count_nonzero(icount))}
-        stats.iterations.append(_iteration(it, left, now))
-        log.debug("k-core pass %d removed %d rows", it, left["rows"] - rows)
-        left = now
+        stats.iterations.append(_iteration(it, before, left))
+        log.debug("k-core pass %d removed %d rows", it, before["rows"] - left["rows"])
     stats.rows_out, stats.users_out, stats.items_out = left["rows"], left["users"], left["items"]
+    stats.users_below_k = _below_k(counts["u"], user_k)
+    stats.items_below_k = _below_k(counts["i"], item_k)
     if stats.rows_out == stats.rows_in:
         return src, stats
-    ws.con.register("_alive_u", {"u": np.flatnonzero(u_alive)})
-    ws.con.register("_alive_i", {"i": np.flatnonzero(i_alive)})
+    ws.con.register("_alive_u", {"u": np.flatnonzero(alive["u"])})
+    ws.con.register("_alive_i", {"i": np.flatnonzero(alive["i"])})
     try:
         ws.sql(
             f"CREATE OR REPLACE TABLE {dst} AS SELECT * FROM {src} "
@@ -118,22 +135,28 @@ def kcore(ws: Workspace, src: str, user_k: int, item_k: int, dst: str = "kcore")
     return dst, stats
 
 
-def _count_alive(
-    ws: Workspace, src: str, u_alive: np.ndarray, i_alive: np.ndarray
-) -> tuple[int, np.ndarray, np.ndarray]:
+def _left(rows: int, counts: dict[str, np.ndarray]) -> dict[str, int]:
+    return {"rows": rows, "users": int(np.count_nonzero(counts["u"])), "items": int(np.count_nonzero(counts["i"]))}
+
+
+def _below_k(counts: np.ndarray, k: int) -> int:
+    """Ids still present with fewer than ``k`` rows (a pass limit can leave some)."""
+    return 0 if k <= 1 else int(((counts > 0) & (counts < k)).sum())
+
+
+def _count_alive(ws: Workspace, src: str, alive: dict[str, np.ndarray]) -> tuple[int, dict[str, np.ndarray]]:
     """Rows of ``src`` whose user and item are alive, and their counts per user and per item."""
-    ucount = np.zeros(len(u_alive), dtype=np.int64)
-    icount = np.zeros(len(i_alive), dtype=np.int64)
+    counts = {side: np.zeros(len(flags), dtype=np.int64) for side, flags in alive.items()}
     rows = 0
     for batch in stream(ws, f"SELECT u, i FROM {src}", batch_rows=KCORE_CHUNK):
         u = batch.column(0).to_numpy()
         i = batch.column(1).to_numpy()
-        alive = u_alive[u] & i_alive[i]
-        u, i = u[alive], i[alive]
+        keep = alive["u"][u] & alive["i"][i]
+        u, i = u[keep], i[keep]
         rows += len(u)
-        ucount += np.bincount(u, minlength=len(u_alive))
-        icount += np.bincount(i, minlength=len(i_alive))
-    return rows, ucount, icount
+        counts["u"] += np.bincount(u, minlength=len(alive["u"]))
+        counts["i"] += np.bincount(i, minlength=len(alive["i"]))
+    return rows, counts
 
 
 def _iteration(it: int, before: dict[str, Any], after: dict[str, Any]) -> KcoreIteration:

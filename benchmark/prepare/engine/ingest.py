@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from benchmark.data.chunks import ParquetSink
 from benchmark.data.read_report import ReadReport
+from benchmark.data.window import DateWindow
 from benchmark.prepare.engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,22 @@ def sql_path(path: str | Path) -> str:
 
 
 def read_reviews_into(
-    ws: Workspace, path: str | Path, release: str, *, strict: bool, workers: int | None = None
+    ws: Workspace,
+    path: str | Path,
+    release: str,
+    *,
+    strict: bool,
+    workers: int | None = None,
+    window: DateWindow | None = None,
 ) -> ReadReport:
-    """Stream the reviews file into ``<tmp>/reviews.parquet`` (parsed by ``workers`` processes
-    when large; ``None``: one per core) and code it into table ``raw``."""
+    """Stream the reviews file into ``<tmp>/reviews.parquet`` (the date ``window`` applied while
+    streaming; parsed by ``workers`` processes when large, ``None``: one per core) and code it
+    into table ``raw``."""
     from benchmark.data.readers import read_reviews
 
     chunks = ws.path("reviews.parquet")
     with ParquetSink(chunks) as sink:
-        _, report = read_reviews(path, release, strict=strict, sink=sink, workers=workers)
+        _, report = read_reviews(path, release, strict=strict, window=window, sink=sink, workers=workers)
     log.info("read %d interactions from %s", report.rows_kept, path)
     encode(ws, chunks)
     chunks.unlink()

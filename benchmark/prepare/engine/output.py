@@ -44,14 +44,27 @@ USER_SCHEMA = pa.Schema.from_pandas(
 )
 
 
-def assign_dense_ids(ws: Workspace) -> tuple[int, int]:
+def assign_dense_ids(ws: Workspace, permuted_seed: int | None = None) -> tuple[int, int]:
     """Tables ``uid(u, user_id)`` and ``iid(i, item_id)`` over the users and items of ``used``,
-    and the view ``dense`` (``used`` with dense and original ids); returns (n_users, n_items)."""
+    and the view ``dense`` (``used`` with dense and original ids); returns (n_users, n_items).
+
+    Dense ids follow the codes (= sorted original ids), or with ``permuted_seed`` the ``paper``
+    protocol's ``ids: permuted`` (:func:`benchmark.protocols.make.permuted_ids`): the ids in order
+    of first appearance (file order), permuted by a fresh ``default_rng(seed)`` for each side."""
     for code, table, dense in (("u", "uid", "user_id"), ("i", "iid", "item_id")):
-        ws.sql(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT {code}, (row_number() OVER (ORDER BY {code}) - 1)::BIGINT "
-            f"AS {dense} FROM (SELECT DISTINCT {code} FROM used)"
-        )
+        if permuted_seed is None:
+            ws.sql(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT {code}, (row_number() OVER (ORDER BY {code}) - 1)::BIGINT "
+                f"AS {dense} FROM (SELECT DISTINCT {code} FROM used)"
+            )
+            continue
+        first_seen = ws.column(f"SELECT {code} FROM used GROUP BY {code} ORDER BY min(pos)")
+        order = np.random.default_rng(permuted_seed).permutation(first_seen)
+        ws.con.register("_order", pa.table({code: order, dense: np.arange(len(order), dtype=np.int64)}))
+        try:
+            ws.sql(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _order")
+        finally:
+            ws.con.unregister("_order")
     ws.sql(
         "CREATE OR REPLACE VIEW dense AS SELECT d.pos, d.label, uid.user_id, iid.item_id, d.rating, d.timestamp, "
         "uu.orig AS orig_user_id, ii.orig AS orig_item_id FROM used d JOIN uid USING (u) JOIN iid USING (i) "

@@ -28,7 +28,13 @@ from benchmark.prepare.engine.leakage import check_leakage
 from benchmark.prepare.engine.output import assign_dense_ids, fingerprint, split_summary, write_tables
 from benchmark.prepare.engine.protocols import label_rows
 from benchmark.prepare.engine.workspace import Workspace, parse_budget, workspace
-from benchmark.prepare.files import catalogue_coverage, read_catalogue, require_path, source_record
+from benchmark.prepare.files import (
+    catalogue_coverage,
+    filtering_record,
+    read_catalogue,
+    require_path,
+    source_record,
+)
 from benchmark.protocols.make import split_record
 from benchmark.split import PARTS, write_split_meta
 
@@ -44,16 +50,23 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
     clock = StageClock()
     out = Path(out)
     require_path("reviews", ds.reviews)
-    catalogue, reports, sources = read_catalogue(ds)
-    sources = {"reviews": source_record(Path(str(ds.reviews))), **sources}
-    clock.lap("sources")
+    window = ds.date_window()
     with workspace(out, parse_budget(ds.memory_budget), threads) as ws:
         review_report = read_reviews_into(
-            ws, str(ds.reviews), str(ds.release), strict=ds.strict, workers=ds.parse_workers
+            ws, str(ds.reviews), str(ds.release), strict=ds.strict, workers=ds.parse_workers, window=window
         )
-        reports = {"reviews": review_report.to_dict(), **reports}
         clock.lap("read")
+        # the metadata of the items the (windowed) reviews name only, as the in-memory pipeline
+        items = set(ws.column("SELECT orig FROM item_ids").tolist()) if ds.meta else None
+        catalogue, reports, sources = read_catalogue(ds, items=items)
+        del items
+        sources = {"reviews": source_record(Path(str(ds.reviews))), **sources}
+        reports = {"reviews": review_report.to_dict(), **reports}
+        clock.lap("sources")
         table, stages, filtering = filter_rows(ws, ds, catalogue)
+        if window is not None:
+            stages = {"date_window": review_report.filters["date_window"], **stages}
+            filtering["date_window"] = window.to_dict()
         filtering["sources"] = {k: {"name": v["name"], "sha256": v["sha256"]} for k, v in sources.items()}
         clock.lap("filter")
         settings = ds.split_settings()
@@ -62,7 +75,7 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
         params = split_record(
             settings.seed, recorded, stats, n_rows(ws, table), n_rows(ws, "used"), part_rows, filtering
         )
-        n_users, n_items = assign_dense_ids(ws)
+        n_users, n_items = assign_dense_ids(ws, settings.seed if recorded.get("ids") == "permuted" else None)
         leakage = check_leakage(ws, ds.protocol, params)
         clock.lap("split")
         items = write_tables(ws, out, catalogue)
@@ -117,18 +130,12 @@ def filter_rows(
         table, removed = image_filter(ws, table)
         stages["image_filter"] = {**removed, **counts(ws, table)}
     settings = ds.split_settings()
-    table, kstats = kcore(ws, table, settings.user_kcore, settings.item_kcore)
+    table, kstats = kcore(
+        ws, table, settings.user_kcore, settings.item_kcore, passes=ds.kcore_passes, order=ds.kcore_order
+    )
     stages["kcore"] = kstats.to_dict()
     if n_rows(ws, table) == 0:
         raise ConfigError(
             f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only"
         )
-    filtering = {
-        "release": ds.release,
-        "dedupe": ds.dedupe,
-        "user_kcore": settings.user_kcore,
-        "item_kcore": settings.item_kcore,
-        "image_only": ds.image_only,
-        "strict": ds.strict,
-    }
-    return table, stages, filtering
+    return table, stages, filtering_record(ds)

@@ -20,6 +20,8 @@ import pyarrow as pa
 from benchmark.prepare.engine.filters import n_rows
 from benchmark.prepare.engine.workspace import Workspace, stream
 from benchmark.protocols.make import (
+    PAPER_IDS,
+    PAPER_REPEATS,
     check_mmrec_params,
     check_paper_params,
     check_split_call,
@@ -99,11 +101,19 @@ def _paper(
     min_user_ratings: int = 5,
     holdout_frac: float = 0.4,
     test_frac_of_holdout: float = 0.5,
+    repeats: str = "per-pair",
+    ids: str = "sorted",
 ) -> _Result:
     """:func:`benchmark.protocols.make.split_paper`: users with >= ``min_user_ratings`` rows;
     draw 1 over them in file order, per-user pct rank <= ``holdout_frac`` held out; draw 2 (a
     fresh generator of the same seed) over the held-out rows in file order, rank <= ``test_frac``
-    is test, the rest valid."""
+    is test, the rest valid. ``repeats: per-row`` runs it on every row (a pair may straddle
+    parts: counted); ``ids: permuted`` is applied when the dense ids are given
+    (:func:`benchmark.prepare.engine.output.assign_dense_ids`)."""
+    if repeats not in PAPER_REPEATS:
+        raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
+    if ids not in PAPER_IDS:
+        raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
     check_paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout)
 
     def recipe(d: str) -> str:
@@ -128,17 +138,27 @@ def _paper(
         )
         return "paper_labels"
 
-    on_pairs(ws, src, recipe)
+    if repeats == "per-row":
+        labels = recipe(src)
+        ws.sql(f"CREATE OR REPLACE TABLE used AS SELECT s.*, l.label FROM {src} s JOIN {labels} l USING (pos)")
+    else:
+        on_pairs(ws, src, recipe)
     dropped = f"(SELECT u FROM {src} WHERE pos NOT IN (SELECT pos FROM used))"
     stats = {
         "users_below_min_ratings": int(ws.scalar(f"SELECT count(DISTINCT u) FROM {dropped}")),
         "rows_below_min_ratings": n_rows(ws, src) - n_rows(ws, "used"),
     }
-    params = {
+    if repeats == "per-row":
+        stats["pairs_in_two_parts"] = int(
+            ws.scalar("SELECT count(*) FROM (SELECT u, i FROM used GROUP BY u, i HAVING count(DISTINCT label) > 1)")
+        )
+    params: dict[str, Any] = {
         "min_user_ratings": min_user_ratings,
         "holdout_frac": holdout_frac,
         "test_frac_of_holdout": test_frac_of_holdout,
     }
+    # recorded only when not the default (as the in-memory protocol does)
+    params.update({k: v for k, v, d in (("repeats", repeats, "per-pair"), ("ids", ids, "sorted")) if v != d})
     return params, stats
 
 

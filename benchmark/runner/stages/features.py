@@ -1,8 +1,9 @@
 """Features stage: the configured feature sets for a split, produced once and cached.
 
 A feature set is cached under ``<cache>/features/<name>-<key>.safetensors`` where the key hashes
-the producer, its params and the split fingerprint; a dataset that shipped a feature of the same
-name (Align-MacridVAE, MMRec imports, under ``split_dir/features``) uses its own file instead.
+the producer, its params, the split fingerprint and the item table (:func:`catalogue_hash`); a
+dataset that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
+``split_dir/features``) uses its own file instead.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
 from benchmark.prepare import imported_features
 from benchmark.producers import FeatureContext, produce
-from benchmark.runner.config import FeatureConfig
+from benchmark.registry import MODELS
+from benchmark.runner.config import FEATURE_PARAMS, FeatureConfig, ModelConfig
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -43,10 +50,28 @@ def build_features(
     return feats
 
 
+def catalogue_hash(split: Split) -> str:
+    """sha256 of the split's item table (titles, descriptions, image references…): features are
+    made from it, and the split's fingerprint does not cover it (the same split with and without
+    ``dataset.meta`` joined has one fingerprint and different texts)."""
+    items = split.items.map(_canonical)  # a list reads back from parquet as an array: same text for both
+    digest = hashlib.sha256(",".join(items.columns).encode())
+    digest.update(pd.util.hash_pandas_object(items, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return json.dumps([_canonical(v) for v in value])
+    return "<NA>" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
     split = ctx.split
     key = hashlib.sha256(
-        json.dumps([fc.producer, fc.params, split.fingerprint], sort_keys=True, default=str).encode()
+        json.dumps(
+            [fc.producer, fc.params, split.fingerprint, catalogue_hash(split)], sort_keys=True, default=str
+        ).encode()
     ).hexdigest()[:16]
     fdir = ctx.cache_dir / "features"
     fname = f"{fc.name}-{key}"
@@ -62,3 +87,43 @@ def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
     ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
     log.info("features %s: %d×%d, coverage %.1f%%", fc.name, f.n_items, f.dim, 100 * f.coverage)
     return f
+
+
+class FeatureCoverageError(ConfigError):
+    """A model would run on a feature that (almost) no item has: it would score every item
+    ``-inf`` and get 0 on every metric, silently."""
+
+
+def model_features(mc: ModelConfig) -> list[str]:
+    """The feature names a model entry reads: its params (``feature``, ``text_feature``, …,
+    ``a+b`` naming several), or the registered model's defaults for those params."""
+    names: list[str] = []
+    params = MODELS.parameters(mc.model) if mc.model in MODELS else {}
+    for key in FEATURE_PARAMS:
+        value = mc.params.get(key, params[key].default if key in params else None)
+        if isinstance(value, str):
+            names += [n for n in value.split("+") if n not in names]
+    return names
+
+
+def check_feature_coverage(models: list[ModelConfig], feats: Mapping[str, ItemFeatures], floor: float = 0.0) -> None:
+    """Refuse to run a model on a feature whose coverage (share of catalogue items that have
+    it) is zero or below ``floor``; the error names the feature, the model and the coverage.
+
+    The typical cause: an import without metadata (``dataset.meta``) gives text features of
+    empty titles, so "BERT text-only" would score nothing and report zeros.
+    """
+    for mc in models:
+        for name in model_features(mc):
+            if name not in feats:
+                continue  # the model's own check names a missing feature when it is fitted
+            f = feats[name]
+            cov = f.coverage
+            if cov <= 0 or cov < floor:
+                how = "no item has it" if cov <= 0 else f"below the floor evaluation.min_feature_coverage={floor}"
+                raise FeatureCoverageError(
+                    f"model {mc.name!r}: feature {name!r} covers {100 * cov:.2f}% of the {f.n_items} items "
+                    f"({int(f.mask.sum())} items; {how}); its scores would all be -inf. "
+                    f"Check the feature's source (an import without `dataset.meta` has no titles) "
+                    f"or lower evaluation.min_feature_coverage"
+                )

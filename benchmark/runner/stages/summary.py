@@ -13,6 +13,7 @@ import pandas as pd
 
 from benchmark.io import atomic_open, write_json, write_parquet
 from benchmark.runner.config import StatisticsConfig
+from benchmark.runner.modes import write_modes
 from benchmark.runner.results import RunResults
 
 
@@ -68,6 +69,7 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
     write_leaderboards(results, summary, statistics)
     write_subsets(results, present, metric_cols)
     write_plots(results, summary, statistics.plot_metric)
+    write_modes(results, present, metric_cols)
     return summary
 
 

@@ -25,6 +25,7 @@ from benchmark.features import ItemFeatures
 from benchmark.io import write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
 from benchmark.split import Split
@@ -123,6 +124,8 @@ def run_unit(
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+    # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
+    modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
     eval_s = time.perf_counter() - t1
     describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
     record = {
@@ -140,10 +143,13 @@ def run_unit(
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "split_fingerprint": inputs.split.fingerprint,
+        **({"modes": {name: r.record for name, r in modes.items()}} if modes else {}),
         **inputs.written_by,
     }
     write_parquet(unit.per_user_path(inputs.run_dir, "valid"), valid.per_user)
     write_parquet(unit.per_user_path(inputs.run_dir), test.per_user.copy())
+    for name, r in modes.items():
+        write_parquet(unit.per_user_path(inputs.run_dir, f"test.{name}"), r.per_user)
     write_json(unit.record_path(inputs.run_dir), record)  # written last: its presence marks the unit done
     tracker.log_metrics(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}

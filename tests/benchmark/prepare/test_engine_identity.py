@@ -112,6 +112,22 @@ CASES: list[dict[str, Any]] = [
     {"protocol": "global-time", "kcore": 2},
     {"protocol": "global-time", "kcore": 0, "protocol_params": {"valid_frac": 0.25, "test_frac": 0.05}},
     {"protocol": "global-time", "protocol_params": {"valid_start": 1_500_500_000, "test_start": 1_501_000_000}},
+    # the options of the Align-MacridVAE recipe, one by one and together
+    {"protocol": "mmrec", "date_from": "2017-07-16", "date_before": "2017-07-27"},
+    {"protocol": "mmrec", "kcore_passes": 1, "kcore_order": "items-first"},
+    {"protocol": "loo", "kcore": 3, "kcore_passes": 2, "kcore_order": "users-first"},
+    {"protocol": "paper", "dedupe": "all", "protocol_params": {"repeats": "per-row"}},
+    {"protocol": "paper", "protocol_params": {"ids": "permuted"}, "split_seed": 5},
+    {
+        "protocol": "paper",
+        "dedupe": "all",
+        "kcore": 5,
+        "kcore_passes": 1,
+        "kcore_order": "items-first",
+        "date_from": "2017-07-18",
+        "meta": "meta",
+        "protocol_params": {"repeats": "per-row", "ids": "permuted"},
+    },
 ]
 
 

@@ -169,7 +169,7 @@ def test_paper_default_filters_users_only_and_is_reproducible(tmp_path):
         ({"protocol": "random"}, "allowed values: paper, mmrec, loo, global-time, official"),
         ({"dedupe": "first"}, "allowed values: earliest, latest, all"),
         ({"kcore": -1}, "kcore: must be an integer >= 0"),
-        ({"colour": "red"}, "colour: unknown key; allowed keys here: category, dedupe, demo"),
+        ({"colour": "red"}, "colour: unknown key; allowed keys here: category, date_before, date_from, dedupe"),
         ({"image_only": True}, "image_only: needs `meta`"),
         ({"protocol": "official"}, "category: required with protocol 'official'"),
         ({"protocol": "official", "category": "All_Beauty"}, "reviews: with protocol 'official' this is the directory"),
