@@ -57,9 +57,9 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
         )
         clock.lap("read")
         # the metadata of the items the (windowed) reviews name only, as the in-memory pipeline
-        items = set(ws.column("SELECT orig FROM item_ids").tolist()) if ds.meta else None
-        catalogue, reports, sources = read_catalogue(ds, items=items)
-        del items
+        wanted = set(ws.column("SELECT orig FROM item_ids").tolist()) if ds.meta else None
+        catalogue, reports, sources = read_catalogue(ds, items=wanted)
+        wanted = None
         sources = {"reviews": source_record(Path(str(ds.reviews))), **sources}
         reports = {"reviews": review_report.to_dict(), **reports}
         clock.lap("sources")
@@ -78,13 +78,13 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
         n_users, n_items = assign_dense_ids(ws, settings.seed if recorded.get("ids") == "permuted" else None)
         leakage = check_leakage(ws, ds.protocol, params)
         clock.lap("split")
-        items = write_tables(ws, out, catalogue)
+        item_table = write_tables(ws, out, catalogue)
         fp = fingerprint(ws, ds.protocol, params, n_users, n_items)
         split_stats = split_summary(ws, n_users, n_items)
         clock.lap("write")
     stages["split"] = params["stats"]
     if catalogue is not None:
-        stages["catalogue"] = catalogue_coverage(items)
+        stages["catalogue"] = catalogue_coverage(item_table)
     summary = {
         "stages": stages,
         "read_reports": reports,
