@@ -163,7 +163,8 @@ def read_reviews(
     are in the report's ``filters``. The official benchmark CSVs take no window (their split is given).
     With a ``sink`` (e.g. :class:`benchmark.data.chunks.ParquetSink`) the rows are streamed to it
     in record batches with their file-order position ``pos`` and the returned table is empty:
-    memory stays flat in the size of the file. With a sink, ``workers`` (``None``: one per core)
+    memory stays flat in the size of the file. With a sink, ``workers`` (``None``: one per core
+    but one from 4 cores on)
     processes parse a large file's lines (:mod:`benchmark.data.parallel_read`): the same rows in
     the same order and the same report.
     """

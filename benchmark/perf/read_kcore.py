@@ -292,7 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--release", choices=("2023", "2018"), default="2023", help="layout of the generated file")
     ap.add_argument("--k", type=int, default=5, help="k-core on users and items (default 5)")
     ap.add_argument("--budget", help="memory budget for ours (default: the engine's default share of RAM)")
-    ap.add_argument("--parse-workers", type=int, help="processes parsing the file for ours (default: one per core)")
+    ap.add_argument(
+        "--parse-workers",
+        type=int,
+        help="processes parsing the file for ours (default: cores - 1 from 4 cores on, else 1)",
+    )
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"subset of {','.join(ENGINES)}")
     ap.add_argument("--memory-max", type=parse_size, default=10_000_000, help="largest size for the in-memory layer")
     ap.add_argument("--pandas-max", type=parse_size, default=2_000_000, help="largest size for plain pandas")

@@ -101,7 +101,7 @@ class DatasetConfig:
     - ``memory_budget`` and ``parse_workers`` (how, not what: no part of the split's identity):
       the out-of-core engine's memory, default 10% of RAM
       (:func:`benchmark.prepare.engine.parse_budget`), and the processes parsing a large reviews
-      file, default one per core;
+      file, default one per core but one from 4 cores on (1 below);
     - ``variant`` (official splits): ``last_out_w_his``; ``category``: the official category
       (``All_Beauty``) or MMRec's dataset name (default: ``name``).
 
@@ -152,7 +152,7 @@ class DatasetConfig:
         "default 10%% of RAM; beyond it the engine spills to disk under the output folder",
     )
     parse_workers: int | None = dataset_key(
-        None, "processes parsing a large reviews file (default: one per core; 1 reads in one process)"
+        None, "processes parsing a large reviews file (default: cores - 1 from 4 cores on, else 1)"
     )
 
     # ------------------------------------------------------------------ derived settings

@@ -39,7 +39,7 @@ def read_reviews_into(
     window: DateWindow | None = None,
 ) -> ReadReport:
     """Stream the reviews file into ``<tmp>/reviews.parquet`` (the date ``window`` applied while
-    streaming; parsed by ``workers`` processes when large, ``None``: one per core) and code it
+    streaming; parsed by ``workers`` processes when large, ``None``: cores - 1 from 4 cores on) and code it
     into table ``raw``."""
     from benchmark.data.readers import read_reviews
 
