@@ -239,13 +239,12 @@ def check_requirements(src: Path, model: str | None = None) -> None:
 
 def _on_path(src: Path) -> None:
     """Put ``src`` first on ``sys.path``; refuse when another ``common``/``models``/``utils`` is loaded."""
-    # both sides resolved: ``src`` may be reached through a symlink (a worktree's ``shared/``)
-    # while an imported module's file is already the resolved path
-    real = src.resolve()
+    # Both sides resolved: a checkout reached through a symbolic link is the same checkout.
+    root = src.resolve()
     for name in TOP_LEVEL:
         mod = sys.modules.get(name)
         origin = getattr(mod, "__file__", None) or next(iter(getattr(mod, "__path__", []) or []), None)
-        if mod is not None and (origin is None or not Path(origin).resolve().is_relative_to(real)):
+        if mod is not None and (origin is None or not Path(origin).resolve().is_relative_to(root)):
             raise MMRecUnavailableError(
                 f"a module named {name!r} from {origin} is already imported, so MMRec's {name!r} "
                 f"(in {src}) cannot be; MMRec's packages have plain top-level names. Run MMRec models in a "

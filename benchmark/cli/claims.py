@@ -8,24 +8,46 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from benchmark.runner.verdicts import FAMILIES
     from benchmark.stats import CORRECTIONS, TESTS
 
-    p = subparsers.add_parser("claims", help="check the paper's published claims against a results directory")
-    p.add_argument("results", help="a run directory (results/<experiment>/<timestamp>)")
+    p = subparsers.add_parser(
+        "claims",
+        help="check the paper's published claims against results: a direction and a size verdict per claim",
+        description="Each claim gets a direction verdict (supported / contradicted / not significant / not "
+        "testable, from the test's own statistic) and a size verdict (the published relative improvement inside or "
+        "outside our CI). Several run directories (e.g. two evaluation protocols) are shown side by side.",
+    )
+    p.add_argument("results", nargs="+", help="run directories (results/<experiment>/<timestamp>)")
     p.add_argument("--published", default=None, help="YAML of published numbers (default: the VLM4Rec paper's)")
-    p.add_argument("--test", choices=TESTS, default=None)
+    p.add_argument("--test", choices=TESTS, default=None, help="default: each run's statistics.test (auto)")
     p.add_argument("--correction", choices=CORRECTIONS, default=None)
     p.add_argument("--alpha", type=float, default=None)
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="claims",
+        help="claims (default): the claims' distinct comparisons, corrected together; run: the run's own family "
+        "(statistics.comparisons), so adjusted p-values equal those of its statistics.json",
+    )
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("--out", default=None)
     p.set_defaults(func=_claims)
 
 
 def _claims(args: argparse.Namespace) -> int:
+    from benchmark.errors import CliError
     from benchmark.io import atomic_open
     from benchmark.runner.claims import claims_report
 
-    md, report = claims_report(args.results, args.published, args.test, args.correction, args.alpha)
+    try:
+        md, report = claims_report(
+            list(args.results), args.published, args.test, args.correction, args.alpha, family=args.family
+        )
+    except ValueError as exc:
+        if "family 'run'" not in str(exc):
+            raise
+        raise CliError(str(exc)) from None
     text = md if args.format == "md" else json.dumps(report, indent=2, default=float) + "\n"
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:

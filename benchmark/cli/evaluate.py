@@ -1,8 +1,11 @@
 """``vlm4rec-bench evaluate``: score TREC runs (ours or anyone's) against TREC qrels.
 
-Each run is ranked by score descending, item id (string) ascending for ties (see
-:mod:`benchmark.evaluation.trec`), cut at the largest K asked, and scored per user with the
-project's metric definitions (:mod:`benchmark.evaluation.metrics`). Users judged relevant in the
+Each run is ranked by score descending, cut at the largest K asked, and scored per user with the
+project's metric definitions (:mod:`benchmark.evaluation.metrics`). Tied scores: by default
+(``--ties item-asc``) the item id (as a string) ascending decides, the project's own rule;
+``--ties trec_eval`` ranks exactly as trec_eval does (scores compared as 32-bit floats, then item
+id descending), so numbers match trec_eval's on runs with ties (see
+:mod:`benchmark.evaluation.trec`). Users judged relevant in the
 qrels but absent from a run score 0 and are counted (``missing_users``); users with no relevant
 item (all ``rel <= 0``) are excluded and counted. With several runs, each is compared with the
 baseline (default: the first run) by :func:`benchmark.stats.compare`.
@@ -22,6 +25,7 @@ import pandas as pd
 
 from benchmark.errors import BadInputError, CliError
 from benchmark.evaluation.metrics import MetricSpec
+from benchmark.evaluation.trec import TIE_RULES
 from benchmark.report.tables import FORMATS as TABLE_FORMATS
 from benchmark.stats import CORRECTIONS, MIN_RESAMPLES, TESTS
 
@@ -50,8 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run file 'user Q0 item rank score tag'; repeat for several runs; NAME defaults to the file stem",
     )
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=f"comma-separated NAME@K (default: {DEFAULT_METRICS})")
+    p.add_argument(
+        "--ties",
+        default=TIE_RULES[0],
+        choices=TIE_RULES,
+        help="order of items with equal scores: item-asc = item id ascending (default, the project's rule); "
+        "trec_eval = exactly trec_eval's (32-bit float scores, then item id descending)",
+    )
     p.add_argument("--baseline", help="run the others are tested against (default: the first run)")
-    p.add_argument("--test", default="t", choices=TESTS, help="paired test (default t)")
+    p.add_argument(
+        "--test",
+        default="auto",
+        choices=TESTS,
+        help="paired test (default auto: the paired t-test here, as each run file is one model)",
+    )
     p.add_argument(
         "--correction",
         default="holm",
@@ -119,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     specs, run_paths, baseline = _check_args(args)
     labels = [s.label for s in specs]
     try:
-        done = _evaluate_runs(args.qrels, run_paths, specs, strict=not args.skip_malformed)
+        done = _evaluate_runs(args.qrels, run_paths, specs, strict=not args.skip_malformed, ties=args.ties)
     except BadInputError as exc:
         raise CliError(f"{exc} (use --skip-malformed to skip and count such lines)") from None
 
@@ -167,7 +183,9 @@ def _check_args(args: argparse.Namespace) -> tuple[list[MetricSpec], dict[str, P
     return specs, run_paths, baseline
 
 
-def _evaluate_runs(qrels_path: Path, run_paths: dict[str, Path], specs: list[MetricSpec], strict: bool) -> _Evaluated:
+def _evaluate_runs(
+    qrels_path: Path, run_paths: dict[str, Path], specs: list[MetricSpec], strict: bool, ties: str = TIE_RULES[0]
+) -> _Evaluated:
     """Read the qrels, then read, re-rank and score each run (bad lines raise unless not ``strict``)."""
     from benchmark.evaluation.trec import read_qrels, relevant_from_qrels
 
@@ -181,12 +199,18 @@ def _evaluate_runs(qrels_path: Path, run_paths: dict[str, Path], specs: list[Met
     if done.n_excluded:
         log.info("%d qrels users have no relevant item and are excluded", done.n_excluded)
     for name, path in run_paths.items():
-        _evaluate_run(name, path, relevant, specs, strict, done)
+        _evaluate_run(name, path, relevant, specs, strict, done, ties)
     return done
 
 
 def _evaluate_run(
-    name: str, path: Path, relevant: pd.DataFrame, specs: list[MetricSpec], strict: bool, done: _Evaluated
+    name: str,
+    path: Path,
+    relevant: pd.DataFrame,
+    specs: list[MetricSpec],
+    strict: bool,
+    done: _Evaluated,
+    ties: str = TIE_RULES[0],
 ) -> None:
     """Score one run file into ``done`` (per-user table, means, missing users, skipped lines)."""
     from benchmark.evaluation.evaluator import evaluate_topk
@@ -198,14 +222,15 @@ def _evaluate_run(
     frame, rrep = read_run(path, strict=strict)
     rrep.log_summary(log)
     done.skipped[name] = rrep.n_problems
-    ranked = rank_run(frame)
+    ranked = rank_run(frame, ties=ties)
     n_reordered = _users_reordered(frame, ranked)
     if n_reordered:
         log.warning(
             "run %s: for %d users the rank column orders items differently from the scores; "
-            "ranked by score (ties: item id ascending), the rank column is ignored",
+            "ranked by score (ties: %s), the rank column is ignored",
             name,
             n_reordered,
+            ties,
         )
     res = evaluate_topk(ranked[ranked["rank"] <= max(ks)], relevant, ks, names)
     table = res.per_user[["user_id", *labels]]
@@ -238,6 +263,7 @@ def _json_output(
         "missing_users": done.missing,
         "n_excluded": done.n_excluded,
         "skipped_lines": done.skipped,
+        "ties": args.ties,
         "baseline": baseline,
         "correction": args.correction,
         "alpha": args.alpha,
@@ -254,6 +280,8 @@ def _table_output(
     if tests:
         caption.update(test=args.test, correction=args.correction, alpha=args.alpha)
     notes = [f"{n}: {m} users missing (scored 0)" for n, m in done.missing.items() if m]
+    if args.ties != TIE_RULES[0]:
+        notes.append(f"tied scores ranked as {args.ties} does")
     if notes and args.format != "csv":
         caption["note"] = "; ".join(notes)
     return leaderboard(

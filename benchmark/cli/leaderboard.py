@@ -1,7 +1,9 @@
 """``vlm4rec-bench leaderboard RESULTS_DIR…``: re-render tables from saved per-user metrics.
 
-Any subset of methods, any baseline, any test/correction — no model is re-run. Several
-results directories can be combined only if they share one split fingerprint.
+Any subset of methods, any baseline, any test/correction/family — no model is re-run. The tests
+see every seed of every model, so the default test (``auto``) counts training randomness for
+models run with several seeds. Several results directories can be combined only if they share
+one split fingerprint.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import CliError
 
@@ -20,14 +22,26 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from benchmark.stats import CORRECTIONS, TESTS
+    from benchmark.stats import COMPARISONS, CORRECTIONS, TESTS
 
     p = subparsers.add_parser("leaderboard", help="re-render leaderboards from saved per-user metrics")
     p.add_argument("results", nargs="+", help="run directories (results/<experiment>/<timestamp>)")
     p.add_argument("--models", default=None, help="comma-separated model names to include (default: all)")
     p.add_argument("--baseline", default=None, help="model the others are tested against (default: the config's)")
     p.add_argument("--metrics", default=None, help="comma-separated metric@K columns (default: all)")
-    p.add_argument("--test", choices=TESTS, default="t")
+    p.add_argument(
+        "--test",
+        choices=TESTS,
+        default="auto",
+        help="auto (default): the mixed model over users and seeds when a side has several seeds, else the paired "
+        "t-test; the classic tests (t, wilcoxon, randomization, bootstrap) hold the trained models fixed",
+    )
+    p.add_argument(
+        "--comparisons",
+        choices=COMPARISONS,
+        default="baseline",
+        help="the family corrected together: every model against the baseline (default) or all pairs",
+    )
     p.add_argument("--correction", choices=CORRECTIONS, default="holm")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--format", choices=["md", "latex", "csv", "json"], default="md")
@@ -44,6 +58,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"unknown model(s) {unknown}; available: {', '.join(owners)}")
     per_model = {m: owners[m].per_user(m) for m in models}
+    seed_frames = {m: (owners[m].seed_frames(m) if owners[m].seeds(m) != [None] else per_model[m]) for m in models}
+    seeds = {m: owners[m].seeds(m) for m in models}
     cols = [c for c in per_model[models[0]].columns if c != "user_id"]
     metrics = args.metrics.split(",") if args.metrics else cols
     bad = [m for m in metrics if m not in cols]
@@ -52,7 +68,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     baseline = str(args.baseline or (baseline_default if baseline_default in models else models[0]))
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
-    text = _render(args, per_model, metrics, baseline, fingerprint)
+    spread = {m: owners[m].spread(m) for m in models}
+    text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -89,25 +106,45 @@ def _load(dirs: list[str]) -> tuple[dict[str, RunResults], str, str | None]:
 
 
 def _render(
-    args: argparse.Namespace, per_model: dict[str, pd.DataFrame], metrics: list[str], baseline: str, fp: str
+    args: argparse.Namespace,
+    per_model: dict[str, pd.DataFrame],
+    seeded: tuple[dict[str, Any], dict[str, list[int | None]], dict[str, Any]],
+    metrics: list[str],
+    baseline: str,
+    fp: str,
 ) -> str:
     import json
 
     from benchmark.report.tables import leaderboard
-    from benchmark.stats import compare
+    from benchmark.stats import compare, family_record
 
+    frames, seeds, spread = seeded
     models = list(per_model)
     means = {m: {c: float(per_model[m][c].mean()) for c in metrics} for m in models}
     tests = (
         compare(
-            per_model, baseline=baseline, metrics=metrics, test=args.test, correction=args.correction, alpha=args.alpha
+            frames,
+            baseline=baseline,
+            metrics=metrics,
+            test=args.test,
+            correction=args.correction,
+            alpha=args.alpha,
+            pairs="all-pairs" if args.comparisons == "all-pairs" else "baseline",
+            seeds=seeds,
         )
         if len(models) > 1
         else []
     )
     n_users = len(per_model[models[0]])
     if args.format == "json":
-        out = {"runs": means, "n_users": n_users, "split_fingerprint": fp, "tests": tests}
+        out = {
+            "runs": means,
+            "n_users": n_users,
+            "split_fingerprint": fp,
+            "seed_spread": spread,
+            "families": [family_record(tests)] if tests else [],
+            "tests": tests,
+        }
         return json.dumps(out, indent=2, default=float) + "\n"
     caption = {
         "test": args.test,
@@ -116,4 +153,6 @@ def _render(
         "n_users": n_users,
         "fingerprint": fp[:12],
     }
-    return leaderboard(means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics)
+    return leaderboard(
+        means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics, spread=spread
+    )

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--results-dir", default=None, help="where run directories go (default: the config's)")
     p.add_argument("--run-dir", default=None, help="use (or resume) exactly this run directory")
+    p.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="resume even when finished units were written by other code (commit, uncommitted changes, package "
+        "versions); the mixture is recorded in provenance.json and the leaderboard caption",
+    )
     p.set_defaults(func=_run)
 
 
@@ -59,7 +65,9 @@ def _run(args: argparse.Namespace) -> int:
             "(not an LVLM), text embeddings from the real all-MiniLM-L6-v2, and its image feature is a plain "
             "pixel feature in place of CLIP; its numbers say nothing about real data."
         )
-    result = run_experiment(cfg, force=args.force, run_dir=args.run_dir, logger_kind=args.logger)
+    result = run_experiment(
+        cfg, force=args.force, run_dir=args.run_dir, logger_kind=args.logger, allow_mixed=args.allow_mixed
+    )
     print((result.run_dir / "leaderboard.md").read_text(encoding="utf-8"))
     print(f"results: {result.run_dir}  ({len(result.units_run)} units run, {len(result.units_skipped)} already done)")
     return 0

@@ -4,10 +4,21 @@ Formats (whitespace-separated; blank lines are counted as notes and ignored)
 
 - qrels: ``user 0 item rel``. ``rel`` is an integer; ``rel > 0`` means relevant. A repeated
   (user, item) pair is a ``duplicate`` problem.
-- run: ``user Q0 item rank score tag``. The ranking is rebuilt from the scores, **score descending,
-  then item id (as a string) ascending for ties**; the ``rank`` column must be an integer but is
-  otherwise ignored (trec_eval does the same; ranks disagree with scores in many real files).
-  A repeated (user, item) pair is a ``duplicate`` problem; NaN scores are ``wrong_type``.
+- run: ``user Q0 item rank score tag``. The ranking is rebuilt from the scores; the ``rank`` column
+  must be an integer but is otherwise ignored (trec_eval does the same; ranks disagree with scores
+  in many real files). A repeated (user, item) pair is a ``duplicate`` problem; NaN scores are
+  ``wrong_type``.
+
+Ties (:data:`TIE_RULES`, :func:`rank_run`'s ``ties``):
+
+- ``item-asc`` (default) — score descending, then item id (as a string) **ascending**: the
+  project's own rule (the in-process evaluator ranks the lower item id first).
+- ``trec_eval`` — exactly what trec_eval (and pytrec_eval) does: the score is held as a 32-bit
+  float (trec_eval's ``TEXT_RESULTS.sim`` is a C ``float``, so scores closer than float32 precision
+  tie), then score descending, then item id **descending** by byte order (``strcmp`` of the
+  docnos, reversed). Use it to reproduce numbers computed with trec_eval.
+
+Runs without tied scores rank identically under both rules (up to the float32 rounding).
 
 Problems raise :class:`~benchmark.data.read_report.BadInputError` (``file:line: kind: detail``) unless
 ``strict=False``, in which case the line is skipped and counted in the returned
@@ -29,7 +40,10 @@ from benchmark.data.read_report import ReadReport
 from benchmark.io import atomic_open
 from benchmark.split import Split
 
-__all__ = ["read_qrels", "read_run", "rank_run", "relevant_from_qrels", "write_run", "write_qrels"]
+__all__ = ["TIE_RULES", "read_qrels", "read_run", "rank_run", "relevant_from_qrels", "write_run", "write_qrels"]
+
+TIE_RULES: tuple[str, ...] = ("item-asc", "trec_eval")
+"""How :func:`rank_run` orders items of equal score (module docstring); the first is the default."""
 
 
 def _lines(path: Path, report: ReadReport) -> Iterator[tuple[int, str]]:
@@ -141,11 +155,20 @@ def read_run(path: str | Path, *, strict: bool = True) -> tuple[pd.DataFrame, Re
     return df, report
 
 
-def rank_run(run: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
-    """Re-rank a run frame: per user by score desc, item id (string) asc; new ``rank`` 1..; keep ≤ ``k``."""
-    df = run.assign(item=run["item"].astype(str)).sort_values(
-        ["user", "score", "item"], ascending=[True, False, True], kind="stable"
-    )
+def rank_run(run: pd.DataFrame, k: int | None = None, *, ties: str = "item-asc") -> pd.DataFrame:
+    """Re-rank a run frame per user by score descending, ties by ``ties`` (:data:`TIE_RULES`, see
+    the module docstring); new ``rank`` 1..; keep ranks ≤ ``k``. ``score`` is returned as given."""
+    if ties not in TIE_RULES:
+        raise ValueError(f"unknown tie rule {ties!r}; allowed: {', '.join(TIE_RULES)}")
+    df = run.assign(item=run["item"].astype(str))
+    if ties == "trec_eval":
+        # trec_eval compares C floats, then strcmp(docno) reversed; Python orders str by code
+        # point, which for UTF-8 text is the same as byte order.
+        key = df.assign(_sim=df["score"].to_numpy(dtype=np.float64).astype(np.float32))
+        df = key.sort_values(["user", "_sim", "item"], ascending=[True, False, False], kind="stable")
+        df = df.drop(columns="_sim")
+    else:
+        df = df.sort_values(["user", "score", "item"], ascending=[True, False, True], kind="stable")
     df = df.assign(rank=df.groupby("user", sort=False).cumcount().to_numpy() + 1)
     if k is not None:
         df = df[df["rank"] <= k]

@@ -1,7 +1,9 @@
 """Leaderboards (Markdown, LaTeX booktabs, CSV), statistics tables and PNG plots.
 
 :mod:`~benchmark.report.labels` (how metric names and numbers print), :mod:`~benchmark.report.tables`
-(leaderboard and statistics table layouts), :mod:`~benchmark.report.plots` (PNG figures).
+(leaderboard layouts), :mod:`~benchmark.report.captions` (their footnotes and marks),
+:mod:`~benchmark.report.comparisons` (the statistics table), :mod:`~benchmark.report.plots` (PNG
+figures).
 """
 
 from benchmark.report.labels import latex_escape, metric_label, order_metrics, split_metric

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "CORRECTION_NAMES",
+    "FORMATS",
     "TEST_NAMES",
+    "TRAINING_RANDOMNESS_NOTE",
+    "direction_of",
+    "row_test_phrase",
+    "trained",
+    "test_phrase",
     "format_number",
     "format_p",
     "format_percent",
@@ -39,12 +45,18 @@ _FAMILY_NAMES = {
     "map": "MAP",
     "coverage": "Coverage",
 }
+FORMATS: tuple[str, ...] = ("md", "latex", "csv")
+"""Table formats of :mod:`benchmark.report.tables` and :mod:`benchmark.report.comparisons`."""
 TEST_NAMES = {
+    "auto": "mixed model for multi-seed comparisons, else paired t-test",
+    "mixed": "linear mixed model over users and training seeds",
     "t": "paired t-test",
     "wilcoxon": "Wilcoxon signed-rank test (Pratt zeros)",
     "randomization": "paired randomization (sign-flip) test",
     "bootstrap": "paired bootstrap test",
 }
+TRAINING_RANDOMNESS_NOTE = "conditional on the trained models (training randomness not counted)"
+"""How a classic test over users is qualified when a compared model was trained with seeds."""
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg", "none": "no"}
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -128,3 +140,36 @@ def format_percent(x: Any) -> str:
 def md_escape(text: str) -> str:
     """Escape ``|`` so the text stays inside one Markdown table cell."""
     return str(text).replace("|", r"\|")
+
+
+def direction_of(t: Mapping[str, Any]) -> int:
+    """+1/−1/0: a comparison's direction from its test's own statistic (``direction``), or the
+    sign of the mean difference for comparison dicts written before that key existed."""
+    if "direction" in t and t["direction"] is not None:
+        return int(t["direction"])
+    d = float(t["mean_diff"])
+    return 1 if d > 0 else -1 if d < 0 else 0
+
+
+def trained(t: Mapping[str, Any]) -> bool:
+    """Whether a side of the comparison is a model trained with seeds (its seed ids are known)."""
+    seeds = t.get("seeds") or {}
+    return any(s is not None for side in seeds.values() for s in side)
+
+
+def test_phrase(test: str, with_trained_models: bool) -> str:
+    """A test's name for captions, saying when it holds the trained models fixed."""
+    name = TEST_NAMES.get(test, test)
+    if with_trained_models and test != "mixed":
+        return f"{name}, {TRAINING_RANDOMNESS_NOTE}"
+    return name
+
+
+def row_test_phrase(t: Mapping[str, Any]) -> str:
+    """:func:`test_phrase` of one comparison dict (the mixed model with one model per side is
+    the paired t-test, and is named so)."""
+    test = str(t["test"])
+    n_seeds = t.get("n_seeds") or {}
+    if test == "mixed" and n_seeds and max(int(v) for v in n_seeds.values()) < 2:
+        test = "t"
+    return test_phrase(test, trained(t))

@@ -1,13 +1,19 @@
-"""Leaderboards and statistics tables as Markdown, LaTeX (booktabs) or CSV.
+"""Leaderboards as Markdown, LaTeX (booktabs) or CSV (the statistics table is in
+:mod:`benchmark.report.comparisons`, the footnote and marks in :mod:`benchmark.report.captions`).
 
 A leaderboard is methods × metric columns, grouped by metric family then by K (``recall@10``,
 ``recall@20``, ``ndcg@10``, …). In every column the best value is bold and the second best
 underlined (compared on the values as printed, higher is better; ties share the mark). A run
 that differs significantly from the baseline after correction gets ▲ (better) or ▼ (worse) —
-``\\uparrow``/``\\downarrow`` in LaTeX — and the footnote names the test, the correction, the
-family size, α, the number of users and the split fingerprint. CSV carries plain numbers with
-``<metric>_p_adjusted`` and ``<metric>_significant`` (1 better, −1 worse, 0 not significant,
-empty for the baseline) so that it reads back with :func:`pandas.read_csv`.
+``\\uparrow``/``\\downarrow`` in LaTeX —, the direction being the test's own (``direction`` of
+the comparison: the sign of R⁺ − R⁻ for Wilcoxon, the CI for the bootstrap, the mean otherwise).
+The footnote names the tests (and says when a test holds the trained models fixed), the
+correction, the family it ran over (name and size), α, the number of users and the split
+fingerprint. With the seed spread given, each value shows ``± SD`` over seeds and a row is marked
+† when a model's seed SD is at least half the CI half-width of one of its comparisons on a shown
+metric (training randomness is then as large as the uncertainty of the comparison). CSV carries
+plain numbers with ``<metric>_p_adjusted`` and ``<metric>_significant`` (1 better, −1 worse, 0
+not significant, empty for the baseline) so that it reads back with :func:`pandas.read_csv`.
 """
 
 from __future__ import annotations
@@ -18,12 +24,10 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.report.captions import SEED_MARK, caption_info, footnote, seed_flags, seed_std, significance
+from benchmark.report.comparisons import comparison_table
 from benchmark.report.labels import (
-    CORRECTION_NAMES,
-    TEST_NAMES,
-    format_number,
-    format_p,
-    format_percent,
+    FORMATS,
     is_finite,
     latex_escape,
     md_escape,
@@ -32,8 +36,19 @@ from benchmark.report.labels import (
     split_metric,
 )
 
-FORMATS: tuple[str, ...] = ("md", "latex", "csv")
-CAPTION_KEYS: tuple[str, ...] = ("test", "correction", "alpha", "n_users", "fingerprint", "title", "note", "label")
+__all__ = ["CAPTION_KEYS", "FORMATS", "comparison_table", "leaderboard"]
+
+CAPTION_KEYS: tuple[str, ...] = (
+    "test",
+    "correction",
+    "alpha",
+    "n_users",
+    "fingerprint",
+    "title",
+    "note",
+    "label",
+    "code_versions",
+)
 
 
 def leaderboard(
@@ -55,13 +70,15 @@ def leaderboard(
             ``baseline`` give the significance markers.
         fmt: ``"md"``, ``"latex"`` or ``"csv"``.
         baseline: the reference run; default: the single baseline named in ``tests``.
-        caption: keys among :data:`CAPTION_KEYS`. ``correction`` and ``alpha`` are required
-            when ``tests`` are given (comparison dicts do not record them); ``test`` and
-            ``n_users`` default to the tests' values.
+        caption: keys among :data:`CAPTION_KEYS`. ``correction`` and ``alpha`` default to the
+            tests' values (required for comparison dicts that do not record them); ``test``
+            and ``n_users`` too. ``code_versions``: descriptions of the code versions a
+            results directory mixes (``--allow-mixed``), stated in the footnote.
         metrics: columns to show, in this order; default: every metric, grouped by family then K.
         digits: decimals shown (best/second are decided on the printed values).
         spread: run → metric → ``{"std": …}`` (from :func:`benchmark.stats.aggregate_seeds`),
-            printed as ``± std``.
+            printed as ``± std``; with ``tests``, rows whose seed SD is comparable to a CI
+            half-width are marked (module docstring).
 
     Raises:
         ValueError: unknown format or caption key, baseline not among the runs, tests naming
@@ -79,60 +96,27 @@ def leaderboard(
     cols = list(dict.fromkeys(metrics)) if metrics is not None else order_metrics([m for r in runs for m in means[r]])
     if not cols:
         raise ValueError("no metrics to show")
-    baseline, sig = _significance(tests, baseline, runs)
-    info = _caption_info(cap, baseline, tests)
+    baseline, sig = significance(tests, baseline, runs)
+    info = caption_info(cap, baseline, tests)
 
     if fmt == "csv":
-        return _leaderboard_csv(means, runs, cols, baseline, sig, spread)
+        return _leaderboard_csv(means, runs, cols, baseline, sig, spread, seed_flags(tests, spread, cols))
 
     marks = _rank_marks(means, runs, cols, digits)
     cells = {
-        (r, m): _cell(means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0], _std(spread, r, m), digits, fmt)
+        (r, m): _cell(
+            means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0], seed_std(spread, r, m), digits, fmt
+        )
         for r in runs
         for m in cols
     }
-    labels = {r: (f"{r} (baseline)" if r == baseline else r) for r in runs}
+    flagged = seed_flags(tests, spread, cols)
+    if flagged:
+        info["seed_flag"] = True
+    labels = {r: (f"{r} (baseline)" if r == baseline else r) + (SEED_MARK if r in flagged else "") for r in runs}
     if fmt == "md":
         return _leaderboard_md(runs, cols, cells, labels, info)
     return _leaderboard_latex(runs, cols, cells, labels, info)
-
-
-def comparison_table(tests: Sequence[Mapping[str, Any]], fmt: str = "md", *, digits: int = 4) -> str:
-    """Render the statistics of each comparison (one row per run × metric).
-
-    Columns: metric, run, baseline, mean difference with its CI, p, adjusted p, effect size
-    (mean/SD of differences), relative improvement with its CI, significance. CSV holds every
-    key of the comparison dicts as plain values.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    rows = list(tests)
-    if fmt == "csv":
-        buf = io.StringIO()
-        pd.DataFrame([dict(t) for t in rows]).to_csv(buf, index=False)
-        return buf.getvalue()
-    head = [
-        "Metric",
-        "Run",
-        "Baseline",
-        "Δ mean",
-        "CI",
-        "p",
-        "p (adj.)",
-        "Effect size",
-        "Rel. impr.",
-        "Rel. CI",
-        "Sig.",
-    ]
-    body = [_comparison_row(t, digits) for t in rows]
-    if fmt == "md":
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 8) + "|"]
-        lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in body]
-        return "\n".join(lines) + "\n"
-    return _comparison_latex(head, body)
-
-
-# --- helpers -------------------------------------------------------------------------------
 
 
 def _rank_marks(
@@ -150,87 +134,6 @@ def _rank_marks(
             elif len(levels) > 1 and v == levels[1]:
                 marks[(r, m)] = "second"
     return marks
-
-
-def _comparison_row(t: Mapping[str, Any], digits: int) -> list[str]:
-    """The printed cells of one comparison (the last one is ▲/▼/• when significant)."""
-    return [
-        metric_label(str(t["metric"])),
-        str(t["run"]),
-        str(t["baseline"]),
-        format_number(t["mean_diff"], digits, signed=True),
-        f"[{format_number(t['ci_low'], digits, signed=True)}, {format_number(t['ci_high'], digits, signed=True)}]",
-        format_p(t["p"]),
-        format_p(t["p_adjusted"]),
-        format_number(t["effect_size"], 3, signed=True),
-        format_percent(t["rel_improvement"]),
-        f"[{format_percent(t['rel_ci_low'])}, {format_percent(t['rel_ci_high'])}]",
-        ("▲" if t["mean_diff"] > 0 else "▼" if t["mean_diff"] < 0 else "•") if t["significant"] else "",
-    ]
-
-
-def _comparison_latex(head: Sequence[str], body: Sequence[list[str]]) -> str:
-    out = [
-        r"\begin{tabular}{lll" + "r" * 8 + "}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in head) + r" \\",
-        r"\midrule",
-    ]
-    for row in body:
-        row = row[:-1] + [{"▲": r"$\uparrow$", "▼": r"$\downarrow$", "•": r"$\bullet$"}.get(row[-1], "")]
-        out.append(" & ".join(latex_escape(c) if i < len(row) - 1 else c for i, c in enumerate(row)) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
-
-
-def _std(spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None, run: str, metric: str) -> float | None:
-    if not spread or run not in spread or metric not in spread[run]:
-        return None
-    s = spread[run][metric].get("std")
-    return float(s) if s is not None and is_finite(s) else None
-
-
-def _significance(
-    tests: Sequence[Mapping[str, Any]], baseline: str | None, runs: Sequence[str]
-) -> tuple[str | None, dict[tuple[str, str], tuple[int, float]]]:
-    """Resolve the baseline; map (run, metric) → (+1/−1/0 significant better/worse/not, p_adjusted)."""
-    tests = list(tests)
-    if baseline is None and tests:
-        names = sorted({str(t["baseline"]) for t in tests})
-        if len(names) > 1:
-            raise ValueError(f"tests compare against several baselines {names}; pass baseline=")
-        baseline = names[0]
-    if baseline is not None and baseline not in runs:
-        raise ValueError(f"baseline {baseline!r} is not among the runs {list(runs)}")
-    sig: dict[tuple[str, str], tuple[int, float]] = {}
-    used = [t for t in tests if t["baseline"] == baseline]
-    if tests and not used:
-        raise ValueError(f"none of the tests is against baseline {baseline!r}")
-    for t in used:
-        direction = 0
-        if t["significant"]:
-            direction = 1 if t["mean_diff"] > 0 else -1 if t["mean_diff"] < 0 else 0
-        sig[(str(t["run"]), str(t["metric"]))] = (direction, float(t["p_adjusted"]))
-    return baseline, sig
-
-
-def _caption_info(cap: dict[str, Any], baseline: str | None, tests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    info = dict(cap)
-    used = [t for t in tests if t["baseline"] == baseline]
-    if used:
-        missing = [k for k in ("correction", "alpha") if k not in cap]
-        if missing:
-            raise ValueError(
-                f"caption must give {missing} when tests are shown (comparison results do not record them)"
-            )
-        kinds = sorted({str(t["test"]) for t in used})
-        if len(kinds) > 1:
-            raise ValueError(f"tests of several kinds {kinds} in one table")
-        info.setdefault("test", kinds[0])
-        info.setdefault("n_users", int(used[0]["n_users"]))
-        info["family"] = len(used)
-        info["baseline"] = baseline
-    return info
 
 
 def _cell(value: Any, mark: str | None, direction: int, std: float | None, digits: int, fmt: str) -> str:
@@ -254,41 +157,6 @@ def _cell(value: Any, mark: str | None, direction: int, std: float | None, digit
     return text + {1: r"\textsuperscript{$\uparrow$}", -1: r"\textsuperscript{$\downarrow$}"}.get(direction, "")
 
 
-def _footnote(info: Mapping[str, Any], fmt: str) -> str:
-    parts: list[str] = []
-    up, down = ("▲", "▼") if fmt == "md" else (r"$\uparrow$", r"$\downarrow$")
-    if "baseline" in info:
-        corr = CORRECTION_NAMES.get(str(info["correction"]), str(info["correction"]))
-        test = TEST_NAMES.get(str(info["test"]), str(info["test"]))
-        base = info["baseline"] if fmt == "md" else latex_escape(info["baseline"])
-        alpha_sym = "α" if fmt == "md" else r"$\alpha$"
-        parts.append(
-            f"{up}/{down}: significantly better/worse than {base} "
-            f"({latex_escape(test) if fmt == 'latex' else test}, two-sided, "
-            f"{latex_escape(corr) if fmt == 'latex' else corr} correction over "
-            f"{info['family']} comparisons, {alpha_sym} = {info['alpha']})."
-        )
-    elif any(k in info for k in ("test", "correction", "alpha")):
-        text = (
-            f"Test: {info.get('test', 'n/a')}, correction: {info.get('correction', 'n/a')}, "
-            f"alpha = {info.get('alpha', 'n/a')}; no significance markers."
-        )
-        parts.append(text if fmt == "md" else latex_escape(text))
-    parts.append("Best in bold, second underlined.")
-    if "n_users" in info:
-        parts.append(
-            f"n_users = {info['n_users']}." if fmt == "md" else rf"$n_{{\mathrm{{users}}}}$ = {info['n_users']}."
-        )
-    if info.get("fingerprint"):
-        fp = str(info["fingerprint"])
-        parts.append(
-            f"Split fingerprint `{fp}`." if fmt == "md" else rf"Split fingerprint \texttt{{{latex_escape(fp[:12])}}}."
-        )
-    if info.get("note"):
-        parts.append(str(info["note"]) if fmt == "md" else latex_escape(str(info["note"])))
-    return " ".join(parts)
-
-
 def _leaderboard_md(
     runs: Sequence[str],
     cols: Sequence[str],
@@ -303,7 +171,7 @@ def _leaderboard_md(
     lines.append("|---|" + "|".join("---:" for _ in cols) + "|")
     for r in runs:
         lines.append(f"| {md_escape(labels[r])} | " + " | ".join(cells[(r, m)] for m in cols) + " |")
-    lines += ["", _footnote(info, "md")]
+    lines += ["", footnote(info, "md")]
     return "\n".join(lines) + "\n"
 
 
@@ -329,7 +197,7 @@ def _leaderboard_latex(
         col += width
     ks = [("@" + str(split_metric(m)[1])) if split_metric(m)[1] is not None else "" for m in cols]
     caption = latex_escape(str(info["title"])) + ". " if info.get("title") else ""
-    caption += _footnote(info, "latex")
+    caption += footnote(info, "latex")
     out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}"]
     if info.get("label"):
         out.append(rf"\label{{{info['label']}}}")
@@ -354,15 +222,18 @@ def _leaderboard_csv(
     baseline: str | None,
     sig: Mapping[tuple[str, str], tuple[int, float]],
     spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
+    flagged: set[str],
 ) -> str:
     records = []
     for r in runs:
         rec: dict[str, Any] = {"method": r, "is_baseline": r == baseline}
+        if spread:
+            rec["seed_sd_flag"] = r in flagged
         for m in cols:
             v = means[r].get(m)
             rec[m] = float(v) if v is not None else float("nan")
             if spread:
-                rec[f"{m}_std"] = _std(spread, r, m)
+                rec[f"{m}_std"] = seed_std(spread, r, m)
             if sig:
                 d, pa = sig.get((r, m), (None, None))
                 rec[f"{m}_p_adjusted"] = pa

@@ -1,18 +1,15 @@
-"""``vlm4rec-bench claims``: the paper's published numbers beside ours, and a verdict per claim.
+"""``vlm4rec-bench claims``: the paper's published numbers beside ours, and two verdicts per claim.
 
-A claim says that one method beats others on a metric. For each pair we run the paired test
-chosen for the experiment (default t-test) on per-user values, Holm-corrected over *all* pairs
-of all claims, and report the mean difference with its 95% CI and the relative improvement
-with its CI. Verdicts:
-
-- ``supported``: every "better > other" difference is positive and significant after correction
-  (and, when the paper states a size, our relative improvement CI is reported beside it);
-- ``contradicted``: at least one pair is significant in the opposite direction;
-- ``not supported``: neither (no significant difference for some pair);
-- ``not testable``: a method of the claim has no row in these results (``paper_name`` in the
-  config maps our models to the paper's labels) and the pairs that can be tested do not
-  contradict it; those pairs are still shown. One significant contradiction is enough for
-  ``contradicted`` even when other methods are missing.
+Each claim gets a **direction** verdict (supported / contradicted / not significant / not
+testable) from the test's own statistic, and a **size** verdict (the published relative
+improvement inside or outside our CI of it); the rules are in :mod:`benchmark.runner.verdicts`.
+The comparisons form one family (by default the claims' distinct comparisons; ``family="run"``
+reuses the run's own), corrected together; the report states the family, its size and the
+test in words (what its randomness covers: users and training seeds, or the trained models held
+fixed). Every claim is judged in each evaluation mode of the run (the leaderboard's
+``full-catalogue`` and, when configured, the paper's ``captioned-only``), next to the
+differences from the paper that remain (:mod:`benchmark.runner.claims_paper`). Several results
+directories are shown side by side, each judged on its own.
 """
 
 from __future__ import annotations
@@ -61,47 +58,74 @@ def load_published(name_or_path: str | None = None) -> dict[str, Any]:
 
 
 def claims_report(
-    run_dir: str | Path | RunResults,
+    run_dir: str | Path | RunResults | list[str | Path | RunResults],
     published: str | None = None,
     test: str | None = None,
     correction: str | None = None,
     alpha: float | None = None,
+    family: str = "claims",
 ) -> tuple[str, dict[str, Any]]:
-    """Markdown report and a JSON-able dict for one results directory.
+    """Markdown report and a JSON-able dict for one results directory or several side by side.
 
-    ``test``/``correction``/``alpha`` default to the run's statistics settings; ``published``
-    to the run's ``published`` (the VLM4Rec paper's numbers by default).
+    Every claim is judged in every evaluation mode of each run (the leaderboard's
+    ``full-catalogue`` first; ``claims[i]["modes"][mode]`` for the others, see
+    :mod:`benchmark.runner.claims_paper`), with the differences from the paper that remain.
+    ``test``/``correction``/``alpha`` default to each run's statistics settings (with
+    ``family="run"`` they must not be given: the run's family is the run's settings);
+    ``published`` to the first run's ``published`` (the VLM4Rec paper's numbers by default).
+    The dict's top-level ``table``/``table_by_mode``/``claims``/``family`` are the first run's
+    (``verdict`` is the direction verdict, its earlier name); ``runs`` holds every run's.
     """
-    results = run_dir if isinstance(run_dir, RunResults) else RunResults.load(run_dir)
-    st = results.config.statistics
-    settings: dict[str, Any] = {
-        "test": test or st.test,
-        "correction": correction or st.correction,
-        "alpha": alpha if alpha is not None else st.alpha,
+    if family == "run" and any(x is not None for x in (test, correction, alpha)):
+        raise ValueError("family 'run' uses the run's own test, correction and alpha; drop --test/--correction/--alpha")
+    items = run_dir if isinstance(run_dir, list) else [run_dir]
+    runs = [r if isinstance(r, RunResults) else RunResults.load(r) for r in items]
+    pub = load_published(published or runs[0].config.published)
+    settings = {"test": test, "correction": correction, "alpha": alpha}
+    per_run = [judge_run(label, results, pub, settings, family) for label, results in zip(run_labels(runs), runs)]
+    first = per_run[0]
+    keys = ("run_dir", "split_fingerprint", "test", "correction", "alpha", "family", "table", "table_by_mode", "claims")
+    report = {k: first[k] for k in keys}
+    report["provenance_caveats"] = pub.get("provenance_caveats", [])
+    report["runs"] = per_run
+    return render_markdown(runs[0], pub, per_run), report
+
+
+def judge_run(
+    label: str, results: RunResults, pub: dict[str, Any], settings: dict[str, Any], family: str
+) -> dict[str, Any]:
+    """One run's part of the report: its claims judged in each of its evaluation modes."""
+    from benchmark.runner.verdicts import judge_claims, with_overrides
+
+    stats = with_overrides(results.config.statistics, **settings)
+    modes = claims_paper.modes_of(results)
+    judged = {
+        mode: judge_claims(results, pub, stats, family, None if mode == claims_paper.FULL else mode) for mode in modes
     }
-    pub = load_published(published or results.config.published)
-    per_model = results.averaged()
-    names = results.paper_names()
-    rows = side_by_side(pub, names, per_model)
-    verdicts, n_pairs = claim_verdicts(pub, names, per_model, **settings)
-    # every claim in every evaluation mode of the run, and what still differs from the paper
-    by_mode = {
-        mode: claim_verdicts(pub, names, claims_paper.mode_frames(results, mode), **settings)
-        for mode in claims_paper.modes_of(results)[1:]
-    }
-    for i, (v, claim) in enumerate(zip(verdicts, pub.get("claims", []))):
-        v["differences"] = claims_paper.differences(results, pub, claim)
-        v["modes"] = {mode: mode_verdicts[i] for mode, (mode_verdicts, _) in by_mode.items()}
-    report = {
+    verdicts, record = judged[claims_paper.FULL]
+    for i, claim in enumerate(pub.get("claims", [])):
+        verdicts[i]["differences"] = claims_paper.differences(results, pub, claim)
+        verdicts[i]["modes"] = {mode: judged[mode][0][i] for mode in modes[1:]}
+    return {
+        "label": label,
         "run_dir": str(results.run_dir),
         "split_fingerprint": results.fingerprint,
-        **settings,
-        "table": rows,
+        "test": stats.test,
+        "correction": stats.correction,
+        "alpha": stats.alpha,
+        "modes": modes,
+        "family": record,
+        "families_by_mode": {mode: judged[mode][1] for mode in modes},
+        "table": side_by_side(pub, results.paper_names(), results.averaged()),
         "table_by_mode": claims_paper.published_vs_modes(results, pub),
         "claims": verdicts,
-        "provenance_caveats": pub.get("provenance_caveats", []),
     }
-    return render_markdown(results, pub, report["table_by_mode"], verdicts, n_pairs, settings), report
+
+
+def run_labels(runs: list[RunResults]) -> list[str]:
+    """A short name per run: the experiment, with the run directory's name when two share it."""
+    names = [r.config.experiment for r in runs]
+    return [f"{n} ({r.run_dir.name})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
 def side_by_side(
@@ -117,157 +141,146 @@ def side_by_side(
     return rows
 
 
-def claim_verdicts(
-    pub: dict[str, Any],
-    paper_to_ours: dict[str, str],
-    per_model: dict[str, pd.DataFrame],
-    *,
-    test: str,
-    correction: str,
-    alpha: float,
-) -> tuple[list[dict[str, Any]], int]:
-    """Every claim with its tested pairs (corrected together over all claims) and its verdict;
-    also the number of pairs tested."""
-    pairs: list[tuple[str, str, str, str]] = []  # (claim id, metric, better, other) in our names
-    verdicts: list[dict[str, Any]] = []
-    for claim in pub.get("claims", []):
-        better = paper_to_ours.get(claim["better"])
-        others = [paper_to_ours.get(o) for o in claim["than"]]
-        missing = [claim["better"]] if better not in per_model else []
-        missing += [o for o, ours in zip(claim["than"], others) if ours not in per_model]
-        verdicts.append(
-            {
-                "id": claim["id"],
-                "text": claim["text"],
-                "metric": claim["metric"],
-                "missing": missing,
-                "published_relative_improvement": claim.get("published_relative_improvement"),
-            }
-        )
-        pairs += [(claim["id"], claim["metric"], better, o) for o in others if better in per_model and o in per_model]
-    results = tested_pairs(pairs, per_model, test=test, correction=correction, alpha=alpha)
-    for v, claim in zip(verdicts, pub.get("claims", [])):
-        better = paper_to_ours.get(claim["better"])
-        keys = [(v["id"], better, paper_to_ours.get(o)) for o in claim["than"]]
-        v["pairs"] = [results[k] for k in keys if k in results]
-        v["n_pairs_tested"] = len(v["pairs"])
-        v["n_pairs_claimed"] = len(claim["than"])
-        v["verdict"] = verdict(v["pairs"], bool(v["missing"]))
-    return verdicts, len(pairs)
+VERDICT_RULES = (
+    "Direction: *supported* = every pair significantly better after correction; *contradicted* = some pair "
+    "significantly worse; *not testable* = a method has no results here (or its pair is outside the family); "
+    "*not significant* = otherwise. The direction is the test's own (the sign of R⁺ − R⁻ for Wilcoxon, the "
+    "bootstrap CI for the bootstrap, the mean difference otherwise). Size: the published relative improvement "
+    "(stated in the claim, else computed from the published numbers of both methods) *inside* or *outside* our "
+    "CI of the relative improvement; *n/a* without a published size."
+)
+MODES_NOTE = (
+    "`full-catalogue`: every item ranked, seen items masked, every test item relevant (the leaderboard's). "
+    "`captioned-only`: the paper's protocol (each model's own items, profile from train + valid, no masking, users "
+    "without such items skipped, the configured share of test users); in brackets the middle 95% of the mean over "
+    "repeated user samples; each model's mean over its own users, as the paper computed them. Claims in "
+    "`captioned-only` are tested on the users both methods kept."
+)
 
 
-def tested_pairs(
-    pairs: list[tuple[str, str, str, str]],
-    per_model: dict[str, pd.DataFrame],
-    *,
-    test: str,
-    correction: str,
-    alpha: float,
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Each (claim, metric, better, other) pair tested with ``other`` as the baseline, then the
-    p-values corrected jointly (one family: all pairs of all claims)."""
-    from benchmark.stats import adjust_pvalues, compare
-
-    if not pairs:
-        return {}
-    raw = []
-    for cid, metric, better, other in pairs:
-        a, b = claims_paper.paired(per_model[better], per_model[other])  # captioned-only: users both keep
-        r = compare(
-            {better: a, other: b},
-            baseline=other,
-            metrics=[metric],
-            test=test,
-            correction="none",
-            alpha=alpha,
-        )[0]
-        raw.append(((cid, better, other), r))
-    adj = adjust_pvalues([r["p"] for _, r in raw], correction)
-    return {key: dict(r, p_adjusted=float(pa), significant=bool(pa <= alpha)) for (key, r), pa in zip(raw, adj)}
-
-
-def verdict(pairs: list[dict[str, Any]], missing: bool) -> str:
-    """The verdict rule of the module docstring."""
-    if any(p["significant"] and p["mean_diff"] < 0 for p in pairs):
-        return "contradicted"
-    if missing:
-        return "not testable"
-    if all(p["significant"] and p["mean_diff"] > 0 for p in pairs):
-        return "supported"
-    return "not supported"
-
-
-def render_markdown(
-    results: RunResults,
-    pub: dict[str, Any],
-    rows: list[dict[str, Any]],
-    verdicts: list[dict[str, Any]],
-    n_pairs: int,
-    settings: dict[str, Any],
-) -> str:
-    """The claims report as Markdown: header, published-vs-ours table, one section per claim."""
-    md = [
-        f"# Claims check: {results.config.experiment}",
-        "",
-        f"Results: `{results.run_dir}` · split fingerprint `{results.fingerprint[:12]}` · test: {settings['test']}, "
-        f"correction: {settings['correction']} over all {n_pairs} claim comparisons, α = {settings['alpha']}",
-        "",
-        f"Published numbers: {pub.get('source', '').strip()}",
-        "",
-    ]
+def render_markdown(results: RunResults, pub: dict[str, Any], per_run: list[dict[str, Any]]) -> str:
+    """The claims report as Markdown: runs and families, published-vs-ours, one section per claim."""
+    md = [f"# Claims check: {results.config.experiment}", "", f"Published numbers: {pub.get('source', '').strip()}"]
     md += [f"- Paper protocol: {cav}" for cav in pub.get("protocol_caveats", [])]
     md += [f"- Provenance of the published numbers: {cav}" for cav in pub.get("provenance_caveats", [])]
-    modes = claims_paper.modes_of(results)
-    md += ["", "## Published vs ours", ""]
-    md += claims_paper.modes_table_markdown(rows, modes)
-    if len(modes) > 1:
-        md += [
-            "",
-            "`full-catalogue`: every item ranked, seen items masked, every test item relevant (the leaderboard's). "
-            "`captioned-only`: the paper's protocol (each model's own items, profile from train + valid, no "
-            "masking, users without such items skipped, the configured share of test users); in brackets the "
-            "middle 95% of the mean over repeated user samples; each model's mean over its own users, as the "
-            "paper computed them.",
-        ]
+    md += ["", "## Runs and statistics", ""]
+    for run in per_run:
+        md += run_header(run)
+    md += ["", VERDICT_RULES, "", "## Published vs ours", ""]
+    md += published_table(per_run)
+    if any(len(run["modes"]) > 1 for run in per_run):
+        md += ["", MODES_NOTE]
     md += ["", "## Claims", ""]
-    for v in verdicts:
-        md += claim_markdown(v)
+    for i in range(len(per_run[0]["claims"])):
+        md += claim_markdown([(where, c) for run in per_run for where, c in _claim_by_mode(run, i, len(per_run))])
+        md += _differences(per_run, i)
     return "\n".join(md) + "\n"
 
 
-def claim_markdown(v: dict[str, Any]) -> list[str]:
-    md = [f"### {v['text']} — **{v['verdict']}**"]
-    if v["missing"]:
-        md.append(
-            f"Methods without a row in these results: {', '.join(v['missing'])}. "
-            f"Tested {v['n_pairs_tested']} of {v['n_pairs_claimed']} comparisons."
+def _where(run: dict[str, Any], mode: str, n_runs: int) -> str:
+    return mode if n_runs == 1 else f"{run['label']}, {mode}"
+
+
+def _claim_by_mode(run: dict[str, Any], i: int, n_runs: int) -> list[tuple[str, dict[str, Any]]]:
+    claim = run["claims"][i]
+    out = [(_where(run, claims_paper.FULL, n_runs), claim)]
+    return out + [(_where(run, mode, n_runs), mc) for mode, mc in claim.get("modes", {}).items()]
+
+
+def _differences(per_run: list[dict[str, Any]], i: int) -> list[str]:
+    if len(per_run) == 1:
+        return claims_paper.differences_markdown(per_run[0]["claims"][i].get("differences", [])) + [""]
+    out: list[str] = []
+    for run in per_run:
+        lines = claims_paper.differences_markdown(run["claims"][i].get("differences", []))
+        out += [lines[0].replace("from the paper", f"from the paper ({run['label']})", 1), *lines[1:]]
+    return out + [""]
+
+
+def run_header(run: dict[str, Any]) -> list[str]:
+    from benchmark.report.labels import CORRECTION_NAMES
+
+    corr = CORRECTION_NAMES.get(run["correction"], run["correction"])
+    lines = [f"- **{run['label']}**: `{run['run_dir']}`, split `{run['split_fingerprint'][:12]}`, α = {run['alpha']}."]
+    for mode, fam in run["families_by_mode"].items():
+        what = (
+            f"the claims' {fam.get('n_distinct', 0)} distinct comparisons ({fam.get('n_claim_comparisons', 0)} in "
+            "the claims; a pair shared by claims is tested once)"
+            if fam.get("id", "claims") == "claims"
+            else f'the run\'s own family "{fam.get("id", "")}": {fam.get("description", "")}'
         )
-    md += pair_lines(v.get("pairs", []))
+        lines.append(f"  - `{mode}` — family: {what}; {fam.get('size', 0)} tests, {corr} correction.")
+    claims = run["claims"] + [mc for c in run["claims"] for mc in c.get("modes", {}).values()]
+    lines += [f"  - Test: {t}." for t in sorted({p["test_label"] for c in claims for p in c["pairs"]})]
+    return lines
+
+
+def published_table(per_run: list[dict[str, Any]]) -> list[str]:
+    """The published value beside ours in every (run, mode): mean [sample range] (n users)."""
+    cols = [(run, mode) for run in per_run for mode in run["modes"]]
+    name = (
+        (lambda run, mode: f"ours ({mode})")
+        if len(per_run) == 1
+        else (lambda run, mode: f"ours: {run['label']} ({mode})")
+    )
+    lines = [
+        "| paper method | our model | metric | published | " + " | ".join(name(r, m) for r, m in cols) + " |",
+        "|---|---|---|---:|" + "---:|" * len(cols),
+    ]
+    for i, r in enumerate(per_run[0]["table_by_mode"]):
+        cells = []
+        for run, mode in cols:
+            v = run["table_by_mode"][i].get(mode, {})
+            rng = v.get("sample_range")
+            extra = f" [{rng[0]:.4f}, {rng[1]:.4f}]" if rng else ""
+            cells.append("—" if v.get("mean") is None else f"{v['mean']:.4f}{extra} (n={v['n_users']})")
+        lines.append(
+            f"| {r['paper_method']} | {r['our_model'] or '—'} | {r['metric']} | {r['published']:.4f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return lines
+
+
+def claim_markdown(by_where: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One claim: its two verdicts wherever it was judged, then every pair's numbers and notes."""
+    from benchmark.report.labels import format_percent
+
+    v = by_where[0][1]
+    md = [f"### {v['text']}", ""]
+    md += [
+        f"- `{where}`: direction **{c['direction_verdict']}**, size **{c['size_verdict']}**" for where, c in by_where
+    ]
+    md += [
+        "",
+        "| where | pair | Δ mean [CI] | estimate | relative [CI] | published relative | size | p (adj.) | direction |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    notes: list[str] = []
+    for where, c in by_where:
+        for p in c["pairs"]:
+            rel = (
+                f"{format_percent(p['rel_improvement'])} "
+                f"[{format_percent(p['rel_ci_low'])}, {format_percent(p['rel_ci_high'])}]"
+            )
+            md.append(
+                f"| {where} | {p['run']} vs {p['baseline']} ({p['metric']}, n={p['n_users']}) | {p['mean_diff']:+.4f} "
+                f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}] | {p['estimate']:+.4f} | {rel} | "
+                f"{format_percent(p['published_rel'])} | {p['size_verdict']} | {p['p_adjusted']:.3g} | "
+                f"{p['direction_verdict']} |"
+            )
+            if p["mean_disagrees"]:
+                notes.append(
+                    f"{where}, {p['run']} vs {p['baseline']}: the mean difference ({p['mean_diff']:+.4f}) points the "
+                    f"other way from the {p['test']} test's own statistic, which decides the direction."
+                )
+        if c["missing"] or c["outside_family"]:
+            absent = ", ".join(c["missing"] + c["outside_family"])
+            notes.append(f"{where}: not tested: {absent} ({c['n_pairs_tested']} of {c['n_pairs_claimed']} pairs).")
+    notes += [f"Caveat: {cav}" for cav in v.get("caveats", [])]
     if v.get("published_relative_improvement") is not None:
-        md.append(f"- Published relative improvement: {100 * v['published_relative_improvement']:+.1f}%")
-    for mode, mv in v.get("modes", {}).items():
-        md.append(f"- In `{mode}`: **{mv['verdict']}** (paired over the users both methods evaluate)")
-        md += ["  " + line for line in pair_lines(mv.get("pairs", []))]
-    md += claims_paper.differences_markdown(v.get("differences", []))
-    md.append("")
-    return md
-
-
-def pair_lines(pairs: list[dict[str, Any]]) -> list[str]:
-    """One line per tested pair: difference with CI, relative improvement, adjusted p."""
-    md = []
-    for p in pairs:
-        rel = p.get("rel_improvement")
-        rel_s = (
-            "n/a"
-            if rel is None or rel != rel
-            else (f"{100 * rel:+.1f}% [{100 * p['rel_ci_low']:+.1f}%, {100 * p['rel_ci_high']:+.1f}%]")
-        )
-        md.append(
-            f"- {p['run']} vs {p['baseline']} ({p['metric']}): diff {p['mean_diff']:+.4f} "
-            f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], relative {rel_s}, p_adj = {p['p_adjusted']:.3g}"
-            f"{' (significant)' if p['significant'] else ''}"
-        )
+        notes.append(f"Published relative improvement (stated): {format_percent(v['published_relative_improvement'])}.")
+    md += [""] + [f"- {n}" for n in notes]
     return md
 
 

@@ -21,7 +21,7 @@ from benchmark.evaluation.captioned import EVALUATION_MODES, CaptionedSettings
 from benchmark.evaluation.metrics import METRIC_NAMES
 from benchmark.prepare.config import DatasetConfig
 from benchmark.runner.tracking import LOGGERS
-from benchmark.stats import CORRECTIONS, TESTS
+from benchmark.stats import COMPARISONS, CORRECTIONS, TESTS
 from benchmark.train_config import check_partial
 
 #: model params that name item features (``a+b`` names several)
@@ -116,8 +116,16 @@ class EvaluationConfig:
 
 @dataclass
 class StatisticsConfig:
+    """How results are compared. ``test``: ``auto`` (the default) is the mixed model over users
+    and seeds for every comparison involving a multi-seed model and the paired t-test otherwise;
+    the classic tests (``t``, ``wilcoxon``, ``randomization``, ``bootstrap``) hold the trained
+    models fixed and are labelled so (:mod:`benchmark.stats.compare`). ``comparisons``: the
+    family — ``baseline`` (every model against the baseline) or ``all-pairs`` (every model
+    against every other), corrected together by ``correction``."""
+
     baseline: str | None = None
-    test: str = choice("t", TESTS)
+    test: str = choice("auto", TESTS)
+    comparisons: str = choice("baseline", COMPARISONS)
     correction: str = choice("holm", CORRECTIONS)
     alpha: float = 0.05
     n_resamples: int = 10000

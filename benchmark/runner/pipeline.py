@@ -5,7 +5,10 @@ statistics → leaderboard, resumable unit by unit.
 own config section; the run directory's layout is described in :mod:`benchmark.runner.rundir`.
 
 Resuming: a re-run of the same resolved config reuses the latest run directory of that
-config and skips every unit whose files exist; ``force=True`` starts a new directory.
+config and skips every unit whose files exist; ``force=True`` starts a new directory. Units of
+different code versions (commit, dirty state, package versions) are never mixed silently: the
+resume refuses unless ``allow_mixed=True``, and then ``provenance.json`` (``unit_code_versions``)
+and the leaderboard caption say so.
 Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two
 runs with the same seeds give identical files.
 """
@@ -45,9 +48,16 @@ class RunResult:
 
 
 def run_experiment(
-    cfg: ExperimentConfig, *, force: bool = False, run_dir: str | Path | None = None, logger_kind: str | None = None
+    cfg: ExperimentConfig,
+    *,
+    force: bool = False,
+    run_dir: str | Path | None = None,
+    logger_kind: str | None = None,
+    allow_mixed: bool = False,
 ) -> RunResult:
-    """Run every stage of ``cfg``; resumable (see module docstring)."""
+    """Run every stage of ``cfg``; resumable (see module docstring). A resume that would mix
+    units of different code versions raises :class:`~benchmark.errors.IntegrityError` unless
+    ``allow_mixed`` (then ``provenance.json`` and the leaderboard caption record the mixture)."""
     timer = StageTimer()
     t_start = time.perf_counter()
     kind = logger_kind or cfg.logging.logger
@@ -78,16 +88,20 @@ def run_experiment(
 
     version = written_by()
     with timer("models"):
-        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version)
+        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
     with timer("statistics"):
-        summary = summarise(RunResults.load(rdir), cfg.statistics, cfg.metric_columns)
+        results = RunResults.load(rdir)
+        summary = summarise(results, cfg.statistics, cfg.metric_columns)
 
     provenance = provenance_record(cfg, data, feats, version)
     provenance["wall_seconds"] = {k: round(v, 3) for k, v in timer.seconds.items()} | {
         "total": round(time.perf_counter() - t_start, 3)
     }
     provenance["units_run"], provenance["units_skipped_as_done"] = ran, done
+    # which code wrote which unit: one group unless a resume mixed versions (allow_mixed)
+    provenance["unit_code_versions"] = results.code_versions()
+    provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
     write_json(rdir / "provenance.json", provenance)
 
     summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")

@@ -92,6 +92,35 @@ class RunResults:
             return [u.per_user for u in self.units[model]]
         return [u.modes[mode] for u in self.units[model] if mode in u.modes]
 
+    def seeds(self, model: str, mode: str | None = None) -> list[int | None]:
+        """The seeds of ``model``'s units, in :meth:`seed_frames` order (``[None]``: a model
+        that takes no seed, so has no training randomness)."""
+        return [u.seed for u in self.units[model] if mode is None or mode in u.modes]
+
+    def seed_inputs(
+        self, models: list[str] | None = None, mode: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, list[int | None]]]:
+        """What :func:`benchmark.stats.compare` takes to count seeds: model → its per-seed
+        frames (a single frame for a model without seed), and model → its seeds; ``mode``: an
+        extra evaluation mode's frames (as :meth:`seed_frames`)."""
+        names = self.models if models is None else models
+        frames: dict[str, Any] = {}
+        for m in names:
+            per_seed = self.seed_frames(m, mode)
+            frames[m] = per_seed[0] if self.seeds(m, mode) == [None] else per_seed
+        return frames, {m: self.seeds(m, mode) for m in names}
+
+    def code_versions(self, models: list[str] | None = None) -> dict[str, list[str]]:
+        """Unit keys grouped by the code that wrote them (:func:`~benchmark.runner.provenance.version_label`
+        of each unit record); one group when nothing is mixed."""
+        from benchmark.runner.provenance import version_label
+
+        groups: dict[str, list[str]] = {}
+        for m in self.models if models is None else models:
+            for u in self.units[m]:
+                groups.setdefault(version_label(u.record), []).append(u.key)
+        return groups
+
     def per_user(self, model: str, mode: str | None = None) -> pd.DataFrame:
         """Per-user test metrics of ``model`` averaged over its seeds (``user_id`` + metric columns)."""
         return self._average(model, mode)[0]

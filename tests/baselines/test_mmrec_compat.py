@@ -203,3 +203,11 @@ def test_other_top_level_utils_is_refused(mmrec_src, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "utils", fake)
     with pytest.raises(compat.MMRecUnavailableError, match="already imported"):
         compat.import_mmrec(mmrec_src, "utils.utils")
+
+
+def test_checkout_through_a_symbolic_link_is_the_same_checkout(mmrec_src, tmp_path):
+    """MMRec's packages imported from the real path, then asked for through a link to it: no refusal."""
+    compat.import_mmrec(mmrec_src.resolve(), "common.abstract_recommender")
+    link = tmp_path / "mmrec-src-link"
+    link.symlink_to(mmrec_src.resolve(), target_is_directory=True)
+    assert compat.import_mmrec(link, "common.abstract_recommender").__name__ == "common.abstract_recommender"

@@ -1,5 +1,11 @@
-"""Summary stage: a run's finished units → seed-averaged per-user metrics → paired tests against
-the baseline → ``metrics.json``, ``statistics.json``, leaderboards, subsets, plots.
+"""Summary stage: a run's finished units → per-user metrics (per seed and seed-averaged) →
+paired tests over the run's family (against the baseline, or all pairs) → ``metrics.json``,
+``statistics.json``, leaderboards, subsets, plots.
+
+The tests see every seed of every model (:meth:`RunResults.seed_inputs`), so the default test
+counts training randomness (:mod:`benchmark.stats.mixed`); :func:`compare_models` is the one
+place the run's family is computed, used by this stage, ``leaderboard`` and ``claims --family
+run``, so a pair gets the same adjusted p-value wherever the family is the same.
 
 Nothing written here depends on wall time, so two runs with the same seeds give identical files.
 """
@@ -30,31 +36,46 @@ class Summary:
     n_users: int
 
 
+def compare_models(
+    results: RunResults,
+    statistics: StatisticsConfig,
+    models: list[str],
+    metrics: list[str],
+    baseline: str,
+) -> list[dict[str, Any]]:
+    """The run's family of comparisons: ``models`` against ``baseline`` or all pairs
+    (``statistics.comparisons``) on ``metrics``, every seed of every model, one correction."""
+    from benchmark.stats import compare
+
+    if len(models) < 2:
+        return []
+    frames, seeds = results.seed_inputs(models)
+    return compare(
+        frames,
+        baseline=baseline,
+        metrics=metrics,
+        test=statistics.test,
+        correction=statistics.correction,
+        alpha=statistics.alpha,
+        n_resamples=statistics.n_resamples,
+        seed=0,
+        pairs="all-pairs" if statistics.comparisons == "all-pairs" else "baseline",
+        seeds=seeds,
+    )
+
+
 def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
-    """Seed-average per-user metrics, test against the baseline, write tables and plots.
+    """Seed-average per-user metrics, test the run's family, write tables and plots.
 
     ``metrics``: ``metric@k`` columns in leaderboard order (default: the per-user files' order).
     """
-    from benchmark.stats import compare
-
     present = results.models
     if not present:
         raise RuntimeError(f"no finished units in {results.run_dir}")
     per_model = results.averaged(present)
     metric_cols = metrics or [c for c in per_model[present[0]].columns if c != "user_id"]
     base = statistics.baseline if statistics.baseline in present else results.baseline
-    tests: list[dict[str, Any]] = []
-    if len(present) > 1:
-        tests = compare(
-            per_model,
-            baseline=base,
-            metrics=metric_cols,
-            test=statistics.test,
-            correction=statistics.correction,
-            alpha=statistics.alpha,
-            n_resamples=statistics.n_resamples,
-            seed=0,
-        )
+    tests = compare_models(results, statistics, present, metric_cols, base)
     summary = Summary(
         models=present,
         baseline=base,
@@ -106,6 +127,8 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
             },
         },
     )
+    from benchmark.stats import family_record
+
     write_json(
         results.run_dir / "statistics.json",
         {
@@ -114,9 +137,20 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
             "correction": statistics.correction,
             "alpha": statistics.alpha,
             "n_users": s.n_users,
+            "families": [family_record(s.tests, family_description(statistics, s))] if s.tests else [],
             "comparisons": s.tests,
         },
     )
+
+
+def family_description(statistics: StatisticsConfig, s: Summary) -> str:
+    """The family of a run's statistics in words (stored in ``statistics.json``)."""
+    what = (
+        f"every model against every other ({len(s.models)} models)"
+        if statistics.comparisons == "all-pairs"
+        else f"every model against the baseline {s.baseline}"
+    )
+    return f"{what} on {len(s.metrics)} metric(s): {len(s.tests)} comparisons, one {statistics.correction} correction"
 
 
 def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsConfig) -> None:
@@ -124,7 +158,7 @@ def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsCo
     from benchmark.report import tables
 
     cfg = results.config
-    caption = {
+    caption: dict[str, Any] = {
         "title": cfg.description or cfg.experiment,
         "test": statistics.test,
         "correction": statistics.correction,
@@ -132,6 +166,9 @@ def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsCo
         "n_users": s.n_users,
         "fingerprint": results.fingerprint[:12],
     }
+    versions = results.code_versions(s.models)
+    if len(versions) > 1:
+        caption["code_versions"] = [f"{len(keys)} unit(s) by {label}" for label, keys in versions.items()]
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         text = tables.leaderboard(
             s.means, s.tests, fmt=fmt, baseline=s.baseline, caption=caption, metrics=s.metrics, spread=s.spread

@@ -1,5 +1,8 @@
 """Units stage: every (model, seed) unit fitted, evaluated on valid then (once) on test, and
-written atomically; a unit whose files exist is skipped, so a killed run resumes.
+written atomically; a unit whose files exist is skipped, so a killed run resumes. Every unit
+record carries the code that wrote it (commit, dirty state, package versions); a resume that
+would mix code versions is refused, naming the units, unless ``allow_mixed``
+(:func:`~benchmark.runner.provenance.check_resume`).
 
 Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
 experiment's); others once. Models whose constructor takes ``train`` get one
@@ -26,6 +29,7 @@ from benchmark.io import write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
 from benchmark.runner.modes import evaluate_modes
+from benchmark.runner.provenance import check_resume
 from benchmark.runner.rundir import Unit
 from benchmark.runner.tracking import Tracker
 from benchmark.split import Split
@@ -51,13 +55,15 @@ def units_for(models: list[ModelConfig], seeds: list[int]) -> list[Unit]:
 @dataclass
 class UnitInputs:
     """What every unit of a run shares: the split, the features, how to evaluate, where to write,
-    and ``written_by`` (version, git commit) copied into every unit record."""
+    ``written_by`` (version, git commit and dirty state, package versions) copied into every unit
+    record, and whether a resume may mix units of different code versions (``allow_mixed``)."""
 
     split: Split
     feats: Mapping[str, ItemFeatures]
     evaluation: EvaluationConfig
     run_dir: Path
     written_by: Mapping[str, Any] = field(default_factory=dict)
+    allow_mixed: bool = False
 
 
 def run_units(
@@ -75,7 +81,12 @@ def run_units(
 
     by_name = {m.name: m for m in models}
     done, ran = [], []
-    for unit in tqdm(units_for(models, seeds), desc="models", unit="run"):
+    units = units_for(models, seeds)
+    finished = [u for u in units if u.is_done(inputs.run_dir)]
+    if inputs.written_by:
+        records = [(u.key, json.loads(u.record_path(inputs.run_dir).read_text(encoding="utf-8"))) for u in finished]
+        check_resume(records, inputs.written_by, len(finished) < len(units), inputs.allow_mixed)
+    for unit in tqdm(units, desc="models", unit="run"):
         if unit.is_done(inputs.run_dir):
             done.append(unit.key)
             continue

@@ -170,3 +170,37 @@ def test_rank_column_that_disagrees_with_scores_is_warned(tmp_path, capsys, capl
     out = json.loads(capsys.readouterr().out)
     assert out["runs"]["r"]["mrr@2"] == pytest.approx((0.5 + 1.0) / 2)  # u1: z ranked after a
     assert "for 1 users the rank column orders items differently" in caplog.text
+
+
+def test_ties_flag_matches_trec_eval(tmp_path, capsys):
+    # §8: `--ties trec_eval` reproduces trec_eval on a run whose scores tie (pytrec_eval is the
+    # reference); the default (item id ascending) is stated in --help and gives other numbers here.
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    relevant, _ = make_files(tmp_path)
+    qrels = {u: {i: 1 for i in items} for u, items in relevant.items()}
+    run: dict[str, dict[str, float]] = {}
+    for line in (tmp_path / "A.run").read_text().splitlines():
+        u, _, item, _, score, _ = line.split()
+        run.setdefault(u, {})[item] = float(score)
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_5", "P_5"}).evaluate(run)
+    base = ["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run", str(tmp_path / "A.run")]
+    base += ["--metrics", "ndcg@5,precision@5", "--format", "json", "--per-user", str(tmp_path / "pu.tsv")]
+    means = {}
+    for ties in ("trec_eval", "item-asc"):
+        assert main(base + ["--ties", ties]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["ties"] == ties
+        means[ties] = out["runs"]["A"]
+        pu = pd.read_csv(tmp_path / "pu.tsv", sep="\t").set_index("user_id")
+        if ties == "trec_eval":
+            for u in ref:
+                assert pu.loc[u, "ndcg@5"] == pytest.approx(ref[u]["ndcg_cut_5"], abs=1e-9)
+                assert pu.loc[u, "precision@5"] == pytest.approx(ref[u]["P_5"], abs=1e-9)
+    assert means["trec_eval"]["ndcg@5"] != pytest.approx(means["item-asc"]["ndcg@5"], abs=1e-6)
+
+
+def test_help_states_the_default_tie_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--ties {item-asc,trec_eval}" in text and "item id ascending (default" in text

@@ -142,3 +142,66 @@ def test_activity_buckets_and_subset_table():
     assert act.loc[act["subset"] == "activity [5, 8)", "recall@5"].item() == pytest.approx(mid)
     q = activity_buckets(split, users, n_buckets=3)
     assert 1 <= len(q.categories) <= 3 and len(q) == len(users)
+
+
+# --- ties: the project's rule and trec_eval's ------------------------------------------------
+
+
+def _tied_run(rng, n_users=60, n_items=25):
+    """Qrels and a run where most scores tie: a few score levels, plus near-ties closer than
+    float32 precision (trec_eval holds scores as C floats, so those tie there too)."""
+    qrels, run = {}, {}
+    for u in range(n_users):
+        items = [f"d{i:02d}" for i in rng.choice(n_items, size=12, replace=False)]
+        qrels[f"q{u}"] = {f"d{i:02d}": int(rng.random() < 0.3) for i in range(n_items)}
+        levels = rng.choice([0.5, 0.25, 1.0], size=len(items))
+        jitter = np.where(rng.random(len(items)) < 0.3, 1e-9, 0.0)  # below float32 resolution
+        run[f"q{u}"] = {i: float(s + e) for i, s, e in zip(items, levels, jitter)}
+    return qrels, run
+
+
+def _as_frames(qrels, run):
+    q = pd.DataFrame([(u, i, r) for u, d in qrels.items() for i, r in d.items()], columns=["user", "item", "rel"])
+    r = pd.DataFrame([(u, i, s) for u, d in run.items() for i, s in d.items()], columns=["user", "item", "score"])
+    return q, r.assign(rank=0, tag="t")
+
+
+def test_trec_eval_ties_match_pytrec_eval():
+    # §8 regression: trec_eval breaks score ties by docno *descending* and compares scores as
+    # 32-bit floats; ``ties="trec_eval"`` must reproduce its numbers exactly on a run full of ties.
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    qrels, run = _tied_run(np.random.default_rng(7))
+    k = 5
+    measures = {f"P_{k}", f"recall_{k}", f"ndcg_cut_{k}", f"map_cut_{k}", "recip_rank"}
+    ref = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    q, r = _as_frames(qrels, run)
+    rel, _ = relevant_from_qrels(q)
+    ours = {}
+    for ties in ("trec_eval", "item-asc"):
+        ranked = rank_run(r, ties=ties)
+        # MRR over the whole list (12 items) = trec_eval's recip_rank, which has no cut-off
+        res = evaluate_topk(ranked, rel, (k, 12), ("precision", "recall", "ndcg", "map", "mrr"))
+        ours[ties] = res.per_user.set_index("user_id")
+    pairs = {f"P_{k}": f"precision@{k}", f"recall_{k}": f"recall@{k}", f"ndcg_cut_{k}": f"ndcg@{k}"}
+    pairs.update({f"map_cut_{k}": f"map@{k}", "recip_rank": "mrr@12"})
+    users = [u for u in ref if any(v > 0 for v in qrels[u].values())]
+    assert len(users) > 40
+    differs = 0
+    for theirs, mine in pairs.items():
+        expected = np.array([ref[u][theirs] for u in users])
+        got = ours["trec_eval"].loc[users, mine].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=theirs)
+        differs += int(np.abs(ours["item-asc"].loc[users, mine].to_numpy() - expected).max() > 1e-9)
+    assert differs >= 3  # the default rule really ranks ties differently (else this test proves nothing)
+
+
+def test_tie_rules_order():
+    r = pd.DataFrame(
+        {"user": ["u"] * 4, "item": ["b", "a", "c", "d"], "score": [0.5, 0.5, 0.5 + 1e-9, 0.7], "rank": 0, "tag": "t"}
+    )
+    assert rank_run(r)["item"].tolist() == ["d", "c", "a", "b"]  # float64 scores, id ascending
+    # trec_eval: 0.5 + 1e-9 is 0.5 as a float32, so c ties with a and b; ids descending
+    assert rank_run(r, ties="trec_eval")["item"].tolist() == ["d", "c", "b", "a"]
+    assert rank_run(r, ties="trec_eval")["score"].tolist() == [0.7, 0.5 + 1e-9, 0.5, 0.5]  # scores kept as given
+    with pytest.raises(ValueError, match="unknown tie rule 'x'; allowed: item-asc, trec_eval"):
+        rank_run(r, ties="x")

@@ -211,11 +211,15 @@ def test_end_to_end_with_compare_and_seeds():
     means = {k: v.drop(columns="user_id").mean().to_dict() for k, v in per_user.items()}
     md = leaderboard(means, tests, caption={"correction": "holm", "alpha": 0.05}, spread=spread)
     cells = _md_cells(md)[1]
-    assert cells["vlm4rec"]["Recall@10"].startswith("**") and cells["vlm4rec"]["Recall@10"].endswith("▲")
+    # three independent seed tables: each model's seed SD is comparable to the CI half-width (†)
+    assert cells["vlm4rec†"]["Recall@10"].startswith("**") and cells["vlm4rec†"]["Recall@10"].endswith("▲")
     assert "paired randomization (sign-flip) test" in md and "n_users = 400" in md
+    assert "†: a seed SD at least half the CI half-width" in md
 
     out = comparison_table(tests)
-    assert out.count("\n") == 2 + len(tests) and "▲" in out
+    table_lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table_lines) == 2 + len(tests) and "▲" in out
+    assert '- Family "vs pop": 2 comparisons (1 pair(s) × 2 metric(s) shown), Holm correction, α = 0.05.' in out
     tex = comparison_table(tests, fmt="latex")
     assert _braces_balanced(tex) and r"\toprule" in tex and r"$\Delta$ mean" in tex
     back = pd.read_csv(io.StringIO(comparison_table(tests, fmt="csv")))

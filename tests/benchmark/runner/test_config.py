@@ -50,7 +50,7 @@ def check(data: dict, *needles: str) -> str:
 def test_valid_config_round_trips():
     cfg = from_dict(ExperimentConfig, base())
     assert cfg.models[1].params == {"aggregation": "last_n"}
-    assert cfg.evaluation.ks == [5, 10, 20] and cfg.statistics.test == "t"
+    assert cfg.evaluation.ks == [5, 10, 20] and cfg.statistics.test == "auto"
     assert from_dict(ExperimentConfig, to_dict(cfg)) == cfg
     assert cfg.baseline == "A"
 

@@ -140,13 +140,16 @@ def test_claims_report_shows_every_claim_in_both_modes_with_the_remaining_differ
     assert len(row["captioned-only"]["sample_range"]) == 2
     # the captioned-only verdict is tested on the users both models kept
     pair = claim["modes"]["captioned-only"]["pairs"][0]
-    assert claim["modes"]["captioned-only"]["verdict"] in ("supported", "contradicted", "not supported")
+    mode_claim = claim["modes"]["captioned-only"]
+    assert mode_claim["verdict"] == mode_claim["direction_verdict"]
+    assert mode_claim["direction_verdict"] in ("supported", "contradicted", "not significant")
+    assert mode_claim["size_verdict"] in ("inside", "outside")  # published 0.3 vs 0.1: +200%
     assert pair["run"] == "Vision-only" and pair["baseline"] == "Popularity"
     diffs = claim["differences"]
     assert any(d.startswith("data: source demo, protocol paper, not the paper's") for d in diffs)
     assert any("image: ours `pixels` from pixels, the paper's from clip-image" in d for d in diffs)
     assert any("aggregation: ours averages L2-normalised item vectors" in d for d in diffs)
     assert not any(d.startswith("Pop") for d in diffs)  # popularity is the paper's popularity here
-    assert "ours (captioned-only)" in md and "In `captioned-only`: **" in md
+    assert "ours (captioned-only)" in md and "- `captioned-only`: direction **" in md
     assert "Provenance of the published numbers: the published fusion models cannot run" in md
     assert "Remaining differences from the paper:" in md

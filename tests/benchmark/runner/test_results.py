@@ -80,3 +80,18 @@ def test_leaderboard_reads_through_it(run_dir, capsys):
     assert list(out["runs"]) == ["BPR", "Plugin"] and {t["baseline"] for t in out["tests"]} == {"Plugin"}
     r = RunResults.load(run_dir)
     assert out["runs"]["BPR"]["recall@10"] == pytest.approx(r.per_user("BPR")["recall@10"].mean())
+
+
+def test_leaderboard_counts_seeds_and_states_its_family(run_dir, capsys):
+    r = RunResults.load(run_dir)
+    frames, seeds = r.seed_inputs()
+    assert seeds == {"BPR": [0, 1], "Plugin": [None]} and len(frames["BPR"]) == 2
+    assert isinstance(frames["Plugin"], pd.DataFrame)
+    args = ["leaderboard", str(run_dir), "--format", "json", "--comparisons", "all-pairs"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["families"][0]["id"] == "all pairs" and out["families"][0]["size"] == 2
+    assert {t["test"] for t in out["tests"]} == {"mixed"}  # BPR has two seeds: users and seeds counted
+    assert out["tests"][0]["n_seeds"] in ({"run": 1, "baseline": 2}, {"run": 2, "baseline": 1})
+    assert main(["leaderboard", str(run_dir), "--test", "t"]) == 0
+    assert "conditional on the trained models" in capsys.readouterr().out

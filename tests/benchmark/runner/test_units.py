@@ -137,3 +137,55 @@ def test_trainer_settings_errors_name_the_key(change, message):
     with pytest.raises(ConfigError) as err:
         config(**change)
     assert message in str(err.value)
+
+
+def test_a_resume_refuses_to_mix_code_versions_unless_allowed(split, tmp_path):
+    # §7 regression: a resumed run reused finished units made by other code, invisibly.
+    from benchmark.configuration import to_dict
+    from benchmark.errors import IntegrityError
+    from benchmark.runner.results import RunResults
+    from benchmark.runner.stages.summary import summarise
+
+    old = {"vlm4rec_bench_version": "0.1.0", "git": {"commit": "a" * 40, "dirty": False}, "packages": {"numpy": "1"}}
+    new = {"vlm4rec_bench_version": "0.1.0", "git": {"commit": "a" * 40, "dirty": True, "diff_sha256": "d" * 64}}
+    new["packages"] = {"numpy": "1"}
+    cfg = config(seeds=[0])
+    run_units(
+        cfg.models,
+        cfg.seeds,
+        cfg.train,
+        UnitInputs(split, {}, cfg.evaluation, tmp_path, old),
+        tracker_factory(tmp_path),
+    )
+    assert json.loads((tmp_path / "units" / "P.json").read_text())["packages"] == {"numpy": "1"}
+    more = config(seeds=[0, 1])  # one more seed: T__seed1 would be computed by the new code
+    inputs = UnitInputs(split, {}, more.evaluation, tmp_path, new)
+    with pytest.raises(IntegrityError) as err:
+        run_units(more.models, more.seeds, more.train, inputs, tracker_factory(tmp_path))
+    msg = str(err.value)
+    assert "T__seed0, P" in msg and "(units this run computes)" in msg and "--allow-mixed" in msg
+    assert "commit aaaaaaaaaa (dirty, diff dddddddd)" in msg
+    assert not (tmp_path / "units" / "T__seed1.json").exists()
+    # nothing to compute: reading the finished units back mixes nothing
+    assert run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker_factory(tmp_path))[0] == []
+    # allowed: the units run, and the mixture shows in the leaderboard caption
+    allowed = UnitInputs(split, {}, more.evaluation, tmp_path, new, allow_mixed=True)
+    assert run_units(more.models, more.seeds, more.train, allowed, tracker_factory(tmp_path))[0] == ["T__seed1"]
+    (tmp_path / "config.resolved.yaml").write_text(json.dumps(to_dict(more)))
+    (tmp_path / "split.json").write_text(json.dumps({"fingerprint": split.fingerprint}))
+    results = RunResults.load(tmp_path)
+    assert sorted(len(keys) for keys in results.code_versions().values()) == [1, 2]
+    summarise(results, more.statistics)
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "Results mix code versions (--allow-mixed): 2 unit(s) by commit aaaaaaaaaa," in board
+    assert "1 unit(s) by commit aaaaaaaaaa (dirty, diff dddddddd)" in board
+
+
+def test_written_by_records_commit_dirty_flag_and_packages():
+    from benchmark.runner.provenance import written_by
+
+    w = written_by()
+    assert {"vlm4rec_bench_version", "git", "packages"} <= set(w)
+    assert {"commit", "dirty"} <= set(w["git"]) and w["packages"]["numpy"] == np.__version__
+    if w["git"]["dirty"]:
+        assert len(w["git"]["diff_sha256"]) == 64

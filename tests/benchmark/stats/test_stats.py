@@ -255,7 +255,7 @@ def test_corrections_against_scipy_and_loop():
 
 def test_unknown_names_list_allowed():
     runs = _runs(n=20)
-    with pytest.raises(ValueError, match="allowed: t, wilcoxon, randomization, bootstrap"):
+    with pytest.raises(ValueError, match="allowed: auto, mixed, t, wilcoxon, randomization, bootstrap"):
         compare(runs, "base", test="mannwhitney")
     with pytest.raises(ValueError, match="allowed: holm, bonferroni, bh, none"):
         compare(runs, "base", correction="fdr")
