@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -268,6 +269,7 @@ def encode_items(
     # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
     # refuses by name (check_feature_coverage) instead of the encoder failing on an empty batch
     dim = int(ident.get("dim", 0) or 0)
+    t0 = time.perf_counter()
     if not present:
         vecs = np.zeros((0, dim), dtype=np.float32)
     elif num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
@@ -287,6 +289,7 @@ def encode_items(
         )
     else:
         vecs = encoder.encode(chosen, batch_size=batch_size, progress=progress)
+    encode_seconds = round(time.perf_counter() - t0, 3)
     dim = vecs.shape[1] if len(present) else dim
     values = np.zeros((len(texts), dim), dtype=np.float32)
     mask = np.zeros(len(texts), dtype=bool)
@@ -302,6 +305,7 @@ def encode_items(
         "cache_key": key,
         "counts": counts,
         "split_fingerprint": split_fingerprint,
+        "encode_seconds": encode_seconds,  # kept in the cache entry: a cached load counts it
     }
     prov.update(extra_provenance or {})
     feats = ItemFeatures(name, torch.from_numpy(values), torch.from_numpy(mask), prov)

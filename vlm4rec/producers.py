@@ -16,6 +16,7 @@ which models produced its inputs. In a config::
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
-from benchmark.io import read_json
+from benchmark.io import read_json, write_json
 from benchmark.producers import FeatureContext, register_feature_producer
 from vlm4rec.config import DESCRIBER_KINDS, DescriberConfig, EncoderConfig
 from vlm4rec.texts import FALLBACKS, NO_DESCRIPTION_NEEDED, TEXT_CHOICES
@@ -58,6 +59,7 @@ def _describe(
     selection = build_selection(cfg)
     cache_root = Path(ctx.cache_dir) / "descriptions"
     out = cache_root / identity_hash(d.identity())[:20] / output_folder(split, selection)
+    t0 = time.perf_counter()
     outcome = run_describe(
         split.items,
         d,
@@ -72,12 +74,14 @@ def _describe(
         selection=selection,
         train=split.train,
     )
+    seconds = describe_cost(out, time.perf_counter() - t0, outcome is not None and outcome.n_run > 0)
     desc_path = out / "descriptions.jsonl"
     cov = read_json(out / "coverage.json")
     if outcome is not None:
         log.info("descriptions: %s (coverage %.1f%%)", desc_path, 100 * cov.get("coverage", 0.0))
     extra = {
         "describer": d.identity(),
+        "describe_seconds": seconds,
         "descriptions_file": str(desc_path),
         "description_coverage": {
             k: cov.get(k) for k in ("n_items", "status_counts", "action_counts", "coverage", "fallback")
@@ -85,6 +89,18 @@ def _describe(
         **({"selection": cov["selection"]} if "selection" in cov else {}),  # the formula, counts, cut
     }
     return read_description_table(desc_path), extra
+
+
+def describe_cost(out: Path, seconds: float, described: bool) -> float | None:
+    """Wall seconds spent describing the items of ``out`` (a descriptions folder), kept in its
+    ``cost.json`` and added up over resumed runs: a later run that finds the descriptions made
+    counts what they cost then (``None``: made before costs were recorded)."""
+    path = out / "cost.json"
+    total = read_json(path).get("describe_seconds") if path.is_file() else None
+    if described:
+        total = round((total or 0.0) + seconds, 3)
+        write_json(path, {"describe_seconds": total})
+    return total
 
 
 @register_feature_producer("vlm4rec-text")

@@ -30,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="claims (default): the claims' distinct comparisons, corrected together; run: the run's own family "
         "(statistics.comparisons), so adjusted p-values equal those of its statistics.json",
     )
+    p.add_argument(
+        "--logger",
+        choices=["none", "wandb", "mlflow"],
+        default=None,
+        help="log the verdict table to W&B or MLflow (job type claims, in the first run's project; default: the "
+        "first run's logging.logger)",
+    )
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("--out", default=None)
     p.set_defaults(func=_claims)
@@ -48,6 +55,10 @@ def _claims(args: argparse.Namespace) -> int:
         if "family 'run'" not in str(exc):
             raise
         raise CliError(str(exc)) from None
+    from benchmark.runner.results import RunResults
+    from benchmark.runner.tracking import log_claims_run
+
+    log_claims_run({**report, "published": args.published or ""}, RunResults.load(args.results[0]), args.logger)
     text = md if args.format == "md" else json.dumps(report, indent=2, default=float) + "\n"
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:

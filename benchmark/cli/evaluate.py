@@ -23,7 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.cli.evaluate_beyond import BeyondInputs, beyond_values
 from benchmark.errors import BadInputError, CliError
+from benchmark.evaluation import metrics as M
 from benchmark.evaluation.metrics import MetricSpec
 from benchmark.evaluation.trec import TIE_RULES
 from benchmark.report.tables import FORMATS as TABLE_FORMATS
@@ -86,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--per-user", type=Path, metavar="OUT.tsv", help="write every per-user value (run, user_id, metrics) as TSV"
     )
     p.add_argument("--format", default="md", choices=FORMATS, help="output on stdout (default md)")
+    from benchmark.cli.evaluate_beyond import add_arguments
+
+    add_arguments(p)
     p.add_argument(
         "--skip-malformed",
         action="store_true",
@@ -122,6 +127,8 @@ class _Evaluated:
     """run → qrels users without a list (scored 0)."""
     skipped: dict[str, int] = field(default_factory=dict)
     """``"qrels"`` or run → bad lines skipped (``--skip-malformed``)."""
+    run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """run → per-run beyond-accuracy values (``gini@10``, …)."""
     n_excluded: int = 0
     """qrels users with no relevant item."""
 
@@ -132,10 +139,12 @@ class _Evaluated:
 
 def run(args: argparse.Namespace) -> int:
     """Score every run against the qrels, compare them with the baseline, print the result."""
+    from benchmark.evaluation.metrics import RUN_METRICS
+
     specs, run_paths, baseline = _check_args(args)
-    labels = [s.label for s in specs]
+    labels = [s.label for s in specs if s.name not in RUN_METRICS]  # per-user columns
     try:
-        done = _evaluate_runs(args.qrels, run_paths, specs, strict=not args.skip_malformed, ties=args.ties)
+        done = _evaluate_runs(args.qrels, run_paths, specs, strict=not args.skip_malformed, ties=args.ties, args=args)
     except BadInputError as exc:
         raise CliError(f"{exc} (use --skip-malformed to skip and count such lines)") from None
 
@@ -184,10 +193,17 @@ def _check_args(args: argparse.Namespace) -> tuple[list[MetricSpec], dict[str, P
 
 
 def _evaluate_runs(
-    qrels_path: Path, run_paths: dict[str, Path], specs: list[MetricSpec], strict: bool, ties: str = TIE_RULES[0]
+    qrels_path: Path,
+    run_paths: dict[str, Path],
+    specs: list[MetricSpec],
+    strict: bool,
+    ties: str = TIE_RULES[0],
+    args: argparse.Namespace | None = None,
 ) -> _Evaluated:
-    """Read the qrels, then read, re-rank and score each run (bad lines raise unless not ``strict``)."""
-    from benchmark.evaluation.trec import read_qrels, relevant_from_qrels
+    """Read the qrels, then read, re-rank and score each run (bad lines raise unless not ``strict``);
+    beyond-accuracy metrics read ``args.train`` / ``args.item_features``."""
+    from benchmark.cli.evaluate_beyond import beyond_inputs
+    from benchmark.evaluation.trec import read_qrels, read_run, relevant_from_qrels
 
     done = _Evaluated()
     qrels, qrep = read_qrels(qrels_path, strict=strict)
@@ -198,8 +214,11 @@ def _evaluate_runs(
         raise CliError(f"{qrels_path} has no relevant judgement (rel > 0)")
     if done.n_excluded:
         log.info("%d qrels users have no relevant item and are excluded", done.n_excluded)
+    beyond = None
+    if args is not None and any(s.name not in M.METRICS for s in specs):
+        beyond = beyond_inputs(args, specs, qrels, [read_run(p, strict=strict)[0] for p in run_paths.values()])
     for name, path in run_paths.items():
-        _evaluate_run(name, path, relevant, specs, strict, done, ties)
+        _evaluate_run(name, path, relevant, specs, strict, done, ties, beyond)
     return done
 
 
@@ -211,14 +230,15 @@ def _evaluate_run(
     strict: bool,
     done: _Evaluated,
     ties: str = TIE_RULES[0],
+    beyond: BeyondInputs | None = None,
 ) -> None:
     """Score one run file into ``done`` (per-user table, means, missing users, skipped lines)."""
     from benchmark.evaluation.evaluator import evaluate_topk
     from benchmark.evaluation.trec import rank_run, read_run
 
-    names = sorted({s.name for s in specs}, key=[s.name for s in specs].index)
+    names = [n for n in dict.fromkeys(s.name for s in specs) if n in M.METRICS] or ["recall"]
     ks = sorted({s.k for s in specs})
-    labels = [s.label for s in specs]
+    labels = [s.label for s in specs if s.name not in M.RUN_METRICS]
     frame, rrep = read_run(path, strict=strict)
     rrep.log_summary(log)
     done.skipped[name] = rrep.n_problems
@@ -233,7 +253,11 @@ def _evaluate_run(
             ties,
         )
     res = evaluate_topk(ranked[ranked["rank"] <= max(ks)], relevant, ks, names)
-    table = res.per_user[["user_id", *labels]]
+    table = res.per_user
+    if beyond is not None:
+        cols, done.run_metrics[name] = beyond_values(beyond, ranked, res.per_user["user_id"].to_numpy(), specs)
+        table = table.assign(**cols)
+    table = table[["user_id", *labels]]
     done.per_user[name] = table
     done.means[name] = {c: float(table[c].mean()) for c in labels}
     done.missing[name] = res.n_missing
@@ -268,6 +292,7 @@ def _json_output(
         "correction": args.correction,
         "alpha": args.alpha,
         "tests": [_json_safe(t) for t in tests],
+        **({"run_metrics": done.run_metrics} if done.run_metrics else {}),
     }
 
 
@@ -282,6 +307,8 @@ def _table_output(
     notes = [f"{n}: {m} users missing (scored 0)" for n, m in done.missing.items() if m]
     if args.ties != TIE_RULES[0]:
         notes.append(f"tied scores ranked as {args.ties} does")
+    for run_name, values in done.run_metrics.items():
+        notes.append(f"{run_name}: " + ", ".join(f"{k} = {v:.4f}" for k, v in values.items()))
     if notes and args.format != "csv":
         caption["note"] = "; ".join(notes)
     return leaderboard(

@@ -2,8 +2,11 @@
 
 Any subset of methods, any baseline, any test/correction/family — no model is re-run. The tests
 see every seed of every model, so the default test (``auto``) counts training randomness for
-models run with several seeds. Several results directories can be combined only if they share
-one split fingerprint.
+models run with several seeds. Results directories on one split fingerprint share one table;
+directories on several splits make a multi-dataset table (a column group per split, markers
+within each, one correction over the table: :mod:`benchmark.runner.multidataset`), optionally
+with a Friedman test over the datasets and its critical-difference diagram (``--friedman``,
+``--cd-diagram``).
 """
 
 from __future__ import annotations
@@ -44,15 +47,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--correction", choices=CORRECTIONS, default="holm")
     p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument(
+        "--show-cost",
+        action="store_true",
+        help="add a Cost column: each model's wall time over the stages it depended on (its features, training, "
+        "evaluation; summed over seeds) and energy in kWh where CodeCarbon measured it",
+    )
     p.add_argument("--format", choices=["md", "latex", "csv", "json"], default="md")
     p.add_argument("--out", default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--friedman",
+        default=None,
+        metavar="METRIC",
+        help="runs on several splits: Friedman test over the datasets on METRIC with the Nemenyi post-hoc "
+        "(refused with too few datasets)",
+    )
+    p.add_argument(
+        "--cd-diagram", default=None, metavar="PNG", help="with --friedman: write the critical-difference diagram"
+    )
     p.set_defaults(func=_leaderboard)
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from benchmark.io import atomic_open
 
-    owners, fingerprint, baseline_default = _load(args.results)
+    results = _read(args.results)
+    if len({r.fingerprint for r in results}) > 1:
+        from benchmark.cli.leaderboard_multi import multi_dataset
+
+        if args.show_cost:
+            raise CliError("--show-cost: the multi-dataset table has no cost column; render each split's table with it")
+        return multi_dataset(args, results)
+    if args.friedman or args.cd_diagram:
+        raise CliError("--friedman/--cd-diagram compare datasets: give run directories on several splits")
+    owners, fingerprint, baseline_default = _load(results)
     models = args.models.split(",") if args.models else list(owners)
     unknown = [m for m in models if m not in owners]
     if unknown:
@@ -69,7 +97,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if baseline not in models:
         raise CliError(f"baseline {baseline!r} is not among the models: {', '.join(models)}")
     spread = {m: owners[m].spread(m) for m in models}
-    text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint)
+    costs = _costs(owners, models) if args.show_cost else None
+    text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint, costs)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -78,19 +107,32 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(dirs: list[str]) -> tuple[dict[str, RunResults], str, str | None]:
-    """The run directory of each model (one split only), the split fingerprint, and the first
-    run's baseline."""
+def _costs(owners: dict[str, RunResults], models: list[str]) -> dict[str, Any]:
+    """Each model's cost row (:func:`benchmark.runner.costs.model_costs`) from its own run."""
+    from benchmark.runner.costs import model_costs
+
+    by_run: dict[int, dict[str, Any]] = {}
+    for m in models:
+        by_run.setdefault(id(owners[m]), model_costs(owners[m]))
+    return {m: by_run[id(owners[m])].get(m) for m in models}
+
+
+def _read(dirs: list[str]) -> list[RunResults]:
     from benchmark.runner.results import NotARunDirectory, RunResults
 
+    try:
+        return [RunResults.load(d) for d in map(Path, dirs)]
+    except NotARunDirectory as exc:
+        raise CliError(str(exc)) from None
+
+
+def _load(runs: list[RunResults]) -> tuple[dict[str, RunResults], str, str | None]:
+    """The run directory of each model (one split only), the split fingerprint, and the first
+    run's baseline. Models keep the order of the directories, then each config's order."""
     per_model: dict[str, RunResults] = {}
     fingerprints: set[str] = set()
     baseline_default = None
-    for d in map(Path, dirs):
-        try:
-            results = RunResults.load(d)
-        except NotARunDirectory as exc:
-            raise CliError(str(exc)) from None
+    for results in runs:
         fingerprints.add(results.fingerprint)
         for m in results.models:
             if m in per_model:
@@ -112,6 +154,7 @@ def _render(
     metrics: list[str],
     baseline: str,
     fp: str,
+    costs: dict[str, Any] | None = None,
 ) -> str:
     import json
 
@@ -144,6 +187,7 @@ def _render(
             "seed_spread": spread,
             "families": [family_record(tests)] if tests else [],
             "tests": tests,
+            **({"costs": costs} if costs is not None else {}),
         }
         return json.dumps(out, indent=2, default=float) + "\n"
     caption = {
@@ -154,5 +198,5 @@ def _render(
         "fingerprint": fp[:12],
     }
     return leaderboard(
-        means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics, spread=spread
+        means, tests, fmt=args.format, baseline=baseline, caption=caption, metrics=metrics, spread=spread, costs=costs
     )

@@ -28,6 +28,7 @@ from benchmark.evaluation import metrics as M
 from benchmark.evaluation.masking import csr_rows, part_csr, seen_csr, seen_parts_for
 from benchmark.evaluation.ranking import PAD_ITEM, check_no_nan, topk_items
 from benchmark.evaluation.result import EvalResult, check_ks, metric_frame
+from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def evaluate(
     progress: bool = True,
     keep_topk: bool = False,
     name: str | None = None,
+    diversity_feature: ItemFeatures | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``split.<part>`` by full ranking over the whole catalogue.
 
@@ -96,9 +98,14 @@ def evaluate(
     evaluated users (dense ids; default: all). ``device`` is where ids are sent and where masking
     and ranking run (default: wherever the scores come back). ``keep_topk`` keeps the top-max(K)
     lists for run export. ``name`` labels errors. Scores are computed under ``torch.no_grad``;
-    putting the model in eval mode is the caller's business.
+    putting the model in eval mode is the caller's business. ``metrics`` may name
+    beyond-accuracy metrics (:data:`~benchmark.evaluation.metrics.BEYOND_METRIC_NAMES`), computed
+    from the top-K lists with popularity from ``split.train`` and, for ``ild``,
+    ``diversity_feature`` (:mod:`benchmark.evaluation.beyond`); per-run ones go to ``run_metrics``.
     """
-    ks_t, ms = check_ks(ks, metrics)
+    ks_t, asked = check_ks(ks, metrics, M.EVALUATION_METRIC_NAMES)
+    ms = tuple(m for m in asked if m in M.METRICS)
+    beyond = tuple(m for m in asked if m not in M.METRICS)
     seen_parts_for(part)  # validates part
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -115,7 +122,7 @@ def evaluate(
     if seen is not None:
         _log_unreachable(seen, rel, eval_users, part, label, split.n_items)
 
-    acc = _BatchCollector(ks_t, ms, split.n_items, keep_topk)
+    acc = _BatchCollector(ks_t, ms, split.n_items, keep_topk or bool(beyond))
     for b, uid in enumerate(_batches(eval_users, batch_size, f"evaluate {label} on {part}", progress)):
         scores = _score_batch(score_fn, uid, dev, split.n_items, label, b)
         context = f"model {label}, batch {b} (users {int(uid[0])}..{int(uid[-1])})"
@@ -130,10 +137,16 @@ def evaluate(
         acc.add(items_np, vals, hits, n_rel_all[uid.numpy()])
 
     topk, topk_scores = acc.topk()
+    per_user, run_metrics = _with_beyond(
+        metric_frame(eval_users, acc.cols, ks_t, ms), topk, beyond, ks_t, split, diversity_feature
+    )
+    if not keep_topk:
+        topk = topk_scores = None
     return EvalResult(
-        per_user=metric_frame(eval_users, acc.cols, ks_t, ms),
+        per_user=per_user,
+        run_metrics=run_metrics,
         ks=ks_t,
-        metrics=ms,
+        metrics=asked,
         n_users=len(eval_users),
         n_excluded=n_excluded,
         coverage={k: c.value() for k, c in acc.coverage.items()},
@@ -145,6 +158,25 @@ def evaluate(
         item_labels=split.items["orig_item_id"].to_numpy(dtype=object),
         info={"model": label, "batch_size": batch_size, "split_fingerprint": split.fingerprint},
     )
+
+
+def _with_beyond(
+    per_user: pd.DataFrame,
+    topk: np.ndarray | None,
+    names: tuple[str, ...],
+    ks: tuple[int, ...],
+    split: Split,
+    feature: ItemFeatures | None,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Add the per-user beyond-accuracy columns (K-major, after the accuracy ones); return the run-level values."""
+    if not names or topk is None:
+        return per_user, {}
+    from benchmark.evaluation.beyond import BeyondContext, compute_beyond
+
+    if "ild" in names and feature is None:
+        raise ValueError("metric 'ild' needs diversity_feature (the item feature its distances are measured on)")
+    cols, run = compute_beyond(topk, BeyondContext.from_split(split, feature), names, ks)
+    return per_user.assign(**cols), run
 
 
 class _BatchCollector:

@@ -25,6 +25,10 @@ import numpy as np
 
 __all__ = [
     "METRICS",
+    "BEYOND_METRIC_NAMES",
+    "EVALUATION_METRIC_NAMES",
+    "RUN_METRICS",
+    "USER_BEYOND_METRICS",
     "DEFAULT_METRICS",
     "MetricSpec",
     "recall",
@@ -131,7 +135,18 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int | None], np.ndarray]] =
 """Per-user metrics by name (the names used in ``metric@k`` column labels)."""
 
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
-"""The per-user metric names, in table order: the one list configs and the CLI validate against."""
+"""The per-user accuracy metric names, in table order (hit matrix + relevant counts only; what a
+trainer's validation metric may be)."""
+
+USER_BEYOND_METRICS: tuple[str, ...] = ("aplt", "novelty", "ild")
+"""Per-user beyond-accuracy metrics of the top-K lists (:mod:`benchmark.evaluation.beyond`):
+average percentage of long-tail items, novelty (mean self-information), intra-list diversity."""
+RUN_METRICS: tuple[str, ...] = ("gini", "tail_coverage")
+"""Per-run beyond-accuracy metrics (:mod:`benchmark.evaluation.beyond`): Gini of recommendation
+counts, long-tail coverage (item coverage is always reported)."""
+BEYOND_METRIC_NAMES: tuple[str, ...] = (*USER_BEYOND_METRICS, *RUN_METRICS)
+EVALUATION_METRIC_NAMES: tuple[str, ...] = (*METRIC_NAMES, *BEYOND_METRIC_NAMES)
+"""Every name an evaluation may ask for (``evaluation.metrics``, ``evaluate --metrics``): the one list."""
 
 DEFAULT_METRICS: tuple[str, ...] = METRIC_NAMES
 
@@ -218,14 +233,15 @@ _PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*@\s*(\d+)\s*$")
 
 
 def parse_metric(text: str) -> MetricSpec:
-    """Parse ``"recall@10"`` (case-insensitive; ``hit_rate``/``hr`` → ``hitrate``) into a spec."""
+    """Parse ``"recall@10"`` (case-insensitive; ``hit_rate``/``hr`` → ``hitrate``) into a spec;
+    beyond-accuracy names (``aplt@10``, ``gini@20``, …) are accepted too."""
     m = _PATTERN.match(str(text))
-    allowed = ", ".join(f"{n}@K" for n in METRICS)
+    allowed = ", ".join(f"{n}@K" for n in EVALUATION_METRIC_NAMES)
     if not m:
         raise ValueError(f"cannot parse metric {text!r}: expected NAME@K with NAME one of {allowed}")
     name = m.group(1).lower()
     name = _ALIASES.get(name, name)
-    if name not in METRICS:
+    if name not in EVALUATION_METRIC_NAMES:
         raise ValueError(f"unknown metric {m.group(1)!r} in {text!r}; allowed: {allowed}")
     k = int(m.group(2))
     if k < 1:

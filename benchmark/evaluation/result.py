@@ -47,6 +47,8 @@ class EvalResult:
     item_labels: np.ndarray | None = None
     """Original item id per dense item id (for export)."""
     info: dict[str, Any] = field(default_factory=dict)
+    run_metrics: dict[str, float] = field(default_factory=dict)
+    """Per-run beyond-accuracy values (``gini@10``, ``tail_coverage@10``, …), when asked for."""
 
     @property
     def columns(self) -> list[str]:
@@ -77,15 +79,18 @@ class EvalResult:
         return write_run(path, users, self.topk, self.topk_scores, tag=tag, item_labels=self.item_labels)
 
 
-def check_ks(ks: Iterable[int], metrics: Iterable[str]) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """Cut-offs sorted and deduplicated, metric names deduplicated in order; both checked."""
+def check_ks(
+    ks: Iterable[int], metrics: Iterable[str], allowed: Sequence[str] = M.METRIC_NAMES
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Cut-offs sorted and deduplicated, metric names deduplicated in order; both checked
+    (``allowed``: the names this entry point computes)."""
     ks_t = tuple(sorted({int(k) for k in ks}))
     if not ks_t or ks_t[0] < 1:
         raise ValueError(f"ks must be positive cut-offs, got {ks!r}")
     ms = tuple(dict.fromkeys(metrics))
-    bad = [m for m in ms if m not in M.METRICS]
+    bad = [m for m in ms if m not in allowed]
     if bad or not ms:
-        raise ValueError(f"unknown metrics {bad or ms}; allowed: {', '.join(M.METRICS)}")
+        raise ValueError(f"unknown metrics {bad or ms}; allowed: {', '.join(allowed)}")
     return ks_t, ms
 
 

@@ -1,4 +1,4 @@
-"""Split protocols (``paper``, ``mmrec``, ``loo``, ``global-time``) and leakage checks.
+"""Split protocols (``paper``, ``mmrec``, ``loo``, ``global-time``, ``user-time``) and leakage checks.
 
 ``PROTOCOLS`` is the one list of protocol names a config or a flag may use; ``SPLIT_PROTOCOLS``
 are the ones :func:`make_split` draws. ``official`` splits (the 2023 release's own benchmark

@@ -24,8 +24,8 @@ def check_leakage(split: Split) -> dict[str, Any]:
     split drawn with ``repeats: per-row`` (the notebook's rule: each review is its own row, so
     the repeats of a pair may land in different parts); there the overlap is counted in the
     report (``pair_overlap``, ``pair_overlap_allowed``) and not raised. For temporal
-    protocols: ``loo`` — per user, no training interaction is later than that user's earliest
-    valid/test interaction, and valid is not later than test; ``global-time`` — every train
+    protocols: ``loo`` and ``user-time`` — per user, no training interaction is later than that
+    user's earliest valid/test interaction, and valid is not later than test; ``global-time`` — every train
     timestamp is < ``valid_start``, valid lies in [``valid_start``, ``test_start``) and test is
     ≥ ``test_start`` (cuts read from ``split.params["cuts"]``); ``official`` 2023 benchmark
     splits — the ``last_out*`` variants as ``loo``, the ``timestamp*`` variants by their observed
@@ -62,7 +62,7 @@ def check_leakage(split: Split) -> dict[str, Any]:
             if len(common) and not overlap_allowed:
                 ex = [_orig(split, int(c) // n_items, int(c) % n_items) for c in common[:_N_EXAMPLES]]
                 problems.append(f"{len(common)} (user, item) pairs are in both {a} and {b}, e.g. {ex}")
-    if split.protocol == "loo":
+    if split.protocol in ("loo", "user-time"):
         report["temporal"] = _check_loo(split, problems)
     elif split.protocol == "global-time":
         report["temporal"] = _check_global(split, problems)

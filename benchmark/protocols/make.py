@@ -10,6 +10,8 @@ Protocols (see each function's docstring for the exact recipe):
 ``mmrec``        per-user random 8:1:1 as MMRec's ``1splitting.ipynb`` (n < 10: n−2/1/1), seeded.
 ``loo``          temporal leave-one-out: last interaction test, second-last valid.
 ``global-time``  one global timestamp cut: train < t1 ≤ valid < t2 ≤ test.
+``user-time``    per-user temporal ratio split (MMRec's third protocol): each user's rows in time
+                 order, the ``mmrec`` part sizes (8:1:1; n < 10: n−2/1/1) — earliest train, latest test.
 
 Repeat interactions (several rows for one (user, item) pair, i.e. ``dedupe(keep="all")``): the
 random protocols assign each *pair* to one part (the draw is made on the pair's first row, the
@@ -33,12 +35,12 @@ log = logging.getLogger(__name__)
 
 PAPER_SEED = 20230219
 #: the protocols :func:`make_split` implements
-SPLIT_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec", "loo", "global-time")
+SPLIT_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec", "loo", "global-time", "user-time")
 #: every protocol a dataset config may name: ``official`` takes the 2023 release's own benchmark
 #: files as given (``benchmark.data.interop.import_2023_official``), no split is drawn
 PROTOCOLS: tuple[str, ...] = (*SPLIT_PROTOCOLS, "official")
 RANDOM_PROTOCOLS: tuple[str, ...] = ("paper", "mmrec")
-TEMPORAL_PROTOCOLS: tuple[str, ...] = ("loo", "global-time")
+TEMPORAL_PROTOCOLS: tuple[str, ...] = ("loo", "global-time", "user-time")
 
 TRAIN, VALID, TEST = 0, 1, 2
 #: how the ``paper`` protocol treats repeat (user, item) rows: one draw per pair, or per row as the notebook
@@ -73,7 +75,7 @@ def make_split(
 ) -> Split:
     """Split raw interactions (``user``, ``item``, ``rating``, ``timestamp``) with ``protocol``.
 
-    ``seed`` drives the random protocols (``loo`` and ``global-time`` are deterministic; the seed
+    ``seed`` drives the random protocols (the temporal ones are deterministic; the seed
     is still recorded). ``filtering`` describes what ran before (dedupe rule, k-core, image
     filter, source checksums) and is stored under ``params["filtering"]``. Protocol parameters
     are passed as keyword arguments; unknown ones are rejected naming the allowed ones.
@@ -307,6 +309,47 @@ def split_loo(df: pd.DataFrame, seed: int = PAPER_SEED) -> _Result:
     return labels, df, {"tie_break": "item_id"}, {"short_users": int((counts < 3).sum())}
 
 
+def split_user_time(
+    df: pd.DataFrame,
+    seed: int = PAPER_SEED,
+    *,
+    valid_test_frac: float = 0.2,
+    small_user_threshold: int = 10,
+) -> _Result:
+    """Per-user temporal ratio split ("user time split", MMRec's survey's third protocol).
+
+    Each user's rows are ordered by timestamp, ties by original item id (string order, as
+    ``loo``), and cut with exactly the part sizes of :func:`split_mmrec`: n ≥ 10 rows give
+    ``vt = int(n · 0.2)`` held out — ``vt // 2`` valid, the rest test — and ``n − vt`` train
+    (8:1:1); n < 10 gives n−2 / 1 / 1; a single row goes to train (``single_row_users``). The
+    earliest rows are train, the latest test, so per user no training row is later than a
+    held-out one (checked by :func:`check_leakage` as for ``loo``). Deterministic: ``seed`` is
+    unused.
+    """
+    _refuse_repeats(df, "user-time")
+    check_mmrec_params(valid_test_frac, small_user_threshold)  # the same parameters as mmrec's
+    ucode, n_users = _codes(df["user"])
+    icode, _ = pd.factorize(df["item"], sort=True)  # sorted uniques: code order == item id order
+    order = np.lexsort((icode, df["timestamp"].to_numpy(dtype=np.int64), ucode))
+    counts = np.bincount(ucode, minlength=n_users)
+    su = ucode[order]
+    pos = np.arange(len(df)) - (np.cumsum(counts) - counts)[su]
+    n = counts[su]
+    vt = np.floor(n * valid_test_frac).astype(np.int64)
+    train_len = np.where(n < small_user_threshold, n - 2, n - vt)
+    valid_len = np.where(n < small_user_threshold, 1, vt // 2)
+    lab_sorted = np.where(pos < train_len, TRAIN, np.where(pos < train_len + valid_len, VALID, TEST))
+    lab_sorted = np.where(n == 1, TRAIN, lab_sorted).astype(np.int8)
+    labels = np.empty(len(df), dtype=np.int8)
+    labels[order] = lab_sorted
+    recorded = {
+        "valid_test_frac": valid_test_frac,
+        "small_user_threshold": small_user_threshold,
+        "tie_break": "item_id",
+    }
+    return labels, df, recorded, {"single_row_users": int((counts == 1).sum())}
+
+
 def split_global_time(
     df: pd.DataFrame,
     seed: int = PAPER_SEED,
@@ -379,6 +422,7 @@ _PROTOCOL_FUNCS: dict[str, tuple[Callable[..., _Result], tuple[str, ...]]] = {
     "mmrec": (split_mmrec, ("valid_test_frac", "small_user_threshold")),
     "loo": (split_loo, ()),
     "global-time": (split_global_time, ("valid_frac", "test_frac", "valid_start", "test_start")),
+    "user-time": (split_user_time, ("valid_test_frac", "small_user_threshold")),
 }
 
 

@@ -33,7 +33,22 @@ __all__ = [
 ]
 
 # Display order and names of metric families; others follow alphabetically, named as given.
-_FAMILY_ORDER = ("recall", "ndcg", "hitrate", "hit", "hr", "precision", "mrr", "map", "coverage")
+_FAMILY_ORDER = (
+    "recall",
+    "ndcg",
+    "hitrate",
+    "hit",
+    "hr",
+    "precision",
+    "mrr",
+    "map",
+    "coverage",
+    "aplt",
+    "novelty",
+    "ild",
+    "gini",
+    "tail_coverage",
+)
 _FAMILY_NAMES = {
     "recall": "Recall",
     "ndcg": "NDCG",
@@ -44,6 +59,11 @@ _FAMILY_NAMES = {
     "mrr": "MRR",
     "map": "MAP",
     "coverage": "Coverage",
+    "aplt": "APLT",
+    "novelty": "Novelty",
+    "ild": "ILD",
+    "gini": "Gini",
+    "tail_coverage": "LT coverage",
 }
 FORMATS: tuple[str, ...] = ("md", "latex", "csv")
 """Table formats of :mod:`benchmark.report.tables` and :mod:`benchmark.report.comparisons`."""
@@ -173,3 +193,23 @@ def row_test_phrase(t: Mapping[str, Any]) -> str:
     if test == "mixed" and n_seeds and max(int(v) for v in n_seeds.values()) < 2:
         test = "t"
     return test_phrase(test, trained(t))
+
+
+def format_duration(seconds: float) -> str:
+    """``42.0 s``, ``4.1 min``, ``2.0 h``."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_cost(row: Mapping[str, Any] | None) -> str:
+    """A cost cell from a cost row (``total_seconds``, ``energy_kwh``; :mod:`benchmark.runner.costs`):
+    total wall time and, when measured, energy — ``4.1 min, 0.0021 kWh``; ``–`` when unknown."""
+    if not row or row.get("total_seconds") is None:
+        return "–"
+    text = format_duration(float(row["total_seconds"]))
+    if row.get("energy_kwh") is not None:
+        text += f", {float(row['energy_kwh']):.2g} kWh"
+    return text

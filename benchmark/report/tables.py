@@ -28,6 +28,7 @@ from benchmark.report.captions import SEED_MARK, caption_info, footnote, seed_fl
 from benchmark.report.comparisons import comparison_table
 from benchmark.report.labels import (
     FORMATS,
+    format_cost,
     is_finite,
     latex_escape,
     md_escape,
@@ -61,6 +62,7 @@ def leaderboard(
     metrics: Sequence[str] | None = None,
     digits: int = 4,
     spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    costs: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> str:
     """Render a methods × metrics leaderboard.
 
@@ -79,6 +81,8 @@ def leaderboard(
         spread: run → metric → ``{"std": …}`` (from :func:`benchmark.stats.aggregate_seeds`),
             printed as ``± std``; with ``tests``, rows whose seed SD is comparable to a CI
             half-width are marked (module docstring).
+        costs: run → cost row (``total_seconds``, ``energy_kwh``; :mod:`benchmark.runner.costs`):
+            a last ``Cost`` column (CSV: ``cost_seconds``, ``energy_kwh``); rows without one show ``–``.
 
     Raises:
         ValueError: unknown format or caption key, baseline not among the runs, tests naming
@@ -100,7 +104,7 @@ def leaderboard(
     info = caption_info(cap, baseline, tests)
 
     if fmt == "csv":
-        return _leaderboard_csv(means, runs, cols, baseline, sig, spread, seed_flags(tests, spread, cols))
+        return _leaderboard_csv(means, runs, cols, baseline, sig, spread, seed_flags(tests, spread, cols), costs)
 
     marks = _rank_marks(means, runs, cols, digits)
     cells = {
@@ -114,9 +118,15 @@ def leaderboard(
     if flagged:
         info["seed_flag"] = True
     labels = {r: (f"{r} (baseline)" if r == baseline else r) + (SEED_MARK if r in flagged else "") for r in runs}
+    heads = {m: metric_label(m) for m in cols}
+    if costs is not None:  # a last column: what each method cost (wall time, energy)
+        heads["cost"] = "Cost"
+        cells.update({(r, "cost"): format_cost(costs.get(r)) for r in runs})
+        if fmt == "latex":
+            cells.update({(r, "cost"): latex_escape(cells[(r, "cost")]) for r in runs})
     if fmt == "md":
-        return _leaderboard_md(runs, cols, cells, labels, info)
-    return _leaderboard_latex(runs, cols, cells, labels, info)
+        return _leaderboard_md(runs, list(heads), cells, labels, info, heads)
+    return _leaderboard_latex(runs, list(heads), cells, labels, info, heads)
 
 
 def _rank_marks(
@@ -163,11 +173,12 @@ def _leaderboard_md(
     cells: Mapping[tuple[str, str], str],
     labels: Mapping[str, str],
     info: Mapping[str, Any],
+    heads: Mapping[str, str],
 ) -> str:
     lines: list[str] = []
     if info.get("title"):
         lines += [f"**{md_escape(info['title'])}**", ""]
-    lines.append("| Method | " + " | ".join(metric_label(m) for m in cols) + " |")
+    lines.append("| Method | " + " | ".join(heads[m] for m in cols) + " |")
     lines.append("|---|" + "|".join("---:" for _ in cols) + "|")
     for r in runs:
         lines.append(f"| {md_escape(labels[r])} | " + " | ".join(cells[(r, m)] for m in cols) + " |")
@@ -181,11 +192,12 @@ def _leaderboard_latex(
     cells: Mapping[tuple[str, str], str],
     labels: Mapping[str, str],
     info: Mapping[str, Any],
+    heads: Mapping[str, str],
 ) -> str:
-    # Two header rows: metric family spanning its K columns, then @K.
+    # Two header rows: metric family spanning its K columns, then @K (a non-metric column: its heading).
     groups: list[tuple[str, int]] = []
     for m in cols:
-        fam = metric_label(split_metric(m)[0])
+        fam = metric_label(split_metric(m)[0]) if m in heads and heads[m] == metric_label(m) else heads[m]
         if groups and groups[-1][0] == fam:
             groups[-1] = (fam, groups[-1][1] + 1)
         else:
@@ -223,6 +235,7 @@ def _leaderboard_csv(
     sig: Mapping[tuple[str, str], tuple[int, float]],
     spread: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
     flagged: set[str],
+    costs: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> str:
     records = []
     for r in runs:
@@ -238,6 +251,9 @@ def _leaderboard_csv(
                 d, pa = sig.get((r, m), (None, None))
                 rec[f"{m}_p_adjusted"] = pa
                 rec[f"{m}_significant"] = d
+        if costs is not None:
+            rec["cost_seconds"] = (costs.get(r) or {}).get("total_seconds")
+            rec["energy_kwh"] = (costs.get(r) or {}).get("energy_kwh")
         records.append(rec)
     df = pd.DataFrame.from_records(records)
     for m in cols:  # nullable ints: 1/-1/0, empty for the baseline and untested cells

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmark.configuration import ConfigError, apply_overrides, choice, from_dict, load_yaml, to_dict
 from benchmark.evaluation.captioned import EVALUATION_MODES, CaptionedSettings
-from benchmark.evaluation.metrics import METRIC_NAMES
+from benchmark.evaluation.metrics import EVALUATION_METRIC_NAMES, RUN_METRICS
 from benchmark.prepare.config import DatasetConfig
 from benchmark.runner.tracking import LOGGERS
 from benchmark.stats import COMPARISONS, CORRECTIONS, TESTS
@@ -83,7 +83,12 @@ class EvaluationConfig:
     """
 
     ks: list[int] = field(default_factory=lambda: [5, 10, 20])
-    metrics: list[str] = choice(["recall", "ndcg", "hitrate"], METRIC_NAMES)
+    metrics: list[str] = choice(["recall", "ndcg", "hitrate"], EVALUATION_METRIC_NAMES)
+    """Accuracy and beyond-accuracy names (``aplt``, ``novelty``, ``ild`` per user; ``gini``,
+    ``tail_coverage`` per run, in each unit record's ``run_metrics``); the extra modes compute
+    the accuracy ones only."""
+    diversity_feature: str | None = None
+    """The item feature ``ild`` (intra-list diversity) measures cosine distances on."""
     batch_size: int = 1024
     device: str = "cpu"
     subsets: bool = True
@@ -112,6 +117,10 @@ class EvaluationConfig:
             raise ConfigError(f"{p}modes: a mode is listed twice: {self.modes}")
         if not 0 <= self.min_feature_coverage <= 1:
             raise ConfigError(f"{p}min_feature_coverage: a share in [0, 1]; got {self.min_feature_coverage}")
+        if "ild" in self.metrics and self.diversity_feature is None:
+            raise ConfigError(
+                f"{p}diversity_feature: metric 'ild' needs the item feature its distances are measured on"
+            )
 
 
 @dataclass
@@ -146,6 +155,9 @@ class LoggingConfig:
     logger: str = choice("wandb", LOGGERS)
     project: str = "vlm4rec-bench"
     entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+    energy: bool = True
+    mlflow_uri: str | None = None
 
 
 @dataclass
@@ -222,6 +234,7 @@ class ExperimentConfig:
                             )
         for key, name in (
             ("users_with_feature", self.evaluation.users_with_feature),
+            ("diversity_feature", self.evaluation.diversity_feature),
             ("captioned.feature", self.evaluation.captioned.feature),
         ):
             if name is not None and name not in feature_names:
@@ -235,8 +248,8 @@ class ExperimentConfig:
 
     @property
     def metric_columns(self) -> list[str]:
-        """``metric@k`` in the order of the leaderboard's columns."""
-        return [f"{m}@{k}" for m in self.evaluation.metrics for k in self.evaluation.ks]
+        """``metric@k`` in the order of the leaderboard's columns (per-user metrics only)."""
+        return [f"{m}@{k}" for m in self.evaluation.metrics if m not in RUN_METRICS for k in self.evaluation.ks]
 
 
 def _check_name(registered: list[str], name: str, where: str, kind: str) -> None:

@@ -30,6 +30,7 @@ from benchmark.evaluation.captioned import (
     sample_users,
     sampling_spread,
 )
+from benchmark.evaluation.metrics import METRIC_NAMES
 from benchmark.features import ItemFeatures
 from benchmark.io import atomic_open, write_json
 from benchmark.runner.config import EvaluationConfig
@@ -75,7 +76,7 @@ def captioned_only(model: Any, split: Split, feats: Mapping[str, ItemFeatures], 
         split,
         "test",
         ks=tuple(ev.ks),
-        metrics=tuple(ev.metrics),
+        metrics=tuple(m for m in ev.metrics if m in METRIC_NAMES),  # accuracy only in the extra modes
         candidates=candidates,
         batch_size=ev.batch_size,
         device=ev.device,

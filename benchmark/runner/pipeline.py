@@ -24,6 +24,7 @@ from typing import Any
 
 from benchmark.io import write_json
 from benchmark.runner.config import ExperimentConfig
+from benchmark.runner.costs import write_costs
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
@@ -31,7 +32,7 @@ from benchmark.runner.stages.dataset import build_split
 from benchmark.runner.stages.features import build_features, check_feature_coverage
 from benchmark.runner.stages.summary import summarise
 from benchmark.runner.stages.units import UnitInputs, run_units
-from benchmark.runner.tracking import Tracker, log_summary_run
+from benchmark.runner.tracking import Tracker, fixed_run_id, log_summary_run
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,31 @@ def run_experiment(
             Path(cfg.cache_dir) / cfg.dataset.name / "cache",
             data.raw_dir,
             cfg.evaluation.device,
+            cfg.logging.energy,
         )
     check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
-    def tracker(name: str, config: Mapping[str, Any], job_type: str = "train") -> Tracker:
+    version = written_by()
+    run_config = tracking_config(cfg, split, version)
+
+    def tracker(name: str, config: Mapping[str, Any], job_type: str = "train", run_id: str | None = None) -> Tracker:
         lc = cfg.logging
         return Tracker(
-            kind, rdir, lc.project, lc.entity, group=cfg.experiment, name=name, config=config, job_type=job_type
+            kind,
+            rdir,
+            lc.project,
+            lc.entity,
+            group=cfg.experiment,
+            name=name,
+            config={**run_config, **config},
+            job_type=job_type,
+            tags=tracking_tags(cfg),
+            run_id=run_id,
+            mlflow_uri=lc.mlflow_uri,
         )
 
-    version = written_by()
     with timer("models"):
-        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed)
+        inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed, cfg.logging.energy)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
     with timer("statistics"):
         results = RunResults.load(rdir)
@@ -103,10 +117,38 @@ def run_experiment(
     provenance["unit_code_versions"] = results.code_versions()
     provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
     write_json(rdir / "provenance.json", provenance)
+    results.provenance = provenance
+    write_costs(rdir, results)  # needs the features' costs, which provenance.json holds
 
-    summary_tracker = tracker("summary", {"split_fingerprint": split.fingerprint}, "summary")
+    summary_tracker = tracker("summary", {}, "summary", fixed_run_id(rdir, "summary"))
     try:
-        log_summary_run(summary_tracker, rdir, summary.means, split.fingerprint, data.split_dir, cfg.experiment)
+        log_summary_run(summary_tracker, rdir, split.fingerprint, data.split_dir, cfg.experiment)
     finally:
         summary_tracker.finish()
     return RunResult(rdir, split, summary.means, summary.tests, ran, done)
+
+
+def tracking_config(cfg: ExperimentConfig, split: Split, version: Mapping[str, Any]) -> dict[str, Any]:
+    """What every tracked run of this experiment records as config (units add model, params,
+    seed): the experiment, dataset, protocol, split fingerprint and the code's commit."""
+    from benchmark.runner.rundir import config_hash
+
+    git = version.get("git") or {}
+    return {
+        "experiment": cfg.experiment,
+        "dataset": cfg.dataset.name,
+        "protocol": split.protocol,
+        "split_fingerprint": split.fingerprint,
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "config_hash": config_hash(cfg),
+        "vlm4rec_bench_version": version.get("vlm4rec_bench_version"),
+    }
+
+
+def tracking_tags(cfg: ExperimentConfig) -> list[str]:
+    """The experiment's tags: its name, the dataset and the protocol (or source), plus
+    ``logging.tags``."""
+    ds = cfg.dataset
+    base = [cfg.experiment, ds.name, ds.protocol or ds.source]
+    return list(dict.fromkeys(str(t) for t in base + list(cfg.logging.tags) if t))

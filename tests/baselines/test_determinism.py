@@ -89,11 +89,12 @@ def run_in_fresh_process(tmp: Path, name: str) -> Path:
 
 
 def unit_record(path: Path) -> dict:
-    """A unit's record without its wall-clock seconds (the only part that may differ); it keeps
-    the trained state's sha256, so a difference in the last bit of one parameter shows here even
-    when it does not move any per-user metric of this tiny run."""
+    """A unit's record without its wall-clock seconds and measured costs (the only parts that may
+    differ); it keeps the trained state's sha256, so a difference in the last bit of one parameter
+    shows here even when it does not move any per-user metric of this tiny run."""
     record = json.loads(path.read_text())
     record.pop("timing")
+    record.pop("cost")
     return record
 
 

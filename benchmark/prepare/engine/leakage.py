@@ -39,7 +39,7 @@ def check_leakage(ws: Workspace, protocol: str, params: Mapping[str, Any]) -> di
             if n and not overlap_allowed:
                 ex = _examples(ws, f"SELECT * FROM {common} ORDER BY user_id, item_id")
                 problems.append(f"{n} (user, item) pairs are in both {a} and {b}, e.g. {ex}")
-    if protocol == "loo":
+    if protocol in ("loo", "user-time"):  # per user, no training row after a held-out one
         report["temporal"] = _check_loo(ws, problems)
     elif protocol == "global-time":
         report["temporal"] = _check_global(ws, params, problems)

@@ -44,6 +44,7 @@ def label_rows(ws: Workspace, src: str, protocol: str, seed: int, params: Mappin
         "mmrec": _mmrec,
         "loo": _loo,
         "global-time": _global_time,
+        "user-time": _user_time,
     }
     func = funcs[protocol]
     return func(ws, src, int(seed), **params)
@@ -215,6 +216,37 @@ def _loo(ws: Workspace, src: str, seed: int) -> _Result:
     )
     short = int(ws.scalar(f"SELECT count(*) FROM (SELECT u FROM {src} GROUP BY u HAVING count(*) < 3)"))
     return {"tie_break": "item_id"}, {"short_users": short}
+
+
+def _user_time(
+    ws: Workspace, src: str, seed: int, *, valid_test_frac: float = 0.2, small_user_threshold: int = 10
+) -> _Result:
+    """:func:`benchmark.protocols.make.split_user_time`: each user's rows in time order (ties by
+    item id — item codes are in id order), cut with mmrec's part sizes: n >= threshold → n - vt
+    train, vt // 2 valid, the rest test (vt = floor(n · frac)); smaller users n - 2 / 1 / 1; a
+    single row trains."""
+    refuse_repeats(ws, src, "user-time")
+    check_mmrec_params(valid_test_frac, small_user_threshold)
+    ranked = (
+        "(SELECT *, floor(n::DOUBLE * ?::DOUBLE)::BIGINT AS vt FROM (SELECT *, row_number() OVER "
+        f"(PARTITION BY u ORDER BY timestamp, i) - 1 AS p, count(*) OVER (PARTITION BY u) AS n FROM {src}))"
+    )
+    sized = (
+        "(SELECT *, CASE WHEN n < ? THEN n - 2 ELSE n - vt END AS tl, CASE WHEN n < ? THEN 1 ELSE vt // 2 END AS vl "
+        f"FROM {ranked})"
+    )
+    ws.sql(
+        "CREATE OR REPLACE TABLE used AS SELECT pos, u, i, rating, timestamp, (CASE WHEN n = 1 OR p < tl THEN 0 "
+        f"WHEN p < tl + vl THEN 1 ELSE 2 END)::TINYINT AS label FROM {sized}",
+        [small_user_threshold, small_user_threshold, valid_test_frac],
+    )
+    single = int(ws.scalar(f"SELECT count(*) FROM (SELECT u FROM {src} GROUP BY u HAVING count(*) = 1)"))
+    recorded = {
+        "valid_test_frac": valid_test_frac,
+        "small_user_threshold": small_user_threshold,
+        "tie_break": "item_id",
+    }
+    return recorded, {"single_row_users": single}
 
 
 def _global_time(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,11 +35,19 @@ def build_features(
     cache_dir: Path,
     raw_dir: Path | None = None,
     device: str = "cpu",
+    energy: bool = True,
 ) -> dict[str, ItemFeatures]:
-    """Produce (or load from ``cache_dir``) every feature set in ``features``, by name."""
+    """Produce (or load from ``cache_dir``) every feature set in ``features``, by name; each one
+    made here records its cost (:mod:`benchmark.runner.costs`; ``energy``: measure kWh too)."""
     feats = imported_features(split_dir)
     ctx = FeatureContext(
-        split=split, split_dir=split_dir, cache_dir=cache_dir, raw_dir=raw_dir, device=device, progress=True
+        split=split,
+        split_dir=split_dir,
+        cache_dir=cache_dir,
+        raw_dir=raw_dir,
+        device=device,
+        progress=True,
+        extra={"energy": energy},
     )
     for fc in features:
         if fc.name in feats:  # an imported dataset shipped it (e.g. Align-MacridVAE's CLIP features)
@@ -80,9 +87,13 @@ def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
         f.name = fc.name
         log.info("features %s: cached (%s)", fc.name, fname)
         return f
-    t0 = time.perf_counter()
-    f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
-    f.provenance["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    from benchmark.runner.costs import feature_cost, measure
+
+    with measure(ctx.device, energy=bool(ctx.extra.get("energy", True))) as m:
+        f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
+    f.provenance["wall_seconds"] = m.record["wall_seconds"]
+    # the cost goes into the cache entry, so a later run that loads it counts what it cost to make
+    f.provenance["cost"] = feature_cost(f.provenance, m.record)
     f.provenance["split_fingerprint"] = split.fingerprint
     ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
     log.info("features %s: %d×%d, coverage %.1f%%", fc.name, f.n_items, f.dim, 100 * f.coverage)

@@ -120,6 +120,7 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
                         "valid": u.record["valid"],
                         "test": u.record["test"],
                         "subsets": u.record.get("subsets", []),
+                        "run_metrics": u.record.get("run_metrics", {}),
                     }
                     for u in results.units[m]
                 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from benchmark.features import ItemFeatures
 from benchmark.io import write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.costs import measure
 from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.provenance import check_resume
 from benchmark.runner.rundir import Unit
@@ -64,6 +64,7 @@ class UnitInputs:
     run_dir: Path
     written_by: Mapping[str, Any] = field(default_factory=dict)
     allow_mixed: bool = False
+    energy: bool = True  # measure each stage's kWh with CodeCarbon (benchmark.runner.costs)
 
 
 def run_units(
@@ -93,6 +94,7 @@ def run_units(
         mc = by_name[unit.model]
         train_cfg = unit_train(mc, train)
         config: dict[str, Any] = {
+            "model_name": unit.model,
             "model": mc.model,
             "params": mc.params,
             "seed": unit.seed,
@@ -130,14 +132,13 @@ def run_unit(
     model = create_model(mc.model, **params, **({"train": train} if train is not None else {}))
     if hasattr(model, "set_logger"):
         model.set_logger(tracker.lightning_logger())
-    t0 = time.perf_counter()
-    model.fit(inputs.split, inputs.feats)
-    fit_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
-    # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
-    modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
-    eval_s = time.perf_counter() - t1
+    with measure(fit_device(train, inputs.evaluation.device), inputs.energy) as fit_cost:
+        model.fit(inputs.split, inputs.feats)
+    with measure(inputs.evaluation.device, inputs.energy) as eval_cost:
+        valid, test = evaluate_unit(model, inputs.split, inputs.feats, inputs.evaluation)
+        # after the full-catalogue evaluation: a mode may rebuild the model's profiles (captioned-only)
+        modes = evaluate_modes(model, inputs.split, inputs.feats, inputs.evaluation)
+    fit_s, eval_s = fit_cost.record["wall_seconds"], eval_cost.record["wall_seconds"]
     describe = model.describe() if hasattr(model, "describe") else {"class": type(model).__name__, "params": params}
     record = {
         "model": unit.model,
@@ -151,8 +152,10 @@ def run_unit(
         "n_users_test": int(test.n_users),
         "n_excluded_test": int(test.n_excluded),
         "n_users_valid": int(valid.n_users),
+        **({"run_metrics": {"valid": valid.run_metrics, "test": test.run_metrics}} if test.run_metrics else {}),
         "subsets": subsets_of(unit, test, inputs) if inputs.evaluation.subsets else {},
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
+        "cost": {"fit": fit_cost.record, "evaluate": eval_cost.record},
         "split_fingerprint": inputs.split.fingerprint,
         **({"modes": {name: r.record for name, r in modes.items()}} if modes else {}),
         **inputs.written_by,
@@ -166,6 +169,16 @@ def run_unit(
         {f"valid/{k}": v for k, v in record["valid"].items()} | {f"test/{k}": v for k, v in record["test"].items()}
     )
     return record
+
+
+def fit_device(train: TrainConfig | None, default: str) -> str:
+    """Where a model trains, for its cost record: its trainer's accelerator (``gpu``/``cuda``, or
+    ``auto`` with a GPU present) as ``cuda``, else the evaluation device."""
+    if train is None:
+        return default
+    if train.accelerator in ("gpu", "cuda") or (train.accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return train.accelerator if train.accelerator != "auto" else default
 
 
 def evaluate_unit(
@@ -183,6 +196,7 @@ def evaluate_unit(
         "metrics": tuple(ev.metrics),
         "batch_size": ev.batch_size,
         "device": ev.device,
+        "diversity_feature": feats[ev.diversity_feature] if ev.diversity_feature else None,
     }
     valid = evaluate(model, split, part="valid", users=users["valid"], progress=False, **common)
     # the cold-start subset re-scores the kept top-K lists

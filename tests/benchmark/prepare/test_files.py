@@ -166,7 +166,7 @@ def test_paper_default_filters_users_only_and_is_reproducible(tmp_path):
     ("values", "message"),
     [
         ({"release": "2019"}, "release: '2019' is not allowed; allowed values: 2014, 2018, 2023"),
-        ({"protocol": "random"}, "allowed values: paper, mmrec, loo, global-time, official"),
+        ({"protocol": "random"}, "allowed values: paper, mmrec, loo, global-time, user-time, official"),
         ({"dedupe": "first"}, "allowed values: earliest, latest, all"),
         ({"kcore": -1}, "kcore: must be an integer >= 0"),
         ({"colour": "red"}, "colour: unknown key; allowed keys here: category, date_before, date_from, dedupe"),

@@ -153,7 +153,7 @@ def test_global_time_explicit_cuts_and_bad_params():
 # ---------------------------------------------------------------------------------- errors & checks
 def test_unknown_protocol_and_param_are_named():
     df = _generated(200)
-    with pytest.raises(ValueError, match="allowed: paper, mmrec, loo, global-time"):
+    with pytest.raises(ValueError, match="allowed: paper, mmrec, loo, global-time, user-time"):
         make_split(df, None, "random")
     with pytest.raises(ValueError, match="allowed: min_user_ratings"):
         make_split(df, None, "paper", ratio=0.5)
@@ -202,7 +202,7 @@ def _from_rows(rows) -> pd.DataFrame:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_rows, st.sampled_from(["paper", "mmrec", "loo", "global-time"]), st.integers(0, 2**32 - 1))
+@given(_rows, st.sampled_from(["paper", "mmrec", "loo", "global-time", "user-time"]), st.integers(0, 2**32 - 1))
 def test_parts_partition_filtered_input_and_are_disjoint(rows, protocol, seed):
     df = _from_rows(rows)
     split = make_split(df, None, protocol, seed=seed)

@@ -234,3 +234,36 @@ def test_cli_states_both_verdicts_and_refuses_overrides_of_the_run_family(tmp_pa
     assert {c["direction_verdict"] for c in out["claims"]} >= {"supported", "contradicted", "not testable"}
     assert all(c["size_verdict"] in ("inside", "outside", "n/a") for c in out["claims"])
     assert main(["claims", str(d), "--published", pub, "--family", "run", "--test", "t"]) == 2
+
+
+def test_cli_logs_the_verdict_table_to_wandb_offline(tmp_path, capsys, monkeypatch):
+    from benchmark.cli import main
+    from benchmark.runner.wandb_offline import offline_runs, read_config, read_run_info, read_summary, read_table
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    d = make_run(tmp_path)
+    pub = str(tmp_path / "published.yaml")
+    for _ in range(2):  # checking the claims again replaces the claims run
+        assert main(["claims", str(d), "--published", pub, "--format", "json", "--logger", "wandb"]) == 0
+        report = json.loads(capsys.readouterr().out)
+    (run,) = offline_runs(d / "wandb")
+    info = read_run_info(run)
+    assert info["job_type"] == "claims" and info["group"] == "t"
+    assert read_config(run)["results_artifact"] == "results-t"  # offline: the link to the results is named
+    table = read_table(run, "claims")
+    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    for claim in report["claims"]:
+        mine = [r for r in rows if r["claim"] == claim["id"] and r["mode"] == "full-catalogue"]
+        assert {r["direction_verdict"] for r in mine} == {claim["direction_verdict"]}
+        assert {r["size_verdict"] for r in mine} == {claim["size_verdict"]}
+        for pair in claim["pairs"]:
+            row = next(r for r in mine if r["pair"] == f"{pair['run']} vs {pair['baseline']}")
+            assert row["p_adjusted"] == pytest.approx(pair["p_adjusted"], rel=1e-12)
+            assert row["published_rel"] == pair["published_rel"]
+            assert row["rel_ci_low"] <= row["rel_improvement"] <= row["rel_ci_high"]
+    summary = read_summary(run)
+    supported = sum(c["direction_verdict"] == "supported" for c in report["claims"])
+    assert summary["claims/n_supported"] == supported
+    assert main(["claims", str(d), "--published", pub, "--logger", "none"]) == 0
+    assert len(offline_runs(d / "wandb")) == 1

@@ -87,8 +87,8 @@ def test_value_outside_allowed_set_lists_them():
     d["evaluation"] = {"metrics": ["recall", "auc"]}
     check(d, "evaluation.metrics[1]", "'auc' is not allowed", "ndcg")
     d = base()
-    d["logging"] = {"logger": "mlflow"}
-    check(d, "logging.logger", "'mlflow' is not allowed", "tensorboard", "wandb")
+    d["logging"] = {"logger": "comet"}
+    check(d, "logging.logger", "'comet' is not allowed", "tensorboard", "wandb", "mlflow")
 
 
 def test_resampling_tests_need_enough_resamples():

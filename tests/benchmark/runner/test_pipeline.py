@@ -134,6 +134,12 @@ def test_demo_run_writes_every_result_file(first_run):
     enc = prov["features"]["desc_text"]["provenance"]
     assert enc["encoder"]["model"].endswith("all-MiniLM-L6-v2") and enc["describer"]["describer"] == "precomputed"
     assert prov["features"]["pixels"]["checksum"]
+    # each feature's cost, by stage: VLM4Rec's describing and encoding, the pixels' extraction
+    assert set(enc["cost"]["stages"]) == {"describe", "encode"}
+    assert enc["cost"]["wall_seconds"] >= enc["cost"]["stages"]["encode"] >= 0
+    assert set(prov["features"]["pixels"]["provenance"]["cost"]["stages"]) == {"extract"}
+    costs = json.loads((d / "costs.json").read_text())["models"]
+    assert costs["VLM4Rec"]["features_seconds"] == pytest.approx(enc["cost"]["wall_seconds"])
     # per-user metrics: one row per (model, seed, user), the means in metrics.json derive from them
     per_user = pd.read_parquet(d / "per_user_metrics.parquet")
     metrics = json.loads((d / "metrics.json").read_text())
