@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--images",
         type=Path,
         help="directory with fetched images (an index.* file mapping url->path, "
-        "or files named <item id>.jpg|png); local paths and file:// URLs work without it",
+        "or files named <item id>.jpg|png); local paths and file:// URLs must lie inside it or the split "
+        "directory (others are refused and counted as outside_root)",
     )
     g = p.add_argument_group("CLIP (clip-image, clip-text)")
     g.add_argument(
@@ -112,7 +113,9 @@ def _clip_features(args: argparse.Namespace, split: Split, name: str) -> ItemFea
             f"could not build CLIP model {cfg.clip_model!r} (pretrained {args.pretrained!r}): "
             f"{type(exc).__name__}: {exc}"
         ) from None
-    return clip_features(split, cfg, images=args.images, cache_dir=args.cache_dir, name=name, model=model)
+    return clip_features(
+        split, cfg, images=args.images, cache_dir=args.cache_dir, name=name, model=model, roots=[args.split_dir]
+    )
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -130,7 +133,7 @@ def run_features(args: argparse.Namespace) -> int:
     elif args.kind == "pixels":
         from baselines.features.pixels import pixel_features
 
-        feats = pixel_features(split, args.images, bins=args.bins, thumb=args.thumb, name=name)
+        feats = pixel_features(split, args.images, bins=args.bins, thumb=args.thumb, name=name, roots=[args.split_dir])
     else:
         from baselines.features.imported import import_mmrec, import_npy
 

@@ -23,6 +23,7 @@ import contextlib
 import copy
 import importlib
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,9 @@ def contained(workdir: str | os.PathLike[str]) -> Iterator[None]:
     ``CUDA_VISIBLE_DEVICES`` is restored afterwards, and the TensorBoard writer RecBole's
     ``Trainer`` creates is pointed at ``workdir`` instead of the current directory. pandas 3's
     copy-on-write warning about RecBole's in-place ``fillna`` is silenced: the adapter's atomic
-    files have no missing values, so that fill has nothing to do.
+    files have no missing values, so that fill has nothing to do. ``sys.argv`` is hidden from
+    RecBole's ``Config``, which would otherwise read our own command line (``--key=value``) as
+    RecBole settings and warn on the console that it "will not be used in RecBole".
     """
     trainer_mod = import_recbole("recbole.trainer.trainer")
     from torch.utils.tensorboard import SummaryWriter
@@ -88,6 +91,8 @@ def contained(workdir: str | os.PathLike[str]) -> Iterator[None]:
     old_tb = trainer_mod.get_tensorboard
     log_dir = Path(workdir) / "log_tensorboard"
     trainer_mod.get_tensorboard = lambda logger: SummaryWriter(str(log_dir))
+    old_argv = sys.argv
+    sys.argv = sys.argv[:1]
     try:
         with warnings.catch_warnings():
             chained = getattr(pd.errors, "ChainedAssignmentError", None)
@@ -95,6 +100,7 @@ def contained(workdir: str | os.PathLike[str]) -> Iterator[None]:
                 warnings.filterwarnings("ignore", category=chained)
             yield
     finally:
+        sys.argv = old_argv
         trainer_mod.get_tensorboard = old_tb
         if old_env is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)

@@ -25,12 +25,19 @@ T = TypeVar("T")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; an empty file is ``{}``; a non-mapping top level is an error."""
+    """Read a YAML mapping; an empty file is ``{}``; a non-mapping top level is an error, and so
+    is anything that is not a readable UTF-8 YAML file (a directory, a binary file)."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{path}: is a directory; give a YAML config file (or a shipped config name)")
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text (UTF-8) file: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -170,7 +177,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.path=value")
         dotted, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = parse_value(raw, f"override {item!r}") if raw != "" else ""
         keys = dotted.split(".")
         node: Any = out
         for i, k in enumerate(keys[:-1]):
@@ -182,6 +189,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         else:
             node[last] = value
     return out
+
+
+def parse_value(raw: str, where: str) -> Any:
+    """A command-line value parsed as YAML (``[0,1]``, ``true``, ``1e-3``); bad YAML is a :class:`ConfigError`."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{where}: the value is not valid YAML ({_one_line(exc)}); quote it or fix the brackets"
+        ) from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _descend(node: Any, key: str, where: str, create: bool) -> Any:

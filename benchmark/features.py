@@ -1,12 +1,20 @@
 """Item features aligned to a split's dense item ids, with provenance.
 
 Stored as ``<name>.safetensors`` (values + mask; never pickle) beside ``<name>.json``
-(provenance: producer, model id/revision, library versions, input hash, split fingerprint).
+(provenance: producer, model id/revision, library versions, input hash, split fingerprint,
+coverage). This pair is the one cache-entry format of every feature cache (the runner's
+features stage, VLM4Rec's text encoders, CLIP): :meth:`ItemFeatures.save` writes each file
+atomically, the ``.json`` last — its presence commits the entry — and :func:`load_cached` is
+the one way to read an entry back: a torn entry (killed mid-write), a corrupt file or values
+that do not match the recorded checksum are a *miss* (recomputed and overwritten), never an
+error that blocks every later run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +23,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from benchmark.errors import IntegrityError
 from benchmark.io import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+class FeatureIntegrityError(IntegrityError, ValueError):
+    """A saved feature file whose values no longer match its recorded checksum."""
 
 
 @dataclass(init=False)
@@ -82,16 +97,21 @@ class ItemFeatures:
             )
 
     def save(self, directory: str | Path) -> Path:
+        """Write the entry: ``.safetensors`` first, then ``.json`` (each atomically); the ``.json``
+        is the commit marker, so an entry is complete exactly when both are there and agree."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        meta = d / f"{self.name}.json"
+        meta.unlink(missing_ok=True)  # a re-save un-commits the old entry before replacing its values
         with atomic_path(d / f"{self.name}.safetensors") as tmp:
             save_file({"values": self.values, "mask": self.mask}, str(tmp))
         write_json(
-            d / f"{self.name}.json",
+            meta,
             {
                 "name": self.name,
                 "shape": list(self.values.shape),
                 "checksum": self.checksum(),
+                "coverage": self.coverage,
                 "provenance": self.provenance,
             },
         )
@@ -104,8 +124,62 @@ class ItemFeatures:
         meta = read_json(d / f"{name}.json")
         feats = cls(name=name, values=tensors["values"], mask=tensors["mask"], provenance=meta.get("provenance", {}))
         if meta.get("checksum") and feats.checksum() != meta["checksum"]:
-            raise ValueError(f"features {name!r} in {d} do not match their recorded checksum")
+            raise FeatureIntegrityError(f"features {name!r} in {d} do not match their recorded checksum")
         return feats
+
+
+def load_cached(directory: str | Path, name: str) -> ItemFeatures | None:
+    """A cache entry written by :meth:`ItemFeatures.save`, or ``None`` when there is no complete,
+    intact entry (no ``.json``: never committed or torn; unreadable or checksum mismatch: corrupt).
+    A damaged entry is logged and left to be overwritten by the caller's recomputation."""
+    d = Path(directory)
+    if not (d / f"{name}.json").is_file():
+        if (d / f"{name}.safetensors").exists():
+            log.warning("cache entry %s/%s was not finished (no %s.json); recomputing it", d, name, name)
+        return None
+    try:
+        return ItemFeatures.load(d, name)
+    except Exception as exc:  # safetensors raises its own error type; a cache read must never block a run
+        log.warning("cache entry %s/%s is damaged (%s: %s); recomputing it", d, name, type(exc).__name__, exc)
+        return None
+
+
+def find_features(name: str, directories: list[Path], *, split_fingerprint: str | None = None) -> tuple[Path, str]:
+    """Where feature set ``name`` is: ``(directory, entry name)``.
+
+    ``name`` may be an entry's own name (``clip_image`` written by ``features``/``encode``, or a
+    run's full ``text-<hash>``) or the plain name a run caches under ``<name>-<hash>``
+    (``<dataset cache>/features``); in the latter case only entries made from this split
+    (``split_fingerprint``) count, and several candidates are an error listing them. A missing
+    name is a :class:`FileNotFoundError` saying where it looked.
+    """
+    for d in directories:
+        if (d / f"{name}.json").is_file():
+            return d, name
+    found: list[tuple[Path, str]] = []
+    for d in directories:
+        for meta in sorted(d.glob(f"{name}-*.json")) if d.is_dir() else []:
+            entry = meta.stem
+            if not _RUN_ENTRY.fullmatch(entry[len(name) + 1 :]):
+                continue
+            try:
+                prov = read_json(meta).get("provenance", {})
+            except (OSError, ValueError):
+                continue
+            if split_fingerprint is None or prov.get("split_fingerprint") == split_fingerprint:
+                found.append((d, entry))
+    if len(found) == 1:
+        return found[0]
+    looked = ", ".join(str(d) for d in directories)
+    if found:
+        names = ", ".join(e for _, e in found)
+        raise FileNotFoundError(
+            f"feature {name!r} has several cached entries for this split ({names}); give one of them"
+        )
+    raise FileNotFoundError(f"feature {name!r} not found (looked for {name}.json and {name}-<hash>.json in {looked})")
+
+
+_RUN_ENTRY = re.compile(r"[0-9a-f]{16}")
 
 
 def concat_features(name: str, parts: list[ItemFeatures]) -> ItemFeatures:

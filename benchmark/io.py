@@ -1,8 +1,14 @@
-"""Atomic, crash-safe file writes shared by every stage.
+"""Atomic, crash-safe file writes and advisory locks shared by every stage.
 
 A file is written to a temporary sibling, flushed and fsync'ed, then renamed over the
 target, so a reader (or a resumed run) sees either the old file or the whole new one,
-never a torn write.
+never a torn write. The temporary file is created private (``mkstemp``: mode 0600) and given
+the usual mode (``0o666 & ~umask``) before the rename, so results, splits and exports are as
+readable as any file the user creates.
+
+:func:`file_lock` is ``flock`` on a small file beside what it guards; the operating system
+drops it when its process ends (SIGKILL included), so a crashed run never leaves a stale
+lock. Runs started at the same time use it to share work instead of doing it twice.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, default_file_mode())
         os.replace(tmp_path, target)
         _fsync_dir(target.parent)
     finally:
@@ -45,6 +52,67 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         with open(tmp, mode, **kwargs) as fh:
             yield fh
             fh.flush()
+
+
+def default_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open(path, "w")`` would have given."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux says it without changing it; elsewhere reading it means setting it, which is not
+    # thread-safe (other threads write files meanwhile), so that is done once and remembered.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+_UMASK: int | None = None
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str], *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the block.
+
+    Yields ``True`` when the lock is held; with ``blocking=False`` it yields ``False`` at once
+    when another process holds it (the block then runs without the lock: the caller decides).
+    Where ``fcntl`` does not exist (Windows) it always yields ``True`` without locking.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield True
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def lock_path(target: str | os.PathLike[str]) -> Path:
+    """The lock file guarding ``target``: its hidden sibling ``.<name>.lock``."""
+    t = Path(target)
+    return t.parent / f".{t.name}.lock"
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

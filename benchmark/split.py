@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import IntegrityError
+from benchmark.errors import BenchError, IntegrityError
 from benchmark.io import read_json, write_json, write_parquet
 
 if TYPE_CHECKING:  # torch is imported by the functions that return tensors: reading and splitting data never loads it
@@ -55,9 +57,16 @@ PART_COLUMNS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = 1
 
+if TYPE_CHECKING:  # torch is imported where a CSR is built, not with the schemas (the CLI reads them)
+    import torch
+
 
 class SplitIntegrityError(IntegrityError):
-    """A persisted split does not match its recorded fingerprint."""
+    """A persisted split does not match its recorded fingerprint (or cannot be read)."""
+
+
+class NotASplitError(BenchError, FileNotFoundError):
+    """A folder given as a split has no ``split.json``."""
 
 
 def empty_catalogue(items: Iterable[str] = ()) -> pd.DataFrame:
@@ -106,6 +115,9 @@ class Split:
     fingerprint: str = ""
     interactions: pd.DataFrame | None = None
     """All interactions the split was cut from (dense ids), when the protocol had them."""
+    catalogue_sha256: str = ""
+    """:meth:`compute_catalogue_checksum` of ``items`` (titles, image URLs, … — what features are
+    made from), recorded in ``split.json`` beside the fingerprint and checked on load."""
 
     # ----------------------------------------------------------------------------- build
     @classmethod
@@ -169,6 +181,7 @@ class Split:
             interactions=inter,
         )
         split.fingerprint = split.compute_fingerprint()
+        split.catalogue_sha256 = split.compute_catalogue_checksum()
         return split
 
     # ----------------------------------------------------------------------------- access
@@ -222,47 +235,123 @@ class Split:
                 h.update(np.ascontiguousarray(df[col].to_numpy(dtype=dtype)).tobytes())
         return h.hexdigest()
 
+    def compute_catalogue_checksum(self) -> str:
+        """sha256 over every column of ``items`` in item-id order: the catalogue fields, ``has_meta``
+        and extras (a demo item's ``reference_caption``, an ``image_path``). Kept apart from the
+        fingerprint, which identifies the interactions, so that a split's identity does not move
+        with its metadata; both are recorded and checked on load."""
+        return catalogue_checksum(self.items)
+
+    def check_ids(self, where: str = "") -> None:
+        """The tables agree on the id maps: ``users``/``items`` are numbered 0..n-1 and every part's
+        ``orig_user_id``/``orig_item_id`` is the original id of its dense id (the fingerprint
+        covers the maps and the dense ids; this covers the original ids stored beside them)."""
+        for table, col in ((self.users, "user_id"), (self.items, "item_id")):
+            if not np.array_equal(table[col].to_numpy(dtype="int64"), np.arange(len(table), dtype="int64")):
+                raise SplitIntegrityError(f"split{where}: {col} of the {col[:4]}s table is not 0..{len(table) - 1}")
+        frames = {p: self.part(p) for p in PARTS}
+        if self.interactions is not None:
+            frames["interactions"] = self.interactions
+        for name, df in frames.items():
+            for dense, orig, table in (
+                ("user_id", "orig_user_id", self.users),
+                ("item_id", "orig_item_id", self.items),
+            ):
+                expect = table[orig].astype(str).to_numpy(dtype=object)[df[dense].to_numpy(dtype="int64")]
+                bad = np.flatnonzero(expect != df[orig].astype(str).to_numpy(dtype=object))
+                if len(bad):
+                    r = int(bad[0])
+                    raise SplitIntegrityError(
+                        f"split{where}: {name} row {r} has {orig} {df[orig].iloc[r]!r} but {dense} "
+                        f"{int(df[dense].iloc[r])} is {expect[r]!r} ({len(bad)} such rows): its files changed "
+                        "after it was written"
+                    )
+
     # ----------------------------------------------------------------------------- disk
     def save(self, directory: str | Path, extra_summary: Mapping[str, Any] | None = None) -> Path:
         """Write ``{train,valid,test,items,users}.parquet``, ``split.json`` and ``summary.json``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        # of the items as written (an importer may have added columns, e.g. image paths, since from_parts)
+        self.catalogue_sha256 = self.compute_catalogue_checksum()
         for p in PARTS:
             write_parquet(d / f"{p}.parquet", self.part(p))
         write_parquet(d / "items.parquet", self.items)
         write_parquet(d / "users.parquet", self.users)
         if self.interactions is not None:
             write_parquet(d / "interactions.parquet", self.interactions)
-        write_split_meta(d, self.protocol, self.params, self.fingerprint, self.summary(), extra_summary)
+        write_split_meta(
+            d, self.protocol, self.params, self.fingerprint, self.summary(), extra_summary, self.catalogue_sha256
+        )
         return d
 
     @classmethod
     def load(cls, directory: str | Path, verify: bool = True) -> Split:
-        """Load a split written by :meth:`save`; ``verify`` recomputes the fingerprint."""
+        """Load a split written by :meth:`save`; ``verify`` recomputes the fingerprint and the
+        catalogue checksum and checks the original ids (:meth:`check_ids`).
+
+        Every way the folder can be unreadable (no or corrupt ``split.json``, a missing or damaged
+        parquet file, changed content) is a :class:`SplitIntegrityError` naming the folder.
+        """
         d = Path(directory)
         meta_path = d / "split.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{d} is not a prepared split (no split.json); run `vlm4rec-bench data prepare`")
-        meta = read_json(meta_path)
-        parts = {p: pd.read_parquet(d / f"{p}.parquet") for p in PARTS}
-        inter = pd.read_parquet(d / "interactions.parquet") if (d / "interactions.parquet").exists() else None
-        split = cls(
+            raise NotASplitError(f"{d} is not a prepared split (no split.json); run `vlm4rec-bench data prepare`")
+        split = cls._read(d)
+        if verify:
+            split.verify(d)
+        elif not split.catalogue_sha256:
+            split.catalogue_sha256 = split.compute_catalogue_checksum()
+        return split
+
+    @classmethod
+    def _read(cls, d: Path) -> Split:
+        try:
+            meta = read_json(d / "split.json")
+            if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str) or "protocol" not in meta:
+                raise ValueError("expected a JSON object with protocol and fingerprint")
+            parts = {p: pd.read_parquet(d / f"{p}.parquet") for p in PARTS}
+            inter = pd.read_parquet(d / "interactions.parquet") if (d / "interactions.parquet").exists() else None
+            users, items = pd.read_parquet(d / "users.parquet"), pd.read_parquet(d / "items.parquet")
+        except (OSError, ValueError, KeyError) as exc:  # json/arrow errors derive from these
+            raise SplitIntegrityError(f"split in {d} cannot be read ({type(exc).__name__}: {exc})") from None
+        return cls(
             **parts,
-            users=pd.read_parquet(d / "users.parquet"),
-            items=pd.read_parquet(d / "items.parquet"),
+            users=users,
+            items=items,
             protocol=meta["protocol"],
             params=meta.get("params", {}),
             fingerprint=meta["fingerprint"],
             interactions=inter,
+            catalogue_sha256=str(meta.get("catalogue_sha256") or ""),
         )
-        if verify:
-            actual = split.compute_fingerprint()
-            if actual != split.fingerprint:
-                raise SplitIntegrityError(
-                    f"split in {d} has fingerprint {actual[:12]}… but split.json records "
-                    f"{split.fingerprint[:12]}…: its files changed after it was written"
-                )
-        return split
+
+    def verify(self, d: Path | str = "") -> None:
+        """Raise :class:`SplitIntegrityError` when the content no longer matches what was recorded."""
+        where = f" in {d}" if d else ""
+        try:
+            actual = self.compute_fingerprint()
+        except (KeyError, ValueError, TypeError) as exc:
+            raise SplitIntegrityError(f"split{where} cannot be read ({type(exc).__name__}: {exc})") from None
+        if actual != self.fingerprint:
+            raise SplitIntegrityError(
+                f"split{where} has fingerprint {actual[:12]}… but split.json records "
+                f"{self.fingerprint[:12]}…: its files changed after it was written"
+            )
+        self.check_ids(where)
+        catalogue = self.compute_catalogue_checksum()
+        if not self.catalogue_sha256:  # written before catalogue checksums: nothing to check against
+            logging.getLogger(__name__).warning(
+                "split%s records no catalogue checksum (written by an older version); its items table is "
+                "not verified — prepare it again to record one",
+                where,
+            )
+        elif catalogue != self.catalogue_sha256:
+            raise SplitIntegrityError(
+                f"split{where}: items.parquet has catalogue checksum {catalogue[:12]}… but split.json records "
+                f"{self.catalogue_sha256[:12]}…: titles, image URLs or other item fields changed after it was written"
+            )
+        self.catalogue_sha256 = catalogue
 
 
 #: the order a part's rows are hashed in, and the columns hashed (with their byte layout)
@@ -295,6 +384,16 @@ def hash_ids(h: Any, chunks: Iterable[Iterable[Any]]) -> None:
         first = False
 
 
+def catalogue_checksum(items: pd.DataFrame) -> str:
+    """:meth:`Split.compute_catalogue_checksum` of an item table (also used by the out-of-core writer)."""
+    h = hashlib.sha256()
+    items = items.sort_values("item_id", kind="stable")
+    for col in sorted(map(str, items.columns)):
+        h.update(b"\x1c" + col.encode())
+        h.update("\x1f".join(_canonical(v) for v in items[col]).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
 def write_split_meta(
     directory: Path,
     protocol: str,
@@ -302,6 +401,7 @@ def write_split_meta(
     fingerprint: str,
     summary: Mapping[str, Any],
     extra_summary: Mapping[str, Any] | None = None,
+    catalogue_sha256: str = "",
 ) -> None:
     """``split.json`` and ``summary.json`` of a split whose parquet files are written."""
     meta = {
@@ -309,6 +409,7 @@ def write_split_meta(
         "protocol": protocol,
         "params": params,
         "fingerprint": fingerprint,
+        "catalogue_sha256": catalogue_sha256,
         "n_users": summary["n_users"],
         "n_items": summary["n_items"],
     }
@@ -332,6 +433,29 @@ def interactions_to_csr(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     return torch.from_numpy(indptr), torch.from_numpy(np.ascontiguousarray(i))
+
+
+def _canonical(value: Any) -> str:
+    """One catalogue cell as text that survives a parquet round trip: lists and arrays alike,
+    every missing value (None, NaN, NA) alike, whole floats as integers."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "\x00"
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, (bool, np.bool_)):
+        return "b1" if value else "b0"
+    if isinstance(value, (int, np.integer)):
+        return f"n{int(value)}"
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isnan(f):
+            return "\x00"
+        return f"n{int(f)}" if f.is_integer() and abs(f) < 2**53 else f"n{f!r}"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "l" + "\x1d".join(_canonical(v) for v in value) + "\x1e"
+    if isinstance(value, bytes):
+        return "y" + value.hex()
+    return "o" + str(value)
 
 
 def _order(present: np.ndarray, order: Sequence[str] | None, what: str) -> np.ndarray:
@@ -365,5 +489,8 @@ def item_table(items: np.ndarray, catalogue: pd.DataFrame | None) -> pd.DataFram
         merged[col] = merged[col].fillna("").astype(str)
     for col in ("categories", "image_urls"):
         merged[col] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in merged[col]]
-    merged["image_url"] = merged["image_url"].where(merged["image_url"].notna(), None)
+    # a list, not .where(notna, None): that leaves NaN in a column where every URL is missing
+    merged["image_url"] = pd.Series(
+        [u if isinstance(u, str) and u.strip() else None for u in merged["image_url"]], index=merged.index, dtype=object
+    )
     return merged.sort_values("item_id").reset_index(drop=True)

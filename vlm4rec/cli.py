@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_describe(subparsers: argparse._SubParsersAction) -> None:
     """``describe``: the describer flags are :class:`~vlm4rec.config.DescriberConfig`'s fields."""
     from vlm4rec.config import CHAT_TEMPLATE, DESCRIBER_KINDS, DTYPE_CHOICES, DescriberConfig
-    from vlm4rec.describers.hf import PRESETS
+    from vlm4rec.describers.presets import PRESETS
     from vlm4rec.prompts import PROMPTS
     from vlm4rec.selection import SELECTIONS
     from vlm4rec.texts import FALLBACKS
@@ -55,7 +55,9 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
         default=D.concurrency,
         help="openai: requests in flight (at most --batch-size: each batch is sent, then awaited)",
     )
-    d.add_argument("--timeout", type=float, default=D.timeout, help="openai: seconds per request")
+    d.add_argument(
+        "--timeout", type=float, default=D.timeout, help="openai: total seconds per request (a deadline, not per read)"
+    )
     d.add_argument("--retries", type=int, default=D.retries, help="openai: retries on timeout/429/5xx")
     d.add_argument(
         "--batch-size",
@@ -67,7 +69,12 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--num-workers", type=int, default=0, help="image-loading workers")
     d.add_argument("--cache", type=Path, help="description cache root (default: <split>/../cache/descriptions)")
     d.add_argument("--out", type=Path, help="where descriptions.jsonl/coverage.json go (default: in the cache entry)")
-    d.add_argument("--image-root", type=Path, help="base for relative image paths (default: the split directory)")
+    d.add_argument(
+        "--image-root",
+        type=Path,
+        help="base for relative image paths (default: the split directory); local image paths outside it and the "
+        "split directory are refused (status outside_root)",
+    )
     d.add_argument(
         "--fallback",
         choices=FALLBACKS,
@@ -197,6 +204,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
             cache_root,
             out,
             image_root=args.image_root or args.split_dir,
+            image_roots=[args.split_dir],  # local image paths must stay inside these (and --image-root)
             batch_size=args.batch_size,
             devices=devices,
             accelerator=args.accelerator,

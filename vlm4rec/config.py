@@ -19,23 +19,19 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.configuration import check_choices, choice
 from benchmark.errors import ConfigError
-from vlm4rec.describers import HFDescriber, OpenAIDescriber, PrecomputedDescriber
-from vlm4rec.describers.base import Describer
-from vlm4rec.describers.hf import DTYPES, PRESETS
-from vlm4rec.encoders import (
-    DEFAULT_CLIP_MODEL,
-    DEFAULT_ST_MODEL,
-    ENCODERS,
-    ClipTextEncoder,
-    SentenceTransformerEncoder,
-    TextEncoder,
-)
+from vlm4rec.describers.presets import DTYPES, PRESETS
+from vlm4rec.encoders import DEFAULT_CLIP_MODEL, DEFAULT_ST_MODEL, ENCODERS
 from vlm4rec.prompts import DEFAULT_PROMPT, PROMPTS
 from vlm4rec.selection import SELECTIONS, ItemSelection
+
+if TYPE_CHECKING:  # the describers and encoders import torch: built on demand, not to list choices
+    from vlm4rec.describers import HFDescriber
+    from vlm4rec.describers.base import Describer
+    from vlm4rec.encoders import TextEncoder
 
 #: where item descriptions come from: a transformers LVLM, an OpenAI-compatible endpoint, a file
 DESCRIBER_KINDS = ("hf", "openai", "precomputed")
@@ -103,7 +99,7 @@ class DescriberConfig:
     api_key_env: str = "OPENAI_API_KEY"
     #: openai: requests in flight (each batch is sent, then awaited, so at most the batch size)
     concurrency: int = 8
-    #: openai: seconds per request
+    #: openai: total seconds per request (connect, upload, response: a deadline, not a per-read timeout)
     timeout: float = 60.0
     #: openai: retries on timeout, connection error, HTTP 429 and 5xx
     retries: int = 4
@@ -177,6 +173,8 @@ def build_describer(
     :class:`ConfigError`s naming ``where`` + the key; a malformed descriptions file is a
     :class:`~benchmark.errors.BadInputError`.
     """
+    from vlm4rec.describers import OpenAIDescriber, PrecomputedDescriber
+
     cfg.validate(where)
     if cfg.kind == "precomputed":
         try:
@@ -199,6 +197,8 @@ def build_describer(
 
 
 def _build_hf(cfg: DescriberConfig) -> HFDescriber:
+    from vlm4rec.describers import HFDescriber
+
     quantization, dtype = ("4bit", "fp16") if cfg.dtype == "4bit" else (None, cfg.dtype)
     kw: dict[str, Any] = {
         "prompt": cfg.prompt,
@@ -236,6 +236,8 @@ class EncoderConfig:
 
 def build_encoder(cfg: EncoderConfig, device: str | None = None) -> TextEncoder:
     """The text encoder ``cfg`` asks for (the one factory behind ``encode`` and ``vlm4rec-text``)."""
+    from vlm4rec.encoders import ClipTextEncoder, SentenceTransformerEncoder
+
     cfg.validate()
     if cfg.kind == "clip":
         pretrained = None if cfg.pretrained is None or cfg.pretrained.lower() == "none" else cfg.pretrained

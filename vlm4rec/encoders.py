@@ -17,15 +17,18 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from benchmark.features import ItemFeatures
 from vlm4rec.texts import FALLBACKS, compose_text
+
+if TYPE_CHECKING:  # torch is imported where it is used: the command line reads ENCODERS without it
+    import torch
+
+    from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,7 @@ class ClipTextEncoder(TextEncoder):
         self, model: str = DEFAULT_CLIP_MODEL, pretrained: str | None = "openai", device: str | None = None
     ) -> None:
         import open_clip
+        import torch
 
         self.model_name = model
         self.pretrained = pretrained
@@ -160,16 +164,20 @@ class ClipTextEncoder(TextEncoder):
         }
 
     def to(self, device: str | torch.device) -> TextEncoder:
+        import torch
+
         self.device = torch.device(device)
         self.model.to(self.device)
         return self
 
-    @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        import torch
+
         chunks = []
-        for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
-            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
-            chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), batch_size), desc="clip text", disable=not progress):
+                tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
+                chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
         dim = chunks[0].shape[1] if chunks else 0
         return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
 
@@ -251,7 +259,14 @@ def encode_items(
     ``devices``/``num_nodes`` > 1: the texts are encoded by that many processes under Lightning
     DDP (:func:`vlm4rec.parallel.encode_sharded`; ``strategy`` defaults to ``ddp``). The
     vectors equal the single-process ones up to float rounding (batches are composed
-    differently); the cache key does not depend on how many processes made them."""
+    differently); the cache key does not depend on how many processes made them.
+
+    The cache entry is read and written through :mod:`benchmark.features` (``load_cached``: a
+    torn or damaged entry is a miss); a hit takes this call's ``extra_provenance`` (the
+    describer's coverage of *this* run), not the one it was first made with.
+    """
+    from benchmark.features import ItemFeatures, load_cached
+
     texts, counts = item_texts(items, descriptions, text, fallback)
     ident = encoder.identity()
     thash = texts_sha256(texts)
@@ -259,11 +274,11 @@ def encode_items(
         json.dumps({"encoder": ident, "text": text, "texts": thash, "name": name}, sort_keys=True).encode()
     ).hexdigest()
     entry = Path(cache_dir) / key[:20] if cache_dir is not None else None
-    if entry is not None and (entry / f"{name}.safetensors").exists():
-        feats = ItemFeatures.load(entry, name)
-        if feats.provenance.get("texts_sha256") == thash and feats.n_items == len(texts):
-            log.info("loaded cached %s features from %s", name, entry)
-            return feats
+    cached = load_cached(entry, name) if entry is not None else None
+    if cached is not None and cached.provenance.get("texts_sha256") == thash and cached.n_items == len(texts):
+        log.info("loaded cached %s features from %s", name, entry)
+        cached.provenance.update(extra_provenance or {})
+        return cached
     present = [i for i, t in enumerate(texts) if t is not None]
     chosen = [str(texts[i]) for i in present]
     # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
@@ -308,7 +323,7 @@ def encode_items(
         "encode_seconds": encode_seconds,  # kept in the cache entry: a cached load counts it
     }
     prov.update(extra_provenance or {})
-    feats = ItemFeatures(name, torch.from_numpy(values), torch.from_numpy(mask), prov)
+    feats = ItemFeatures(name, values, mask, prov)
     if entry is not None:
         feats.save(entry)
     log.info("encoded %d/%d items (%s)", len(present), len(texts), counts)

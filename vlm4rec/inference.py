@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from benchmark.io import atomic_open, write_json
 from vlm4rec.cache import DescriptionCache, now
 from vlm4rec.describers.base import Describer
-from vlm4rec.images import load_image, resolve_image
-from vlm4rec.records import IMAGE_MISSING, IMAGE_OK, IMAGE_UNDECODABLE, DescriptionResult, ItemRecord
+from vlm4rec.images import image_status, load_image
+from vlm4rec.records import IMAGE_OK, IMAGE_UNDECODABLE, DescriptionResult, ItemRecord
 from vlm4rec.selection import ItemSelection, chosen_among
 from vlm4rec.texts import FALLBACKS
 
@@ -69,9 +69,14 @@ def item_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_items(
-    items: pd.DataFrame, describer: Describer, cache: DescriptionCache, image_root: str | Path | None = None
+    items: pd.DataFrame,
+    describer: Describer,
+    cache: DescriptionCache,
+    image_root: str | Path | None = None,
+    image_roots: Sequence[str | Path] = (),
 ) -> list[ItemPlan]:
-    """Resolve images, hash them and the rendered prompts, and key every item."""
+    """Resolve images (inside ``image_root`` and ``image_roots`` only), hash them and the
+    rendered prompts, and key every item."""
     from benchmark.io import sha256_file
 
     plans: list[ItemPlan] = []
@@ -80,7 +85,7 @@ def plan_items(
         describer.prompt.check_fields(list(item_fields(rows[0])))
     for row in rows:
         fields = item_fields(row)
-        path, reason = resolve_image(row, image_root)
+        status, path, reason = image_status(row, image_root, image_roots)
         sha = sha256_file(path) if path is not None else None
         probe = ItemRecord(item_id=int(row["item_id"]), item=fields["item"], fields=fields)
         prompt_sha = hashlib.sha256(describer.rendered_prompt(probe).encode()).hexdigest()
@@ -91,7 +96,7 @@ def plan_items(
                 fields=fields,
                 image_path=str(path) if path is not None else None,
                 image_sha256=sha,
-                image_status=IMAGE_OK if path is not None else IMAGE_MISSING,
+                image_status=status,
                 image_error=reason,
                 prompt_sha256=prompt_sha,
                 key=cache.key(sha, prompt_sha),
@@ -221,6 +226,7 @@ def run_describe(
     out_dir: str | Path,
     *,
     image_root: str | Path | None = None,
+    image_roots: Sequence[str | Path] = (),
     batch_size: int = 8,
     devices: int | str = 1,
     accelerator: str = "auto",
@@ -249,7 +255,7 @@ def run_describe(
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     cache = DescriptionCache(cache_root, describer.identity())
-    plans = plan_items(items, describer, cache, image_root)
+    plans = plan_items(items, describer, cache, image_root, image_roots)
     chosen = None
     if selection is not None:
         if train is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.errors import ConfigError
+from benchmark.errors import BenchError, ConfigError
 from benchmark.features import ItemFeatures
 from benchmark.io import read_json, write_json
 from benchmark.producers import FeatureContext, register_feature_producer
@@ -66,6 +66,7 @@ def _describe(
         cache_root,
         out,
         image_root=ctx.raw_dir or ctx.split_dir,
+        image_roots=[r for r in (ctx.raw_dir, ctx.split_dir) if r is not None],  # the dataset's folders only
         batch_size=batch_size,
         fallback=fallback,
         **parallel,
@@ -88,7 +89,68 @@ def _describe(
         },
         **({"selection": cov["selection"]} if "selection" in cov else {}),  # the formula, counts, cut
     }
+    if d.needs_image:  # a generating describer: its failures are retried, so this result is provisional
+        retryable = sum(cov.get("status_counts", {}).get(s, 0) for s in RETRYABLE)
+        extra["final"] = retryable == 0
+        extra["description_coverage"]["generated_share"] = generated_share(cov)
+        extra["description_coverage"]["first_errors"] = first_errors(desc_path)
     return read_description_table(desc_path), extra
+
+
+#: item statuses a later run retries (a failed request, an item not reached): features made with
+#: them are provisional (``final: false``), so the next run describes those items again
+RETRYABLE = ("failed_generation", "not_described")
+#: item statuses the describer was not meant to describe (no local image, a path outside the
+#: allowed folders, left out by the caption selection)
+NOT_DESCRIBABLE = ("no_image", "outside_root", "not_selected")
+#: what a run does when descriptions cover less than ``min_description_coverage`` of the describable items
+LOW_COVERAGE_ACTIONS = ("error", "warn")
+
+
+class DescriptionCoverageError(BenchError):
+    """The describer described too few of the items it could describe (an outage, a broken model)."""
+
+
+def generated_share(cov: dict[str, Any]) -> float:
+    """Described items over describable ones (items with a usable image; 1.0 when there are none)."""
+    counts = cov.get("status_counts", {})
+    tried = sum(n for status, n in counts.items() if status not in NOT_DESCRIBABLE)
+    return counts.get("ok", 0) / tried if tried else 1.0
+
+
+def first_errors(desc_path: Path, n: int = 3) -> list[str]:
+    """The first few distinct errors of ``descriptions.jsonl`` (what the endpoint said)."""
+    import json
+
+    out: list[str] = []
+    with open(desc_path, encoding="utf-8") as fh:
+        for line in fh:
+            err = json.loads(line).get("error") if line.strip() else None
+            if err and err not in out:
+                out.append(str(err)[:200])
+                if len(out) >= n:
+                    break
+    return out
+
+
+def check_description_coverage(extra: dict[str, Any], floor: float, action: str) -> None:
+    """Fail (``action: error``) or warn (``warn``: logged, and listed under the run's leaderboard)
+    when a generating describer covered less than ``floor`` of the describable items."""
+    cov = extra.get("description_coverage", {})
+    share = cov.get("generated_share")
+    if share is None or share >= floor:
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(cov.get("status_counts", {}).items()))
+    errors = "; ".join(cov.get("first_errors") or []) or "none recorded"
+    msg = (
+        f"the describer described {share:.1%} of the items it could describe (floor {floor:.0%}; {counts}; "
+        f"first errors: {errors}). Failed items are retried on the next run; "
+        "to accept this, set the feature's min_description_coverage or on_low_coverage: warn"
+    )
+    if action == "error":
+        raise DescriptionCoverageError(msg)
+    log.warning("%s", msg)
+    extra.setdefault("warnings", []).append(msg)
 
 
 def describe_cost(out: Path, seconds: float, described: bool) -> float | None:
@@ -115,6 +177,8 @@ def vlm4rec_text(
     encode_batch_size: int = 64,
     num_nodes: int = 1,
     strategy: str | None = None,
+    min_description_coverage: float = 0.9,
+    on_low_coverage: str = "error",
 ) -> ItemFeatures:
     """Descriptions (optional) → text choice → sentence/CLIP-text embeddings, cached by provenance.
 
@@ -124,6 +188,12 @@ def vlm4rec_text(
     ``describe_batch_size`` drives the describe step's Lightning run, ``encode_batch_size`` the
     encoder; ``devices``, ``num_nodes`` and ``strategy`` (Lightning's; default ``ddp`` when there
     is more than one process) run both steps over several processes.
+
+    A generating describer (``hf``, ``openai``) must describe at least
+    ``min_description_coverage`` of the items that have a usable image: below it the run fails
+    (``on_low_coverage: error``, the default: an endpoint outage must not become the result) or
+    warns (``warn``: logged and listed under the leaderboard). Items that failed are retried by
+    the next run, and features made with failures are provisional (not reused by the next run).
     """
     from vlm4rec.config import build_encoder
     from vlm4rec.encoders import encode_items
@@ -132,10 +202,17 @@ def vlm4rec_text(
         raise ConfigError(f"text: {text!r} is not allowed; allowed values: {', '.join(TEXT_CHOICES)}")
     if fallback not in FALLBACKS:
         raise ConfigError(f"fallback: {fallback!r} is not allowed; allowed values: {', '.join(FALLBACKS)}")
+    if on_low_coverage not in LOW_COVERAGE_ACTIONS:
+        raise ConfigError(
+            f"on_low_coverage: {on_low_coverage!r} is not allowed; allowed values: {', '.join(LOW_COVERAGE_ACTIONS)}"
+        )
+    if not 0.0 <= min_description_coverage <= 1.0:
+        raise ConfigError(f"min_description_coverage: a share in [0, 1], got {min_description_coverage}")
     desc_table, extra = None, {}
     parallel: dict[str, Any] = {"devices": devices, "num_nodes": num_nodes, "strategy": strategy}
     if describer is not None:
         desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, parallel)
+        check_description_coverage(extra, min_description_coverage, on_low_coverage)
     elif text not in NO_DESCRIPTION_NEEDED:
         raise ConfigError(
             f"text: {text!r} needs descriptions: set `describer` (kind {', '.join(DESCRIBER_KINDS)}); "

@@ -21,9 +21,9 @@ from vlm4rec.texts import TEXT_CHOICES
 class VLM4Rec(ProfileMatcher):
     """Cosine profile matching on the ``feature`` item features (default ``text``).
 
-    ``text``: when given, the features' provenance must record this text choice
-    (``description``, ``title+description``, ``title``, ``metadata``), so a config cannot
-    silently run on embeddings of another text.
+    ``text``: when given, the features' provenance must record this text choice (one of
+    :data:`vlm4rec.texts.TEXT_CHOICES`: ``description``, ``title+description``, ``title``,
+    ``metadata``, ``catalogue``), so a config cannot silently run on embeddings of another text.
     """
 
     def __init__(

@@ -11,6 +11,8 @@ from PIL import Image
 IMAGE_OK = "ok"
 IMAGE_MISSING = "no_image"
 IMAGE_UNDECODABLE = "undecodable_image"
+#: a local image reference outside the allowed folders (never read, never sent)
+IMAGE_REFUSED = "outside_root"
 
 
 @dataclass

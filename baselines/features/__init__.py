@@ -33,6 +33,11 @@ def _images_dir(ctx: FeatureContext, images: str | None) -> Path | None:
     return None
 
 
+def _dataset_roots(ctx: FeatureContext) -> list[Path]:
+    """Where a catalogue's local image paths may point: the dataset's folders (plus ``images``)."""
+    return [Path(d) for d in (ctx.raw_dir, ctx.split_dir) if d is not None]
+
+
 def _accelerator(ctx: FeatureContext, accelerator: str | None) -> str:
     if accelerator:
         return accelerator
@@ -51,6 +56,7 @@ def _clip(ctx: FeatureContext, images: str | None, **settings: Any) -> ItemFeatu
         images=_images_dir(ctx, images),
         cache_dir=Path(ctx.cache_dir) / "features",
         progress=ctx.progress,
+        roots=_dataset_roots(ctx),
     )
 
 
@@ -129,7 +135,14 @@ def pixels(
     from baselines.features.pixels import pixel_features
 
     return pixel_features(
-        ctx.split, _images_dir(ctx, images), bins, thumb, max_side, hist_weight, progress=ctx.progress
+        ctx.split,
+        _images_dir(ctx, images),
+        bins,
+        thumb,
+        max_side,
+        hist_weight,
+        progress=ctx.progress,
+        roots=_dataset_roots(ctx),
     )
 
 

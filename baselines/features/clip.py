@@ -43,8 +43,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from baselines.features.sources import hash_strings, image_hashes, item_texts, resolve_images
 from benchmark.configuration import check_choices, choice
+from benchmark.data.image_io import open_image
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
+from benchmark.features import load_cached as read_entry
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,7 @@ class ItemImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         try:
-            with Image.open(self.paths[i]) as im:
-                x = self.transform(im.convert("RGB"))
+            x = self.transform(open_image(self.paths[i]))  # RGB, with the fetcher's pixel limit
             ok = True
         except Exception as exc:  # a bad file is a counted skip, not a crash of the whole run
             log.warning("could not decode image %s: %s", self.paths[i], exc)
@@ -143,11 +144,20 @@ class ClipEncoder(pl.LightningModule):
 
 
 class _RankWriter(BasePredictionWriter):
-    """Each rank saves its predictions to ``out_dir/rank-<r>.safetensors``."""
+    """Each rank saves its predictions to ``out_dir/rank-<r>.safetensors``.
 
-    def __init__(self, out_dir: Path) -> None:
+    ``out_dir`` is a private directory (``tempfile.mkdtemp``: mode 0700, an unpredictable name)
+    made by rank 0 when the run starts and broadcast to the other ranks, so every rank writes
+    to the same place and nobody else can read, plant or delete files there.
+    """
+
+    def __init__(self) -> None:
         super().__init__(write_interval="epoch")
-        self.out_dir = out_dir
+        self.out_dir: Path | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        made = tempfile.mkdtemp(prefix="vlm4rec-clip-") if trainer.global_rank == 0 else None
+        self.out_dir = Path(trainer.strategy.broadcast(made, src=0))
 
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Sequence[Any], batch_indices: Any
@@ -160,6 +170,7 @@ class _RankWriter(BasePredictionWriter):
             "z": torch.cat([p["z"] for p in preds]) if preds else torch.zeros(0, 0),
             "ok": torch.cat([p["ok"] for p in preds]) if preds else torch.zeros(0, dtype=torch.bool),
         }
+        assert self.out_dir is not None, "setup() makes the work directory"
         save_file(
             {k: v.contiguous() for k, v in tensors.items()},
             str(self.out_dir / f"rank-{trainer.global_rank}.safetensors"),
@@ -240,11 +251,14 @@ class ItemInputs:
     input_hash: str
 
 
-def item_inputs(split: Split, cfg: ClipConfig, images: str | Path | None = None) -> ItemInputs:
-    """Each item's local image (image kind) or text (text kind); items without one are counted."""
+def item_inputs(
+    split: Split, cfg: ClipConfig, images: str | Path | None = None, roots: Sequence[str | Path] = ()
+) -> ItemInputs:
+    """Each item's local image (image kind; inside ``images`` or ``roots``) or text (text kind);
+    items without one are counted."""
     n = split.n_items
     if cfg.kind == "image":
-        src = resolve_images(split.items, images)
+        src = resolve_images(split.items, images, roots)
         positions = [i for i, p in enumerate(src.paths) if p is not None]
         return ItemInputs(
             positions, [src.paths[i] for i in positions], src.missing, hash_strings(image_hashes(src.paths))
@@ -278,10 +292,8 @@ def load_cached(cache_dir: str | Path | None, name: str, key: str) -> ItemFeatur
     if cache_dir is None:
         return None
     entry = Path(cache_dir) / name / key
-    if not (entry / f"{name}.safetensors").exists():
-        return None
-    feats = ItemFeatures.load(entry, name)
-    if cache_key(feats.provenance) != key:
+    feats = read_entry(entry, name)  # the one cache-entry reader: a torn or damaged entry is a miss
+    if feats is None or cache_key(feats.provenance) != key:
         return None
     log.info("%s: loaded cached features from %s", name, entry)
     return feats
@@ -296,6 +308,7 @@ def clip_features(
     name: str | None = None,
     progress: bool = True,
     model: tuple[torch.nn.Module, Callable, Callable] | None = None,
+    roots: Sequence[str | Path] = (),
 ) -> ItemFeatures:
     """CLIP features (``cfg.kind``: "image" or "text") of every item of ``split``.
 
@@ -306,7 +319,7 @@ def clip_features(
     cfg = cfg or ClipConfig()
     cfg.validate()
     name = name or f"clip_{cfg.kind}"
-    inputs = item_inputs(split, cfg, images)
+    inputs = item_inputs(split, cfg, images, roots)
     provenance = clip_provenance(split, cfg, inputs.input_hash)
     key = cache_key(provenance)
     cached = load_cached(cache_dir, name, key)
@@ -319,7 +332,7 @@ def clip_features(
     else:
         dataset = ItemTextDataset(inputs.positions, inputs.inputs, tokenizer)
     n = split.n_items
-    values, mask, failed = predict(ClipEncoder(net, cfg.kind, cfg.normalize), dataset, cfg, n, key, progress)
+    values, mask, failed = predict(ClipEncoder(net, cfg.kind, cfg.normalize), dataset, cfg, n, progress)
     if values is None:  # nothing to encode: still return an aligned, all-missing matrix
         values = torch.zeros(n, int(getattr(net, "embed_dim", 0) or _output_dim(net)))
     missing = inputs.missing.copy()
@@ -337,17 +350,15 @@ def clip_features(
 
 
 def predict(
-    encoder: ClipEncoder, dataset: Dataset, cfg: ClipConfig, n: int, key: str, progress: bool = True
+    encoder: ClipEncoder, dataset: Dataset, cfg: ClipConfig, n: int, progress: bool = True
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Run ``Trainer.predict`` over ``dataset`` on ``cfg``'s devices and gather every rank's rows.
 
     Returns ``(values [n × d] or None when nothing was encoded, mask [n], undecodable [n])``, the
-    same on every rank: each rank writes its rows to a shared work directory, then reads all back.
+    same on every rank: each rank writes its rows to a private work directory rank 0 made (see
+    :class:`_RankWriter`), then reads all back; rank 0 removes it.
     """
-    work = Path(tempfile.gettempdir()) / f"vlm4rec-clip-{key}"  # same path on every rank
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("rank-*.safetensors"):
-        stale.unlink()
+    writer = _RankWriter()
     try:
         trainer = pl.Trainer(
             accelerator=cfg.accelerator,
@@ -357,17 +368,19 @@ def predict(
             enable_checkpointing=False,
             enable_progress_bar=progress,
             enable_model_summary=False,
-            callbacks=[_RankWriter(work)],
+            callbacks=[writer],
         )
         trainer.predict(
             encoder, datamodule=ItemDataModule(dataset, cfg.batch_size, cfg.num_workers), return_predictions=False
         )
         trainer.strategy.barrier()
-        gathered = gather_rank_files(work, n)
+        assert writer.out_dir is not None
+        gathered = gather_rank_files(writer.out_dir, n)
         trainer.strategy.barrier()
     finally:
-        if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
-            shutil.rmtree(work, ignore_errors=True)
+        rank0 = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+        if writer.out_dir is not None and rank0:
+            shutil.rmtree(writer.out_dir, ignore_errors=True)
     return gathered
 
 

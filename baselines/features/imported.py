@@ -32,8 +32,18 @@ ID_COLUMNS = ("orig_item_id", "item", "item_id", "asin", "parent_asin")
 
 
 def load_npy(path: str | Path) -> np.ndarray:
-    """A 2-d numeric array from ``.npy`` (no pickle)."""
-    arr = np.load(path, allow_pickle=False)
+    """A 2-d numeric array from ``.npy`` (no pickle); anything else is a ``ValueError`` saying what it is."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        names = ", ".join(arr.files) or "none"
+        arr.close()
+        raise ValueError(
+            f"{path}: an .npz archive (arrays: {names}), not an .npy array; save the one you want with "
+            f"np.save('features.npy', np.load('{Path(path).name}')['<name>'])"
+        )
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{path}: expected a 2-d numeric array, got shape {arr.shape} dtype {arr.dtype}")
     return arr

@@ -25,6 +25,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from baselines.features.sources import hash_strings, image_hashes, resolve_images
+from benchmark.data.image_io import ImageRefused, open_image
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
@@ -60,7 +61,9 @@ def pixel_matrix(
     hist_weight: float = 1.0,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, Counter]:
-    """``(values [n × d], mask [n], failures)`` for a list of image paths (``None`` = no image)."""
+    """``(values [n × d], mask [n], failures)`` for a list of image paths (``None`` = no image);
+    images are decoded by :func:`benchmark.data.image_io.open_image` (the fetcher's pixel limit),
+    a refused one counted as ``too_many_pixels`` or ``undecodable``."""
     dim = bins**3 + thumb * thumb * 3
     values = np.zeros((len(paths), dim), dtype=np.float32)
     mask = np.zeros(len(paths), dtype=bool)
@@ -69,12 +72,14 @@ def pixel_matrix(
         if p is None:
             continue
         try:
-            with Image.open(p) as im:
-                values[i] = pixel_vector(im, bins, thumb, max_side, hist_weight)
+            values[i] = pixel_vector(open_image(p), bins, thumb, max_side, hist_weight)
             mask[i] = True
-        except Exception as exc:  # PIL raises many kinds for a bad file; count it, keep going
-            failures["undecodable"] += 1
-            log.warning("could not decode image %s: %s", p, exc)
+        except ImageRefused as exc:  # count it, keep going (a bomb is named: it is not a broken file)
+            failures["too_many_pixels" if exc.kind == "too_many_pixels" else "undecodable"] += 1
+            log.warning("could not decode image %s: %s", p, exc.reason)
+        except OSError as exc:
+            failures["unreadable"] += 1
+            log.warning("could not read image %s: %s", p, exc)
     return values, mask, failures
 
 
@@ -87,9 +92,11 @@ def pixel_features(
     hist_weight: float = 1.0,
     name: str = "pixels",
     progress: bool = True,
+    roots: Sequence[str | Path] = (),
 ) -> ItemFeatures:
-    """``pixels`` features for every item of ``split`` (images located by :func:`resolve_images`)."""
-    src = resolve_images(split.items, images)
+    """``pixels`` features for every item of ``split`` (images located by :func:`resolve_images`,
+    inside ``images`` or ``roots``)."""
+    src = resolve_images(split.items, images, roots)
     values, mask, failures = pixel_matrix(src.paths, bins, thumb, max_side, hist_weight, progress)
     missing = dict(src.missing) | dict(failures)
     if missing:

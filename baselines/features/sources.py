@@ -11,8 +11,13 @@ Images, in order of preference for each item of a split's ``items`` table:
 5. a file in ``images`` named after the item's original id (``<id>.jpg|jpeg|png|webp|gif``).
 
 Nothing is downloaded here. An item without a usable local file is reported with a reason
-(``no_image``, ``remote_not_fetched``, ``file_not_found``); decoding failures are counted
-by the extractor that opens the file.
+(``no_image``, ``remote_not_fetched``, ``file_not_found``, ``outside_root``); decoding failures
+are counted by the extractor that opens the file (:func:`benchmark.data.image_io.open_image`,
+with the fetcher's pixel limit).
+
+Catalogue lines and index files are untrusted: a local path (``file://``, absolute, ``../``,
+symlinks) is used only when it resolves inside ``images`` or one of the allowed ``roots`` (the
+dataset's folders); anything else is ``outside_root`` (:func:`benchmark.data.image_io.confine_path`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from benchmark.data.image_io import OutsideRootError, confine_path, is_remote, local_path, url_or_none
 from benchmark.io import sha256_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
@@ -80,22 +85,24 @@ def read_image_index(images: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     return {}, {}
 
 
-def _local(ref: str, images: Path | None) -> Path | None:
-    parsed = urlparse(ref)
-    if parsed.scheme == "file":
-        path = Path(unquote(parsed.path))
-    elif parsed.scheme == "" or (len(parsed.scheme) == 1 and ref[1:3] in (":\\", ":/")):  # plain or C:\ path
-        path = Path(ref)
-    else:
-        return None
-    if not path.is_absolute() and images is not None:
-        path = images / path
-    return path
+def _confined(ref: str | Path, allowed: Sequence[Path], base: Path | None) -> tuple[Path | None, str]:
+    """A local reference inside ``allowed`` (``(path, "")``), or ``(None, reason)``."""
+    path = local_path(str(ref)) if not isinstance(ref, Path) else ref
+    if path is None:
+        return None, "file_not_found"
+    try:
+        return confine_path(path, allowed, base=base), ""
+    except OutsideRootError:
+        return None, "outside_root"
 
 
-def resolve_images(items: pd.DataFrame, images: str | Path | None = None) -> ImageSources:
-    """Local image file of every item (see the module docstring for the order tried)."""
+def resolve_images(
+    items: pd.DataFrame, images: str | Path | None = None, roots: Sequence[str | Path] = ()
+) -> ImageSources:
+    """Local image file of every item (see the module docstring for the order tried); local
+    paths must lie inside ``images`` or ``roots``."""
     root = Path(images) if images is not None else None
+    allowed = [p for p in (root, *(Path(r) for r in roots)) if p is not None]
     by_url, by_item = read_image_index(root) if root is not None and root.is_dir() else ({}, {})
     paths: list[Path | None] = []
     reasons: dict[int, str] = {}
@@ -104,22 +111,26 @@ def resolve_images(items: pd.DataFrame, images: str | Path | None = None) -> Ima
         r = row._asdict()
         found: Path | None = None
         reason = "no_image"
-        refs = [r[c] for c in ("image_path", "image_url") if c in cols and isinstance(r[c], str) and r[c]]
+        refs = [u for u in (url_or_none(r[c]) for c in ("image_path", "image_url") if c in cols) if u is not None]
         for ref in refs:
-            if urlparse(ref).scheme in ("http", "https"):
-                cand = by_url.get(ref)
-                reason = "remote_not_fetched"
+            if is_remote(ref):
+                indexed = by_url.get(ref)
+                cand, why = _confined(indexed, allowed, root) if indexed is not None else (None, "")
+                reason = why if why == "outside_root" else "remote_not_fetched"
             else:
-                cand = _local(ref, root)
-                reason = "file_not_found"
+                cand, why = _confined(ref, allowed, root)
+                reason = why or "file_not_found"
             if cand is not None and cand.is_file():
                 found = cand
                 break
         stem = str(r["orig_item_id"])
-        if found is None and stem in by_item and by_item[stem].is_file():
-            found = by_item[stem]
+        if found is None and stem in by_item:
+            cand, _ = _confined(by_item[stem], allowed, root)
+            found = cand if cand is not None and cand.is_file() else None
         if found is None and root is not None:
             found = next((root / f"{stem}{s}" for s in IMAGE_SUFFIXES if (root / f"{stem}{s}").is_file()), None)
+            if found is not None:
+                found, _ = _confined(found, allowed, root)  # a symlink named after the item
         paths.append(found)
         if found is None:
             reasons[pos] = reason

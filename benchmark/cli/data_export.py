@@ -31,13 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--text-feature", metavar="NAME", help="mmrec: feature (in --features-dir) written as text_feat.npy, e.g. text"
     )
-    p.add_argument("--features-dir", type=Path, help="where the features are (default SPLIT_DIR/features)")
+    p.add_argument(
+        "--features-dir",
+        type=Path,
+        help="where the features are (default: SPLIT_DIR/features, then the dataset cache's features, where "
+        "`run` keeps them as NAME-<hash>: NAME finds them)",
+    )
     p.set_defaults(func=run)
+
+
+def feature_dirs(args: argparse.Namespace) -> list[Path]:
+    """Where ``--image-feature``/``--text-feature`` are looked for: ``--features-dir``, else the
+    split's own ``features/`` and the run cache beside it (``<dataset>/cache/features``)."""
+    if args.features_dir:
+        return [args.features_dir]
+    return [args.split_dir / "features", args.split_dir.resolve().parent / "cache" / "features"]
 
 
 def run(args: argparse.Namespace) -> int:
     from benchmark.data.interop import export_mmrec, export_recbole
-    from benchmark.features import ItemFeatures
+    from benchmark.features import ItemFeatures, find_features
     from benchmark.split import Split, SplitIntegrityError
 
     try:
@@ -50,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--image-feature/--text-feature are for the mmrec export")
         paths = export_recbole(split, args.out, name)
     else:
-        fdir = args.features_dir or args.split_dir / "features"
         features = {}
         for role, fname in (("image", args.image_feature), ("text", args.text_feature)):
             if fname:
-                if not (fdir / f"{fname}.safetensors").is_file():
-                    raise CliError(f"feature {fname!r} not found in {fdir}")
-                features[role] = ItemFeatures.load(fdir, fname)
+                try:
+                    fdir, entry = find_features(fname, feature_dirs(args), split_fingerprint=split.fingerprint)
+                except FileNotFoundError as exc:
+                    raise CliError(str(exc)) from None
+                features[role] = ItemFeatures.load(fdir, entry)
         try:
             paths = export_mmrec(split, args.out, name, features)
         except ValueError as exc:

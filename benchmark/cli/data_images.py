@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retries", type=int, default=3)
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--max-pixels", type=int, default=None, help="reject images with more pixels (bomb limit)")
+    p.add_argument(
+        "--image-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder local image paths may point into, besides the split/catalogue's own folder "
+        "(repeatable); a local path outside them is refused and counted as outside_root",
+    )
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any image failed")
     p.set_defaults(func=run)
 
@@ -46,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
             base_dir=src if src.is_dir() else src.parent,
+            roots=[Path(r) for r in args.image_root],
             progress=not args.quiet,
         )
     except (FileNotFoundError, ValueError) as exc:

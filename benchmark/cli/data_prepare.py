@@ -15,8 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from benchmark.configuration import load_yaml
 from benchmark.errors import CliError, ConfigError
 from benchmark.prepare import DatasetConfig, add_flags, dataset_from_mapping, flag_values, load_dataset
 from benchmark.split import PARTS
@@ -65,9 +64,10 @@ def _file_values(config: Path | None) -> tuple[dict[str, Any], Path | None]:
         return {}, None
     if not config.is_file():
         raise CliError(f"--config {config}: no such file")
-    loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise CliError(f"--config {config}: expected a mapping of settings, got {type(loaded).__name__}")
+    try:
+        loaded = load_yaml(config)
+    except ConfigError as exc:
+        raise CliError(f"--config {exc}") from None
     return loaded, config.parent
 
 

@@ -29,7 +29,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. seeds=[0,1] or models.0.params.aggregation=last_n",
     )
-    p.add_argument("--force", action="store_true", help="recompute every unit in a new run directory")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute every unit and every feature set, in a new run directory (a describer's cache keeps "
+        "its finished descriptions; failed ones are retried on every run)",
+    )
+    for flag, what in (("models", "models"), ("features", "feature sets")):
+        p.add_argument(
+            f"--{flag}",
+            type=_names,
+            default=None,
+            metavar="A,B",
+            help=f"run only these {what} of the config (by name)",
+        )
+        p.add_argument(
+            f"--skip-{flag}",
+            type=_names,
+            default=[],
+            metavar="A,B",
+            help=f"leave these {what} of the config out"
+            + (" (and the models that use them)" if flag == "features" else ""),
+        )
     p.add_argument(
         "--logger",
         choices=LOGGERS,
@@ -47,9 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more names, comma-separated")
+    return names
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchmark.configuration import ConfigError
-    from benchmark.runner.config import load_config
+    from benchmark.runner.config import load_config, select_entries
     from benchmark.runner.pipeline import run_experiment
 
     overrides = list(args.override)
@@ -57,6 +85,14 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"results_dir={args.results_dir}")
     try:
         cfg = load_config(args.config, overrides)
+        if args.models is not None or args.skip_models or args.features is not None or args.skip_features:
+            cfg = select_entries(
+                cfg,
+                models=args.models,
+                skip_models=args.skip_models,
+                features=args.features,
+                skip_features=args.skip_features,
+            )
     except ConfigError as exc:
         raise CliError(f"config error: {exc}") from None
     if args.config is None:
@@ -68,6 +104,16 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(
         cfg, force=args.force, run_dir=args.run_dir, logger_kind=args.logger, allow_mixed=args.allow_mixed
     )
-    print((result.run_dir / "leaderboard.md").read_text(encoding="utf-8"))
+    board = result.run_dir / "leaderboard.md"
+    if board.exists():
+        print(board.read_text(encoding="utf-8"))
     print(f"results: {result.run_dir}  ({len(result.units_run)} units run, {len(result.units_skipped)} already done)")
+    if result.report_errors:
+        log.error(
+            "%d report step(s) failed (%s); every unit is saved — see %s",
+            len(result.report_errors),
+            "; ".join(result.report_errors),
+            result.run_dir / "run.log",
+        )
+        return 1
     return 0

@@ -88,6 +88,7 @@ def read_benchmark_csv(
         raise BadInputError(
             str(path), header_line[0], "missing_field", f"benchmark CSV header {header} lacks {missing}"
         )
+    report.add("header", header_line[0])  # read, but not data: accounted for, not kept
     pos = [header.index(c) for c in BENCHMARK_COLUMNS]
     n = len(header)
 

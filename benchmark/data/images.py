@@ -12,7 +12,9 @@ Outputs in ``out_dir``:
 - ``fetch_report.json``: counts and every failure as ``{item, url, reason}`` (never silent).
 
 URLs may be ``http(s)://``, ``file://`` or plain local paths (relative ones resolve against
-``base_dir``).
+``base_dir``); a local file is read only inside ``base_dir`` or an allowed ``roots`` folder
+(:func:`benchmark.data.image_io.confine_path`), anything else fails as ``outside_root``. A missing
+URL (None, NaN, blank, ``nan``) is ``no_url``, never a path.
 """
 
 from __future__ import annotations
@@ -31,14 +33,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
+from urllib.parse import urlparse
 
 import pandas as pd
 import requests
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from benchmark.data.image_io import (
+    DEFAULT_MAX_PIXELS,
+    ImageRefused,
+    check_pixels,
+    confine_path,
+    local_path,
+    not_an_image_reason,
+    url_or_none,
+)
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, write_json, write_parquet
 
@@ -46,13 +56,10 @@ log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.parquet"
 REPORT_NAME = "fetch_report.json"
-DEFAULT_MAX_PIXELS = 40_000_000
-"""Larger than any Amazon hi-res product image (≈ 1500×1500 to 3000×3000), far below a bomb."""
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 _EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 _pixel_lock = threading.Lock()
 
 
@@ -149,8 +156,8 @@ def pairs_from_table(df: pd.DataFrame) -> list[tuple[str, str | None]]:
     id_col = "item" if "item" in df.columns else "orig_item_id" if "orig_item_id" in df.columns else None
     if id_col is None or "image_url" not in df.columns:
         raise ValueError(f"table needs an item/orig_item_id column and image_url; has {list(df.columns)}")
-    urls = df["image_url"].where(df["image_url"].notna(), None)
-    return [(str(i), (str(u) if u else None)) for i, u in zip(df[id_col], urls)]
+    # not .where(notna, None): on a float column (all URLs missing) that keeps NaN, and str(NaN) is "nan"
+    return [(str(i), url_or_none(u)) for i, u in zip(df[id_col], df["image_url"])]
 
 
 def fetch_images(
@@ -164,18 +171,23 @@ def fetch_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     base_dir: str | os.PathLike[str] | None = None,
+    roots: Sequence[str | os.PathLike[str]] = (),
     progress: bool = True,
 ) -> ImageFetchReport:
     """Fetch, verify and store one image per item; write ``index.parquet`` and ``fetch_report.json``.
 
     Items without a URL, duplicated item ids, HTTP errors, non-images, truncated files and images
-    over ``max_pixels`` pixels or ``max_bytes`` bytes are failures with a reason. Connection errors
-    and 408/429/5xx are retried ``retries`` times, waiting ``backoff * 2**attempt`` seconds.
+    over ``max_pixels`` pixels or ``max_bytes`` bytes are failures with a reason, and so are local
+    paths outside ``base_dir`` and ``roots`` (``outside_root``). Connection errors and 408/429/5xx
+    are retried ``retries`` times, waiting ``backoff * 2**attempt`` seconds.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pairs = pairs_from_table(source) if isinstance(source, pd.DataFrame) else [(str(i), u) for i, u in source]
+    pairs = (
+        pairs_from_table(source) if isinstance(source, pd.DataFrame) else [(str(i), url_or_none(u)) for i, u in source]
+    )
     base = Path(base_dir) if base_dir is not None else Path.cwd()
+    allowed = (base, *(Path(r) for r in roots))
     report = ImageFetchReport(out_dir=out, n_items=len(pairs))
 
     todo: list[tuple[str, str]] = []
@@ -206,7 +218,7 @@ def fetch_images(
                 return rec, True, None
         try:
             data = _read_with_retries(
-                url, base, session, retries=retries, backoff=backoff, timeout=timeout, max_bytes=max_bytes
+                url, (base, allowed), session, retries=retries, backoff=backoff, timeout=timeout, max_bytes=max_bytes
             )
             fmt, width, height = _verify_image(data, max_pixels)
         except _Failed as exc:
@@ -313,34 +325,35 @@ def _verify_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt, (width, height) = im.format or "UNKNOWN", im.size
-            # Checked before decoding anything: the header alone can claim a bomb.
-            if width * height > max_pixels:
-                raise _Failed(f"too_many_pixels: {width}x{height} exceeds the limit of {max_pixels} pixels")
+            check_pixels(im.size, max_pixels)  # before decoding anything: the header alone can claim a bomb
             im.verify()
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-    except _Failed:
-        raise
+    except ImageRefused as exc:
+        raise _Failed(exc.reason) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _Failed(f"too_many_pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
-        if data.startswith(_MAGIC):
-            raise _Failed("corrupt_image: image signature but unreadable header") from exc
-        head = data[:64].lstrip().lower()
-        what = "an HTML page" if head.startswith((b"<!doctype html", b"<html")) else "not a known image format"
-        raise _Failed(f"not_an_image: {what}") from exc
+        raise _Failed(not_an_image_reason(data)) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise _Failed(f"corrupt_image: {exc}") from exc
     return fmt, int(width), int(height)
 
 
 def _read_with_retries(
-    url: str, base: Path, session: Any, *, retries: int, backoff: float, timeout: float, max_bytes: int
+    url: str,
+    where: tuple[Path, Sequence[Path]],
+    session: Any,
+    *,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    max_bytes: int,
 ) -> bytes:
     attempt = 0
     while True:
         try:
-            return _read_once(url, base, session, timeout=timeout, max_bytes=max_bytes)
+            return _read_once(url, where, session, timeout=timeout, max_bytes=max_bytes)
         except _Retryable as exc:
             if attempt >= retries:
                 raise _Failed(f"{exc} (after {attempt + 1} attempts)") from exc
@@ -348,47 +361,51 @@ def _read_with_retries(
             attempt += 1
 
 
-def _read_once(url: str, base: Path, session: Any, *, timeout: float, max_bytes: int) -> bytes:
-    parsed = urlparse(url)
-    scheme = parsed.scheme.lower()
+def _read_once(url: str, where: tuple[Path, Sequence[Path]], session: Any, *, timeout: float, max_bytes: int) -> bytes:
+    """The bytes of one image: an http(s) download, or a local file inside the allowed roots."""
+    scheme = urlparse(url).scheme.lower()
     if scheme in ("http", "https"):
-        try:
-            resp = session().get(url, stream=True, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retryable(f"connection_error: {exc}") from exc
-        with resp:
-            if resp.status_code in _RETRY_STATUS:
-                raise _Retryable(f"http_{resp.status_code}: {resp.reason}")
-            if resp.status_code != 200:
-                raise _Failed(f"http_{resp.status_code}: {resp.reason}")
-            length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise _Failed(f"too_large: {length} bytes > {max_bytes}")
-            buf = bytearray()
-            try:
-                for block in resp.iter_content(1 << 16):
-                    buf += block
-                    if len(buf) > max_bytes:
-                        raise _Failed(f"too_large: more than {max_bytes} bytes")
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                raise _Retryable(f"connection_error: {exc}") from exc
-            if length and length.isdigit() and len(buf) < int(length):
-                raise _Retryable(f"truncated: {len(buf)} of {length} bytes")
-            return bytes(buf)
-    if scheme == "file":
-        path = Path(url2pathname(unquote(parsed.path)))
-    elif scheme == "" or (len(scheme) == 1 and os.name == "nt"):
-        path = Path(url)
-        if not path.is_absolute():
-            path = base / path
-    else:
+        return _download(url, session, timeout=timeout, max_bytes=max_bytes)
+    ref = local_path(url)
+    if ref is None:
         raise _Failed(f"unsupported_url: scheme {scheme!r}")
+    base, roots = where
+    try:
+        path = confine_path(ref, roots, base=base)
+    except ImageRefused as exc:
+        raise _Failed(exc.reason) from exc
     if not path.is_file():
         raise _Failed(f"missing_file: {path}")
     size = path.stat().st_size
     if size > max_bytes:
         raise _Failed(f"too_large: {size} bytes > {max_bytes}")
     return path.read_bytes()
+
+
+def _download(url: str, session: Any, *, timeout: float, max_bytes: int) -> bytes:
+    try:
+        resp = session().get(url, stream=True, timeout=timeout)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Retryable(f"connection_error: {exc}") from exc
+    with resp:
+        if resp.status_code in _RETRY_STATUS:
+            raise _Retryable(f"http_{resp.status_code}: {resp.reason}")
+        if resp.status_code != 200:
+            raise _Failed(f"http_{resp.status_code}: {resp.reason}")
+        length = resp.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise _Failed(f"too_large: {length} bytes > {max_bytes}")
+        buf = bytearray()
+        try:
+            for block in resp.iter_content(1 << 16):
+                buf += block
+                if len(buf) > max_bytes:
+                    raise _Failed(f"too_large: more than {max_bytes} bytes")
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Retryable(f"connection_error: {exc}") from exc
+        if length and length.isdigit() and len(buf) < int(length):
+            raise _Retryable(f"truncated: {len(buf)} of {length} bytes")
+        return bytes(buf)
 
 
 def read_catalogue_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -401,11 +418,15 @@ def read_catalogue_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if p.suffix == ".parquet":
         return pd.read_parquet(p)
     if p.suffix == ".csv":
-        return pd.read_csv(p, dtype=str, keep_default_na=False).replace({"image_url": {"": None}})
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        if "image_url" in df.columns:
+            df["image_url"] = pd.Series([url_or_none(u) for u in df["image_url"]], index=df.index, dtype=object)
+        return df
     raise ValueError(f"{p}: expected a split folder, a .parquet or a .csv catalogue")
 
 
 __all__: Sequence[str] = (
+    "DEFAULT_MAX_PIXELS",
     "ImageFailure",
     "ImageRecord",
     "ImageFetchReport",

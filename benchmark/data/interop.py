@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.amazon2023 import read_benchmark_csv
-from benchmark.data.read_report import BadInputError, ReadReport
+from benchmark.data.read_report import BadInputError, Plausibility, ReadReport
 from benchmark.io import atomic_open, atomic_path, sha256_file, write_json
 from benchmark.split import PARTS, Split
 
@@ -79,6 +79,7 @@ def import_2023_official(
     *,
     strict: bool = False,
     reports: list[ReadReport] | None = None,
+    plausible: Plausibility | None = None,
 ) -> Split:
     """The Amazon 2023 official benchmark split of ``category`` as a :class:`Split` (protocol ``official``).
 
@@ -90,7 +91,13 @@ def import_2023_official(
     files = find_official_files(directory, category, variant)
     parts: dict[str, pd.DataFrame] = {}
     for name, f in files.items():
-        report = ReadReport(file=str(f), release="2023", layout=f"official {variant} {name}", strict=strict)
+        report = ReadReport(
+            file=str(f),
+            release="2023",
+            layout=f"official {variant} {name}",
+            strict=strict,
+            plausible=plausible or Plausibility(),
+        )
         parts[name] = read_benchmark_csv(f, report)
         report.log_summary(log)
         if reports is not None:
@@ -102,6 +109,8 @@ def import_2023_official(
         "timestamp_unit": "seconds (source milliseconds, floor-divided by 1000)",
         "files": {f.name: sha256_file(f) for f in files.values()},
     }
+    if plausible is not None and plausible != Plausibility():
+        params["plausible"] = plausible.to_dict()
     return Split.from_parts(parts, catalogue, "official", params)
 
 
@@ -186,7 +195,7 @@ def _features_from_matrix(
         "missing_rule": "all-zero or non-finite rows are marked missing",
         **dict(extra or {}),
     }
-    from benchmark.features import ItemFeatures
+    from benchmark.features import ItemFeatures  # torch: imported when features are made, not with the CLI
 
     return ItemFeatures(name, values, mask, provenance)
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from benchmark.data.read_report import ReadReport
+from benchmark.data.read_report import BadInputError, ReadReport
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -114,24 +114,41 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
         yield from lines_of(first, parts, final, report)
 
 
-def head_lines(path: str | os.PathLike[str], n: int = 20, max_bytes: int = 1 << 20) -> list[bytes]:
-    """The first ``n`` non-blank lines (for format sniffing); tolerant of truncation."""
-    out: list[bytes] = []
+#: the longest first line the sniffer reads before giving up (real metadata lines reach several MiB)
+SNIFF_MAX_LINE_BYTES = 256 << 20
+
+
+def head_lines(
+    path: str | os.PathLike[str], n: int = 20, max_bytes: int = 1 << 20, max_line_bytes: int = SNIFF_MAX_LINE_BYTES
+) -> list[bytes]:
+    """The first ``n`` non-blank lines (for format sniffing); tolerant of truncation.
+
+    Reading stops after ``n`` lines, or after ``max_bytes`` once at least one line is complete:
+    ``max_bytes`` bounds the sample, never a line, so a first line over ``max_bytes`` is still
+    sniffed whole. Only a first line over ``max_line_bytes`` is refused (:class:`BadInputError`).
+    """
     gz = is_gzip(path)
-    buf = b""
+    blocks: list[bytes] = []
+    size = newlines = 0
     cut = False
     with open(path, "rb") as raw:
         try:
             for block in _chunks(raw, gz):
-                buf += block
-                if buf.count(b"\n") >= n or len(buf) >= max_bytes:
+                blocks.append(block)
+                size += len(block)
+                newlines += block.count(b"\n")
+                if newlines >= n or (size >= max_bytes and newlines) or size >= max_line_bytes:
                     cut = True
                     break
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
             cut = True
+    buf = b"".join(blocks)
     segments = buf.split(b"\n")
     if cut and len(segments) > 1:
         segments.pop()  # possibly a partial line
+    elif cut and size >= max_line_bytes:
+        raise BadInputError(str(path), 1, "malformed", f"first line is longer than {max_line_bytes} bytes")
+    out: list[bytes] = []
     for line in segments:
         if line.strip():
             out.append(line.rstrip(b"\r"))

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.data.lines import iter_line_chunks, iter_lines, lines_of
-from benchmark.data.read_report import ReadReport
+from benchmark.data.read_report import Plausibility, ReadReport
 from benchmark.data.records import InteractionBuilder, run_lines
 from benchmark.data.window import DateWindow, WindowTally
 
@@ -43,8 +43,8 @@ MIN_PARALLEL_BYTES = 64 << 20
 class _Recorder(ReadReport):
     """A report that records entries (never raises): the parent replays them into the real one."""
 
-    def __init__(self) -> None:
-        super().__init__(file="")
+    def __init__(self, plausible: Plausibility) -> None:
+        super().__init__(file="", plausible=plausible)  # the parent's bounds: the same lines implausible
         self.entries: list[tuple[str, int | None, str]] = []
 
     def add(self, kind: str, line: int | None, detail: str = "") -> None:
@@ -70,11 +70,17 @@ def use_parallel(path: str | os.PathLike[str], workers: int | None) -> bool:
 
 
 def _parse(
-    factory: HandlerFactory, ts_divisor: int, window: DateWindow | None, first: int, data: bytes, final: bool
+    factory: HandlerFactory,
+    ts_divisor: int,
+    window: DateWindow | None,
+    plausible: Plausibility,
+    first: int,
+    data: bytes,
+    final: bool,
 ) -> tuple[Any, ...]:
     """One task in a worker: the block's kept rows (Arrow), its report entries and its date
     window counts."""
-    rec = _Recorder()
+    rec = _Recorder(plausible)
     out = InteractionBuilder(rec, ts_divisor, window)
     run_lines(lines_of(first, data.split(b"\n"), final, rec), rec, factory(out))
     return (
@@ -141,7 +147,9 @@ def read_parallel(
             run_lines(iter_lines(path, report), report, factory(out))
             return
         for first, data, final in _tasks(path, report):
-            in_flight.append(pool.submit(_parse, factory, out.ts_divisor, out.window, first, data, final))
+            in_flight.append(
+                pool.submit(_parse, factory, out.ts_divisor, out.window, out.report.plausible, first, data, final)
+            )
             while len(in_flight) > 2 * n_workers:  # bounded: memory stays flat
                 _take(in_flight.popleft().result(), report, out)
         while in_flight:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from benchmark.data import amazon2014, amazon2018, amazon2023
 from benchmark.data.lines import UTF8_BOM, head_lines
-from benchmark.data.read_report import BadInputError, ReadReport, WrongFormatError
+from benchmark.data.read_report import BadInputError, Plausibility, ReadReport, WrongFormatError
 from benchmark.data.records import InteractionSink, LineError, parse_json, parse_json_or_literal
 from benchmark.data.window import DateWindow
 
@@ -106,7 +106,7 @@ def _sniff_csv(lines: list[bytes]) -> Sniffed:
     # A ratings CSV has no header: most sniffed lines must be 4 fields with a numeric rating
     # (a few bad lines are the reader's business: counted, not a wrong format).
     if not rows or len(rows) * 2 < len(lines):
-        return Sniffed("unknown", (), f"a text file whose first line is {lines[0][:80]!r}, not an Amazon ratings CSV")
+        return Sniffed("unknown", (), f"a text file whose first line is {lines[0][:80]!r}")
     item_first = sum(bool(_ITEM_LIKE.match(a) and _USER_LIKE.match(b)) for a, b, *_ in rows) / len(rows)
     user_first = sum(bool(_USER_LIKE.match(a) and _ITEM_LIKE.match(b)) for a, b, *_ in rows) / len(rows)
     if item_first >= 0.8:
@@ -131,10 +131,26 @@ def _check_release(release: str) -> str:
     return release
 
 
+#: what each release's reader accepts, said when a file is none of it
+EXPECTED: dict[tuple[str, str], str] = {
+    ("reviews", "2014"): "JSON reviews (reviewerID, asin, overall, unixReviewTime) or a header-less ratings CSV "
+    "(user,item,rating,timestamp)",
+    ("reviews", "2018"): "JSON reviews (reviewerID, asin, overall, unixReviewTime) or a header-less ratings CSV "
+    "(item,user,rating,timestamp)",
+    ("reviews", "2023"): "JSON lines (user_id, parent_asin, rating, timestamp) or a benchmark CSV with the header "
+    "user_id,parent_asin,rating,timestamp",
+    ("metadata", "2014"): "one JSON or Python-literal record per line keyed on asin (title, imUrl, categories, …)",
+    ("metadata", "2018"): "JSON lines keyed on asin (title, category, imageURL/imageURLHighRes or image, …)",
+    ("metadata", "2023"): "JSON lines keyed on parent_asin (title, categories, images, …)",
+}
+
+
 def _require(path: Path, sniffed: Sniffed, release: str, want: str) -> None:
     if sniffed.kind == "unknown":
         raise WrongFormatError(
-            str(path), f"not a recognised Amazon {release} {want} file: it looks like {sniffed.description}"
+            str(path),
+            f"not a recognised Amazon {release} {want} file: expected {EXPECTED[want, release]}; "
+            f"it looks like {sniffed.description}",
         )
     is_meta = sniffed.kind == "meta"
     if (want == "metadata") != is_meta:
@@ -152,6 +168,7 @@ def read_reviews(
     window: DateWindow | None = None,
     sink: InteractionSink | None = None,
     workers: int | None = 1,
+    plausible: Plausibility | None = None,
 ) -> tuple[pd.DataFrame, ReadReport]:
     """Read a reviews / ratings file of ``release`` into the raw interaction table.
 
@@ -167,6 +184,8 @@ def read_reviews(
     but one from 4 cores on)
     processes parse a large file's lines (:mod:`benchmark.data.parallel_read`): the same rows in
     the same order and the same report.
+    Ratings and timestamps outside ``plausible`` (default :class:`Plausibility`) are
+    ``implausible`` lines (a problem kind: counted, or the error with ``strict``).
     """
     release = _check_release(release)
     p = Path(path)
@@ -174,7 +193,9 @@ def read_reviews(
         raise FileNotFoundError(f"reviews file not found: {p}")
     s = sniff(p)
     _require(p, s, release, "reviews")
-    report = ReadReport(file=str(p), release=release, layout=s.description, strict=strict)
+    report = ReadReport(
+        file=str(p), release=release, layout=s.description, strict=strict, plausible=plausible or Plausibility()
+    )
     if release in ("2014", "2018") and s.kind == "reviews":
         df = amazon2014.read_reviews_json(p, report, window, sink, workers)
     elif release == "2014" and s.kind == "ratings_csv":
@@ -222,6 +243,7 @@ __all__ = [
     "read_meta",
     "sniff",
     "Sniffed",
+    "Plausibility",
     "RELEASES",
     "BadInputError",
     "WrongFormatError",

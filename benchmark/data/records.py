@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import datetime
 import json
 import math
 from collections.abc import Callable, Collection, Iterable
@@ -175,6 +176,10 @@ class InteractionBuilder:
         self.report = report
         self.ts_divisor = ts_divisor
         self.window = window
+        # bounds of ``report.plausible``, in the units of the file (before ``ts_divisor``)
+        self.r_lo, self.r_hi = report.plausible.rating
+        t_lo, t_hi = report.plausible.timestamp
+        self.t_lo, self.t_hi = t_lo * ts_divisor, t_hi * ts_divisor + (ts_divisor - 1)
         self.tally = WindowTally(window) if window is not None else None
         self.sink = sink
         # without a sink the lists are never flushed: no batch limit
@@ -196,8 +201,8 @@ class InteractionBuilder:
     ) -> bool:
         """Check and keep one interaction; returns False (after reporting) when it is skipped."""
         tr = type(rating)
-        # Fast path for the well-typed JSON record (almost every line); anything else goes
-        # through the full checks below. ``rating - rating == 0`` is False for NaN and ±inf.
+        # Fast path for the well-typed, plausible JSON record (almost every line); anything else
+        # goes through the full checks below.
         if (
             type(user) is str
             and type(item) is str
@@ -207,7 +212,9 @@ class InteractionBuilder:
             and item
             and not user.isspace()
             and not item.isspace()
-            and rating - rating == 0
+            and rating - rating == 0  # False for NaN and ±inf
+            and self.r_lo <= rating <= self.r_hi
+            and self.t_lo <= timestamp <= self.t_hi
         ):
             ts = timestamp // self.ts_divisor if self.ts_divisor != 1 else timestamp
             if self.tally is not None and not self.tally.admit(ts):
@@ -227,6 +234,7 @@ class InteractionBuilder:
             i = as_id(item, names[1])
             r = as_rating(rating, names[2])
             t = as_timestamp(timestamp, names[3])
+            self._check_plausible(r, t, names)
         except LineError as exc:
             self.report.add(exc.kind, lineno, exc.detail)
             return False
@@ -271,6 +279,20 @@ class InteractionBuilder:
             )
             self.flushed += n
 
+    def _check_plausible(self, rating: float, timestamp: int, names: tuple[str, str, str, str]) -> None:
+        """A rating or timestamp outside ``report.plausible`` is ``implausible`` (it would become
+        ``inf`` in float32, overflow int64, or date a review millions of years away)."""
+        if not self.r_lo <= rating <= self.r_hi:
+            raise LineError(
+                "implausible", f"{names[2]} {rating!r:.40} is outside the plausible range {self.r_lo:g}..{self.r_hi:g}"
+            )
+        if not self.t_lo <= timestamp <= self.t_hi:
+            lo, hi = self.report.plausible.timestamp
+            raise LineError(
+                "implausible",
+                f"{names[3]} {timestamp!r:.40} is outside the plausible range {_date(lo)}..{_date(hi)}",
+            )
+
     def frame(self) -> pd.DataFrame:
         """The rows held in memory (all of them without a sink; none with one, after the last flush)."""
         self.flush()
@@ -285,6 +307,10 @@ class InteractionBuilder:
                 "timestamp": np.asarray(self.timestamps, dtype=np.int64),
             }
         )
+
+
+def _date(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).date().isoformat()
 
 
 def as_text(value: Any, sep: str = " ") -> str:

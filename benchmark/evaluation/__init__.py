@@ -2,14 +2,41 @@
 
 Entry points: :func:`evaluate` (a model on a split, full ranking, batch by batch) and
 :func:`evaluate_topk` (top-K lists made elsewhere). See ``ARCHITECTURE.md`` (Evaluation).
+
+The names below are imported on first use (PEP 562), so that reading
+``benchmark.evaluation.metrics`` (the command line does, for its choices) does not import torch.
 """
 
-from benchmark.evaluation.evaluator import EvalResult, evaluate, evaluate_topk
-from benchmark.evaluation.masking import mask_seen, seen_parts_for
-from benchmark.evaluation.metrics import DEFAULT_METRICS, METRICS, item_coverage, parse_metric, parse_metrics
-from benchmark.evaluation.ranking import topk_items
-from benchmark.evaluation.subsets import subset_metrics
-from benchmark.evaluation.trec import read_qrels, read_run, write_qrels
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmark.evaluation.evaluator import EvalResult, evaluate, evaluate_topk
+    from benchmark.evaluation.masking import mask_seen, seen_parts_for
+    from benchmark.evaluation.metrics import DEFAULT_METRICS, METRICS, item_coverage, parse_metric, parse_metrics
+    from benchmark.evaluation.ranking import topk_items
+    from benchmark.evaluation.subsets import subset_metrics
+    from benchmark.evaluation.trec import read_qrels, read_run, write_qrels
+
+_WHERE = {
+    "EvalResult": "evaluator",
+    "evaluate": "evaluator",
+    "evaluate_topk": "evaluator",
+    "mask_seen": "masking",
+    "seen_parts_for": "masking",
+    "topk_items": "ranking",
+    "DEFAULT_METRICS": "metrics",
+    "METRICS": "metrics",
+    "item_coverage": "metrics",
+    "parse_metric": "metrics",
+    "parse_metrics": "metrics",
+    "subset_metrics": "subsets",
+    "read_qrels": "trec",
+    "read_run": "trec",
+    "write_qrels": "trec",
+}
 
 __all__ = [
     "EvalResult",
@@ -28,3 +55,12 @@ __all__ = [
     "read_run",
     "write_qrels",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

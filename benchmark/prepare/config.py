@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from benchmark.configuration import choice, from_dict
+from benchmark.configuration import choice, from_dict, parse_value
 from benchmark.data.interop import OFFICIAL_VARIANTS
+from benchmark.data.read_report import Plausibility
 from benchmark.data.readers import RELEASES
 from benchmark.data.window import DateWindow
 from benchmark.errors import ConfigError
@@ -102,6 +101,9 @@ class DatasetConfig:
       the out-of-core engine's memory, default 10% of RAM
       (:func:`benchmark.prepare.engine.parse_budget`), and the processes parsing a large reviews
       file, default one per core but one from 4 cores on (1 below);
+    - ``plausible``: bounds of a plausible rating and timestamp for the raw review files
+      (:class:`benchmark.data.read_report.Plausibility`: ratings 1–5, timestamps 1990-01-01 to
+      2100-01-01); a value outside is an ``implausible`` line, counted in the read report;
     - ``variant`` (official splits): ``last_out_w_his``; ``category``: the official category
       (``All_Beauty``) or MMRec's dataset name (default: ``name``).
 
@@ -153,6 +155,12 @@ class DatasetConfig:
     )
     parse_workers: int | None = dataset_key(
         None, "processes parsing a large reviews file (default: cores - 1 from 4 cores on, else 1)"
+    )
+    plausible: dict[str, Any] = dataset_key(
+        {},
+        "plausibility bound KEY=[MIN,MAX], repeatable: rating (default [1,5]), timestamp (dates YYYY-MM-DD or "
+        "epoch seconds; default [1990-01-01,2100-01-01]); ratings/timestamps outside are counted as implausible",
+        flag=("--plausible",),
     )
 
     # ------------------------------------------------------------------ derived settings
@@ -225,7 +233,12 @@ class DatasetConfig:
             from benchmark.prepare.engine.workspace import parse_budget
 
             parse_budget(self.memory_budget, f"{p}memory_budget")
+        self.plausibility(p)
         self._check_unused(p)
+
+    def plausibility(self, path: str = "") -> Plausibility:
+        """The bounds a rating / timestamp of the raw files must respect (``plausible``)."""
+        return Plausibility.from_mapping(self.plausible, f"{path}plausible")
 
     def _check_unused(self, p: str) -> None:
         """Keys the source would ignore are errors, not silently dropped settings."""
@@ -238,6 +251,8 @@ class DatasetConfig:
                     f"{' with protocol official' if self.source == 'files' else ''} takes its split as given; "
                     f"remove {', '.join(set_keys)}"
                 )
+        if self.plausible and self.source not in ("demo", "files", "official-2023"):
+            raise ConfigError(f"{p}plausible: source {self.source!r} reads no raw review files; remove it")
         if self.variant and not self.official:
             raise ConfigError(f"{p}variant: only for protocol 'official' (or source 'official-2023')")
         if self.category and not (self.official or self.source == "mmrec"):
@@ -332,4 +347,4 @@ def _key_value(item: str, flags: Any) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key:
         raise ConfigError(f"{flags[0] if isinstance(flags, tuple) else 'flag'} {item!r}: expected KEY=VALUE")
-    return key, yaml.safe_load(raw)
+    return key, parse_value(raw, f"{flags[0] if isinstance(flags, tuple) else 'flag'} {item!r}")

@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.data.read_report import Plausibility
 from benchmark.errors import ConfigError
 from benchmark.filtering import dedupe, filter_items_with_image, kcore
 from benchmark.io import sha256_file
@@ -55,7 +56,13 @@ def prepare_files(ds: DatasetConfig, out: str | Path) -> Split:
     t0 = time.perf_counter()
     require_path("reviews", ds.reviews)
     window = ds.date_window()
-    df, review_report = read_reviews(ds.reviews, ds.release, strict=ds.strict, window=window)  # type: ignore[arg-type]
+    df, review_report = read_reviews(
+        ds.reviews,  # type: ignore[arg-type]
+        ds.release,  # type: ignore[arg-type]
+        strict=ds.strict,
+        window=window,
+        plausible=ds.plausibility(),
+    )
     log.info("read %d interactions from %s", len(df), ds.reviews)
     # the metadata of the items the (windowed) reviews name: a full 2018 catalogue has millions
     catalogue, reports, sources = read_catalogue(ds, items=set(df["item"].unique()))
@@ -125,6 +132,8 @@ def filtering_record(ds: DatasetConfig) -> dict[str, Any]:
         filtering["kcore_order"] = ds.kcore_order
     if ds.recipe is not None:
         filtering["recipe"] = ds.recipe
+    if ds.plausibility() != Plausibility():  # only bounds that differ from the defaults are recorded
+        filtering["plausible"] = ds.plausibility().to_dict()
     return filtering
 
 
@@ -144,7 +153,13 @@ def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) 
     read_reports: list[Any] = []
     category = str(ds.category)  # validated: required with protocol official
     split = import_2023_official(
-        directory, category, ds.official_variant(), catalogue=catalogue, strict=ds.strict, reports=read_reports
+        directory,
+        category,
+        ds.official_variant(),
+        catalogue=catalogue,
+        strict=ds.strict,
+        reports=read_reports,
+        plausible=ds.plausibility(),
     )
     reports["official"] = [r.to_dict() for r in read_reports]
     try:

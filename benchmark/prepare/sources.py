@@ -96,7 +96,10 @@ def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> str:
 
     # relative image URLs keep the files (and so the split's recorded checksums and its
     # fingerprint) identical wherever the cache lives
-    paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
+    try:
+        paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
+    except (TypeError, ValueError) as exc:  # a bad `demo` parameter is a config error, not a crash
+        raise ConfigError(f"demo: {exc}") from None
     files = dataclasses.replace(ds, release="2023", reviews=str(paths.reviews), meta=str(paths.meta))
     return prepare_files_out_of_core(files, out)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.io import atomic_path
-from benchmark.report.labels import metric_label, split_metric
+from benchmark.report.labels import metric_label, order_metrics, split_metric
 from benchmark.stats.resampling import bootstrap_means
 
 if TYPE_CHECKING:
@@ -84,15 +84,21 @@ def plot_metric_bars(
 def plot_metric_vs_k(
     means: Mapping[str, Mapping[str, float]],
     path: str | os.PathLike[str],
-    metrics: Sequence[str] = ("recall", "ndcg"),
+    metrics: Sequence[str] | None = None,
 ) -> Path:
     """One panel per metric family (``recall``, ``ndcg``, …): mean vs K, one line per run.
 
-    ``means`` is run → ``"family@K"`` → mean. A family none of the runs has is an error.
+    ``means`` is run → ``"family@K"`` → mean. ``metrics``: the families to draw (default: every
+    family the runs have, in display order). A family given that none of the runs has is an error.
     """
     if not means:
         raise ValueError("no runs to plot")
+    if metrics is None:
+        names = [name for row in means.values() for name in row if split_metric(name)[1] is not None]
+        metrics = list(dict.fromkeys(split_metric(name)[0] for name in order_metrics(names)))
     families = list(metrics)
+    if not families:
+        raise ValueError("no '<metric>@K' values to plot")
     series: dict[str, dict[str, list[tuple[int, float]]]] = {f: {} for f in families}
     for run, row in means.items():
         for name, value in row.items():

@@ -11,6 +11,7 @@ errors naming the key and the allowed values.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -189,6 +190,7 @@ class ExperimentConfig:
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed")
         _unique([m.name for m in self.models], "models", "name")
+        _unique_unit_keys([m.name for m in self.models])
         _unique([f.name for f in self.features], "features", "name")
         check_partial(self.train, "train")
         if self.published:
@@ -265,6 +267,30 @@ def _unique(values: list[str], section: str, key: str) -> None:
         seen.add(v)
 
 
+def _unique_unit_keys(names: list[str]) -> None:
+    """Each model's results go to ``units/<file-safe name>[__seed<k>].*``: two names that become
+    the same file name (``"BPR 1"``/``"BPR_1"``; ``"bpr"``/``"BPR"`` on a case-insensitive disk)
+    would overwrite each other's units, so they are refused, naming both."""
+    from benchmark.runner.rundir import SEED_SUFFIX, unit_stem
+
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        stem = unit_stem(name)
+        if not stem.strip("._") or stem.startswith("."):
+            raise ConfigError(f"models[{i}].name: {name!r} makes no usable file name; use letters or digits")
+        tail = stem.rsplit(SEED_SUFFIX, 1)
+        if len(tail) == 2 and tail[1].lstrip("-").isdigit():
+            raise ConfigError(
+                f"models[{i}].name: {name!r} ends like a seed suffix ({SEED_SUFFIX}<k>), which unit files use; rename it"
+            )
+        j = seen.setdefault(stem.lower(), i)
+        if j != i:
+            raise ConfigError(
+                f"models[{i}].name: {name!r} and models[{j}].name {names[j]!r} both become the unit file name "
+                f"{stem!r} (characters other than letters, digits, -_. become _, case is ignored); rename one"
+            )
+
+
 # ------------------------------------------------------------------------------- shipped configs
 def shipped_configs() -> dict[str, Path]:
     """Configs that ship inside the package (``vlm4rec-bench configs`` lists them)."""
@@ -287,6 +313,75 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
     if overrides:
         data = apply_overrides(data, overrides)
     return from_dict(ExperimentConfig, data)
+
+
+def select_entries(
+    cfg: ExperimentConfig,
+    *,
+    models: list[str] | None = None,
+    skip_models: list[str] = (),  # type: ignore[assignment]
+    features: list[str] | None = None,
+    skip_features: list[str] = (),  # type: ignore[assignment]
+) -> ExperimentConfig:
+    """``cfg`` with only some of its models and feature sets (``run --models/--skip-models/
+    --features/--skip-features``), validated again.
+
+    Names are the config's ``name`` values; an unknown one is an error listing the allowed ones.
+    A model that uses a feature set left out is left out too (logged), so ``--skip-features
+    clip_image`` runs a shipped config without images; a baseline left out falls back to the
+    first model kept (logged).
+    """
+    model_names = [m.name for m in cfg.models]
+    feature_names = [f.name for f in cfg.features]
+    for given, allowed, flag in (
+        (models or [], model_names, "--models"),
+        (list(skip_models), model_names, "--skip-models"),
+        (features or [], feature_names, "--features"),
+        (list(skip_features), feature_names, "--skip-features"),
+    ):
+        unknown = [n for n in given if n not in allowed]
+        if unknown:
+            raise ConfigError(
+                f"{flag}: {', '.join(map(repr, unknown))} not in the config; allowed: {', '.join(allowed)}"
+            )
+    kept_features = [
+        f for f in cfg.features if (features is None or f.name in features) and f.name not in skip_features
+    ]
+    left_out = {f.name for f in cfg.features} - {f.name for f in kept_features}
+    kept_models = []
+    for m in cfg.models:
+        if (models is not None and m.name not in models) or m.name in skip_models:
+            continue
+        uses = sorted(_features_used(m) & left_out)
+        if uses:
+            logging.getLogger(__name__).warning(
+                "model %s left out: it uses feature set(s) left out (%s)", m.name, ", ".join(uses)
+            )
+            continue
+        kept_models.append(m)
+    if not kept_models:
+        raise ConfigError("no model left to run after --models/--skip-models/--features/--skip-features")
+    uwf = cfg.evaluation.users_with_feature
+    if uwf is not None and uwf in left_out:
+        raise ConfigError(f"--skip-features: evaluation.users_with_feature uses {uwf!r}; it cannot be left out")
+    data = to_dict(cfg)
+    data["models"] = [to_dict(m) for m in kept_models]
+    data["features"] = [to_dict(f) for f in kept_features]
+    baseline = cfg.statistics.baseline
+    if baseline is not None and baseline not in {m.name for m in kept_models}:
+        logging.getLogger(__name__).warning("baseline %s left out; comparing against %s", baseline, kept_models[0].name)
+        data["statistics"]["baseline"] = None
+    return from_dict(ExperimentConfig, data)
+
+
+def _features_used(m: ModelConfig) -> set[str]:
+    """Feature names a model entry's params refer to (``feature``, ``text_feature``, ``a+b``, …)."""
+    out: set[str] = set()
+    for key in FEATURE_PARAMS:
+        val = m.params.get(key)
+        if isinstance(val, str):
+            out.update(val.split("+"))
+    return out
 
 
 def saved_config(data: dict[str, Any]) -> ExperimentConfig:

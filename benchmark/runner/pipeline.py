@@ -5,12 +5,19 @@ statistics → leaderboard, resumable unit by unit.
 own config section; the run directory's layout is described in :mod:`benchmark.runner.rundir`.
 
 Resuming: a re-run of the same resolved config reuses the latest run directory of that
-config and skips every unit whose files exist; ``force=True`` starts a new directory. Units of
-different code versions (commit, dirty state, package versions) are never mixed silently: the
-resume refuses unless ``allow_mixed=True``, and then ``provenance.json`` (``unit_code_versions``)
-and the leaderboard caption say so.
-Nothing in ``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two
-runs with the same seeds give identical files.
+config and skips every unit whose files exist; ``force=True`` starts a new directory and
+recomputes every feature set (a describer's cache keeps its finished descriptions and retries
+failed ones). Units of different code versions (commit, dirty state, package versions) are never
+mixed silently: the resume refuses unless ``allow_mixed=True``, and then ``provenance.json``
+(``unit_code_versions``) and the leaderboard caption say so. Nothing in
+``metrics.json``/``statistics.json``/the leaderboard depends on wall time, so two runs with the
+same seeds give identical files.
+
+Concurrent runs of one config share the work: the run directory is chosen under a lock on the
+experiment's results folder (so the second run resumes the first's directory), each unit is
+claimed with a lock while it is computed (the other process skips it, then waits for it before
+the summary), and the summary is written under a lock. Everything the run logs, and every
+Python warning, goes to ``run.log`` in the run directory.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.io import write_json
+from benchmark.io import file_lock, write_json
 from benchmark.runner.config import ExperimentConfig
 from benchmark.runner.costs import write_costs
 from benchmark.runner.provenance import provenance_record, written_by
 from benchmark.runner.results import RunResults
 from benchmark.runner.rundir import SPLIT_INFO, StageTimer, resolve_run_dir, write_resolved_config
+from benchmark.runner.runlog import run_log
 from benchmark.runner.stages.dataset import build_split
 from benchmark.runner.stages.features import build_features, check_feature_coverage
 from benchmark.runner.stages.summary import summarise
@@ -46,6 +54,8 @@ class RunResult:
     tests: list[dict[str, Any]]
     units_run: list[str] = field(default_factory=list)
     units_skipped: list[str] = field(default_factory=list)
+    report_errors: list[str] = field(default_factory=list)
+    """Report steps that failed (their files are missing; the units and provenance are written)."""
 
 
 def run_experiment(
@@ -59,13 +69,20 @@ def run_experiment(
     """Run every stage of ``cfg``; resumable (see module docstring). A resume that would mix
     units of different code versions raises :class:`~benchmark.errors.IntegrityError` unless
     ``allow_mixed`` (then ``provenance.json`` and the leaderboard caption record the mixture)."""
+    with file_lock(Path(cfg.results_dir) / cfg.experiment / ".run-dir.lock"):  # concurrent runs pick one directory
+        rdir = resolve_run_dir(cfg, force=force, run_dir=run_dir)
+        write_resolved_config(rdir, cfg)
+    with run_log(rdir):
+        log.info("run directory: %s", rdir)
+        return _run_stages(cfg, rdir, force=force, logger_kind=logger_kind, allow_mixed=allow_mixed)
+
+
+def _run_stages(
+    cfg: ExperimentConfig, rdir: Path, *, force: bool, logger_kind: str | None, allow_mixed: bool
+) -> RunResult:
     timer = StageTimer()
     t_start = time.perf_counter()
     kind = logger_kind or cfg.logging.logger
-    rdir = resolve_run_dir(cfg, force=force, run_dir=run_dir)
-    write_resolved_config(rdir, cfg)
-    log.info("run directory: %s", rdir)
-
     with timer("dataset"):
         data = build_split(cfg.dataset, cfg.cache_dir)
     split = data.split
@@ -79,6 +96,7 @@ def run_experiment(
             data.raw_dir,
             cfg.evaluation.device,
             cfg.logging.energy,
+            force=force,
         )
     check_feature_coverage(cfg.models, feats, cfg.evaluation.min_feature_coverage)
 
@@ -104,28 +122,43 @@ def run_experiment(
     with timer("models"):
         inputs = UnitInputs(split, feats, cfg.evaluation, rdir, version, allow_mixed, cfg.logging.energy)
         ran, done = run_units(cfg.models, cfg.seeds, cfg.train, inputs, tracker)
-    with timer("statistics"):
-        results = RunResults.load(rdir)
-        summary = summarise(results, cfg.statistics, cfg.metric_columns)
+    summary = None
+    results: RunResults | None = None
+    errors: list[str] = []
+    with timer("statistics"), file_lock(rdir / ".summary.lock"):
+        try:
+            warnings = [f"features {n}: {w}" for n, f in feats.items() for w in f.provenance.get("warnings", [])]
+            results = RunResults.load(rdir)
+            summary = summarise(results, cfg.statistics, cfg.metric_columns, warnings)
+            errors = summary.errors
+        except Exception as exc:  # the units are on disk: provenance.json must still be written
+            errors = [f"summary: {type(exc).__name__}: {exc}"]
+            log.error("the summary failed (%s: %s); the units are kept in %s", type(exc).__name__, exc, rdir)
+            logging.getLogger("vlm4rec_bench.details").info("summary failed", exc_info=True)
 
     provenance = provenance_record(cfg, data, feats, version)
     provenance["wall_seconds"] = {k: round(v, 3) for k, v in timer.seconds.items()} | {
         "total": round(time.perf_counter() - t_start, 3)
     }
     provenance["units_run"], provenance["units_skipped_as_done"] = ran, done
+    provenance["report_errors"] = errors
     # which code wrote which unit: one group unless a resume mixed versions (allow_mixed)
-    provenance["unit_code_versions"] = results.code_versions()
-    provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
+    if results is not None:
+        provenance["unit_code_versions"] = results.code_versions()
+        provenance["mixed_code_versions"] = len(provenance["unit_code_versions"]) > 1
     write_json(rdir / "provenance.json", provenance)
-    results.provenance = provenance
-    write_costs(rdir, results)  # needs the features' costs, which provenance.json holds
+    if results is not None:
+        results.provenance = provenance
+        write_costs(rdir, results)  # needs the features' costs, which provenance.json holds
+    if summary is None:
+        return RunResult(rdir, split, {}, [], ran, done, errors)
 
     summary_tracker = tracker("summary", {}, "summary", fixed_run_id(rdir, "summary"))
     try:
         log_summary_run(summary_tracker, rdir, split.fingerprint, data.split_dir, cfg.experiment)
     finally:
         summary_tracker.finish()
-    return RunResult(rdir, split, summary.means, summary.tests, ran, done)
+    return RunResult(rdir, split, summary.means, summary.tests, ran, done, errors)
 
 
 def tracking_config(cfg: ExperimentConfig, split: Split, version: Mapping[str, Any]) -> dict[str, Any]:

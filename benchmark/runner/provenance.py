@@ -175,6 +175,7 @@ def provenance_record(
         "experiment": cfg.experiment,
         "config_hash": config_hash(cfg),
         "split_fingerprint": data.split.fingerprint,
+        "catalogue_sha256": data.split.catalogue_sha256,
         "split_dir": str(data.split_dir),
         "dataset_checksums": data.checksums,
         "features": {

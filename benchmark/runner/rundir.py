@@ -42,6 +42,15 @@ PROVENANCE = "provenance.json"
 UNITS = "units"
 
 
+SEED_SUFFIX = "__seed"
+
+
+def unit_stem(model: str) -> str:
+    """A model name made file-safe (letters, digits, ``-_.``; anything else becomes ``_``). The
+    config refuses two names with the same stem (any case), so unit keys never collide."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+
+
 @dataclass(frozen=True)
 class Unit:
     """One (model, seed) run; ``seed`` is ``None`` for a model that takes no seed."""
@@ -52,8 +61,8 @@ class Unit:
     @property
     def key(self) -> str:
         """File stem of the unit's results under ``units/`` (the model name made file-safe)."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model)
-        return safe if self.seed is None else f"{safe}__seed{self.seed}"
+        safe = unit_stem(self.model)
+        return safe if self.seed is None else f"{safe}{SEED_SUFFIX}{self.seed}"
 
     def record_path(self, run_dir: Path) -> Path:
         return Path(run_dir) / UNITS / f"{self.key}.json"

@@ -37,10 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmark.runner.config import StatisticsConfig
-from benchmark.runner.results import RunResults
+if TYPE_CHECKING:  # annotations only: `claims --help` reads FAMILIES without importing the runner (and torch)
+    from benchmark.runner.config import StatisticsConfig
+    from benchmark.runner.results import RunResults
 
 __all__ = ["FAMILIES", "ClaimPair", "claim_pairs", "judge_claims", "oriented", "size_verdict"]
 

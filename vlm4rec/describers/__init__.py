@@ -1,8 +1,37 @@
-"""Describers: item image (+ catalogue fields) → text. See :class:`Describer`."""
+"""Describers: an LVLM through transformers, an OpenAI-compatible endpoint, a precomputed file.
 
-from vlm4rec.describers.base import Describer
-from vlm4rec.describers.hf import PRESETS, HFDescriber
-from vlm4rec.describers.openai_http import OpenAIDescriber
-from vlm4rec.describers.precomputed import PrecomputedDescriber, read_description_table
+Names are imported on first use (PEP 562): the command line lists ``PRESETS`` without loading
+torch or transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vlm4rec.describers.base import Describer
+    from vlm4rec.describers.hf import HFDescriber
+    from vlm4rec.describers.openai_http import OpenAIDescriber
+    from vlm4rec.describers.precomputed import PrecomputedDescriber, read_description_table
+    from vlm4rec.describers.presets import PRESETS
+
+_WHERE = {
+    "Describer": "base",
+    "HFDescriber": "hf",
+    "OpenAIDescriber": "openai_http",
+    "PrecomputedDescriber": "precomputed",
+    "read_description_table": "precomputed",
+    "PRESETS": "presets",
+}
 
 __all__ = ["Describer", "HFDescriber", "OpenAIDescriber", "PrecomputedDescriber", "PRESETS", "read_description_table"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

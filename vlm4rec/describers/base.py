@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vlm4rec.prompts import DEFAULT_PROMPT, PromptTemplate, get_prompt
 from vlm4rec.records import DescriptionResult, ItemRecord
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Describer(ABC):

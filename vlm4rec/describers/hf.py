@@ -24,38 +24,14 @@ import torch
 
 from benchmark.errors import BenchError
 from vlm4rec.describers.base import Describer
+from vlm4rec.describers.presets import DTYPES, OUTPUT_RULES, PRESETS, HFPreset  # noqa: F401 - re-exported
 from vlm4rec.prompts import DEFAULT_PROMPT, IMAGE_PLACEHOLDER, PromptTemplate
 from vlm4rec.records import DescriptionResult, ItemRecord
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-#: what of a generated sequence is the description (see the module docstring)
-OUTPUT_RULES = ("new-tokens", "after-last-inst")
-
-
-@dataclass(frozen=True)
-class HFPreset:
-    model: str
-    quantization: str | None
-    dtype: str
-    max_new_tokens: int = 150
-    #: None: the processor's chat template when it has one; False: the prompt's raw text as-is
-    use_chat_template: bool | None = None
-    output: str = "new-tokens"
-
-
-PRESETS: dict[str, HFPreset] = {
-    # The paper: LLaVA-NeXT 7B in 4-bit nf4 + double quantisation, fp16 compute, greedy, 150 new tokens,
-    # and the paper's literal "[INST] <image>\n… [/INST]" text (not whatever chat template a
-    # processor revision ships), so the prompt is exactly the published one; the description is
-    # the text after the last "[/INST]", as the paper's script cuts it. With describe's default batch
-    # of 8 (the script's batch_size for 7b) this is generate_llava_next_summaries.py's setting.
-    "llava-next-7b": HFPreset(
-        "llava-hf/llava-v1.6-mistral-7b-hf", "4bit", "fp16", 150, use_chat_template=False, output="after-last-inst"
-    ),
-    "qwen2.5-vl-7b": HFPreset("Qwen/Qwen2.5-VL-7B-Instruct", None, "bf16", 150),
-}
+_TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+assert tuple(_TORCH_DTYPES) == DTYPES
 
 
 def resolve_dtype(dtype: str, device: str | torch.device | None) -> str:
@@ -231,7 +207,7 @@ class HFDescriber(Describer):
             kwargs["device_map"] = {"": self.device.index or 0}
             kwargs["dtype"] = torch.float16
         else:
-            kwargs["dtype"] = DTYPES[self.dtype]
+            kwargs["dtype"] = _TORCH_DTYPES[self.dtype]
         self.processor = AutoProcessor.from_pretrained(self.model_name, revision=self.requested_revision)
         tok = getattr(self.processor, "tokenizer", None)
         if tok is not None:

@@ -1,11 +1,14 @@
 """Describer for an OpenAI-compatible chat-completions endpoint (e.g. a vLLM server).
 
 Each item is one request: a user message with the instruction and the image as a base64
-``data:`` URL. Requests run concurrently up to ``max_concurrency``; a timeout, connection
-error, HTTP 429 or 5xx is retried with exponential backoff (``Retry-After`` honoured), other
-4xx fail the item at once. The API key is read from the environment variable named by
-``api_key_env`` at setup; it is sent only in the ``Authorization`` header and is never part of
-the identity, the cache, or any log or error text.
+``data:`` URL. Requests run concurrently up to ``max_concurrency``; ``timeout`` is a total
+deadline per request (connect, upload, headers and body together: an endpoint trickling a byte
+at a time cannot hold a request open), and a timeout, connection error, HTTP 429 or 5xx is
+retried with exponential backoff (``Retry-After`` honoured), other 4xx fail the item at once.
+The API key is read from the environment variable named by ``api_key_env`` at setup; it is sent
+only in the ``Authorization`` header and is never part of the identity, the cache, or any log
+or error text — a response that echoes it (even a 200's generated text) has it replaced by
+``***`` before anything is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import requests
 
 from vlm4rec.describers.base import Describer
+from vlm4rec.describers.http_deadline import DeadlineExceeded, deadline_session, within
 from vlm4rec.prompts import DEFAULT_PROMPT, PromptTemplate
 from vlm4rec.records import DescriptionResult, ItemRecord
 
@@ -79,7 +83,7 @@ class OpenAIDescriber(Describer):
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
-            s = self._local.session = requests.Session()
+            s = self._local.session = deadline_session()
         return s
 
     def _redact(self, text: str) -> str:
@@ -114,9 +118,12 @@ class OpenAIDescriber(Describer):
         for attempt in range(self.max_retries + 1):
             wait = min(self.max_backoff, self.backoff * (2**attempt))
             try:
-                resp = self._session().post(
-                    f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout
-                )
+                with within(self.timeout):  # a total deadline, not a per-read one
+                    resp = self._session().post(
+                        f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout
+                    )
+            except DeadlineExceeded as exc:
+                last = f"Timeout: {exc}"
             except (requests.Timeout, requests.ConnectionError) as exc:
                 last = f"{type(exc).__name__}"
             else:
@@ -126,9 +133,11 @@ class OpenAIDescriber(Describer):
                         text = js["choices"][0]["message"]["content"]
                         usage = js.get("usage") or {}
                         return DescriptionResult(
-                            record.item, text=(text or "").strip(), n_new_tokens=usage.get("completion_tokens")
+                            record.item,
+                            text=self._redact((text or "").strip()),  # never store an echoed key
+                            n_new_tokens=usage.get("completion_tokens"),
                         )
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
                         return DescriptionResult(record.item, error=f"malformed response: {type(exc).__name__}")
                 last = f"HTTP {resp.status_code}: {self._redact(resp.text[:200])}"
                 if resp.status_code not in RETRY_STATUS:

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchmark.data.chunks import ParquetSink
-from benchmark.data.read_report import ReadReport
+from benchmark.data.read_report import Plausibility, ReadReport
 from benchmark.data.window import DateWindow
 from benchmark.prepare.engine.workspace import Workspace
 
@@ -37,6 +37,7 @@ def read_reviews_into(
     strict: bool,
     workers: int | None = None,
     window: DateWindow | None = None,
+    plausible: Plausibility | None = None,
 ) -> ReadReport:
     """Stream the reviews file into ``<tmp>/reviews.parquet`` (the date ``window`` applied while
     streaming; parsed by ``workers`` processes when large, ``None``: cores - 1 from 4 cores on) and code it
@@ -45,7 +46,9 @@ def read_reviews_into(
 
     chunks = ws.path("reviews.parquet")
     with ParquetSink(chunks) as sink:
-        _, report = read_reviews(path, release, strict=strict, window=window, sink=sink, workers=workers)
+        _, report = read_reviews(
+            path, release, strict=strict, window=window, sink=sink, workers=workers, plausible=plausible
+        )
     log.info("read %d interactions from %s", report.rows_kept, path)
     encode(ws, chunks)
     chunks.unlink()

@@ -36,7 +36,7 @@ from benchmark.prepare.files import (
     source_record,
 )
 from benchmark.protocols.make import split_record
-from benchmark.split import PARTS, write_split_meta
+from benchmark.split import PARTS, catalogue_checksum, write_split_meta
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,13 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
     window = ds.date_window()
     with workspace(out, parse_budget(ds.memory_budget), threads) as ws:
         review_report = read_reviews_into(
-            ws, str(ds.reviews), str(ds.release), strict=ds.strict, workers=ds.parse_workers, window=window
+            ws,
+            str(ds.reviews),
+            str(ds.release),
+            strict=ds.strict,
+            workers=ds.parse_workers,
+            window=window,
+            plausible=ds.plausibility(),
         )
         clock.lap("read")
         # the metadata of the items the (windowed) reviews name only, as the in-memory pipeline
@@ -94,7 +100,7 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
         "seconds": round(time.perf_counter() - t0, 3),
         "stage_seconds": clock.laps,
     }
-    write_split_meta(out, ds.protocol, params, fp, split_stats, summary)
+    write_split_meta(out, ds.protocol, params, fp, split_stats, summary, catalogue_checksum(item_table))
     log.info("wrote %s split (%s) to %s", ds.protocol, fp[:12], out)
     return fp
 

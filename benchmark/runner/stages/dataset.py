@@ -35,6 +35,7 @@ class DatasetResult:
         """What a run directory's ``split.json`` records about its split."""
         return {
             "fingerprint": self.split.fingerprint,
+            "catalogue_sha256": self.split.catalogue_sha256,
             "protocol": self.split.protocol,
             "params": self.split.params,
             "summary": self.split.summary(),

@@ -1,9 +1,19 @@
 """Features stage: the configured feature sets for a split, produced once and cached.
 
-A feature set is cached under ``<cache>/features/<name>-<key>.safetensors`` where the key hashes
-the producer, its params, the split fingerprint and the item table (:func:`catalogue_hash`); a
-dataset that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
+A feature set is cached under ``<cache>/features/<name>-<key>.{safetensors,json}`` where the key
+hashes the producer, its params, the split fingerprint and the catalogue checksum (the item
+table: titles, descriptions, image references — the fingerprint does not cover it, and the same
+split with and without ``dataset.meta`` joined has one fingerprint and different texts); a dataset
+that shipped a feature of the same name (Align-MacridVAE, MMRec imports, under
 ``split_dir/features``) uses its own file instead.
+
+An entry is written by :meth:`ItemFeatures.save` (the ``.json`` last) and read back by
+:func:`benchmark.features.load_cached`, so a run killed mid-write leaves a miss, not a blocker.
+Two runs producing the same entry at once take turns (a lock per entry): the second reads what
+the first wrote. ``force`` recomputes every entry (a producer's own caches — descriptions —
+keep their finished work and retry what failed). A producer whose result is provisional (its
+provenance says ``"final": false``, e.g. descriptions that failed and fell back to titles) is
+cached for this run only: the next run produces it again.
 """
 
 from __future__ import annotations
@@ -14,11 +24,9 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from benchmark.errors import ConfigError
-from benchmark.features import ItemFeatures
+from benchmark.features import ItemFeatures, load_cached
+from benchmark.io import file_lock
 from benchmark.prepare import imported_features
 from benchmark.producers import FeatureContext, produce
 from benchmark.registry import MODELS
@@ -36,6 +44,8 @@ def build_features(
     raw_dir: Path | None = None,
     device: str = "cpu",
     energy: bool = True,
+    *,
+    force: bool = False,
 ) -> dict[str, ItemFeatures]:
     """Produce (or load from ``cache_dir``) every feature set in ``features``, by name; each one
     made here records its cost (:mod:`benchmark.runner.costs`; ``energy``: measure kWh too)."""
@@ -53,49 +63,43 @@ def build_features(
         if fc.name in feats:  # an imported dataset shipped it (e.g. Align-MacridVAE's CLIP features)
             log.info("features %s: using the dataset's own file, not producer %s", fc.name, fc.producer)
             continue
-        feats[fc.name] = _cached_or_produced(fc, ctx)
+        feats[fc.name] = cached_or_produced(fc, ctx, force=force)
     return feats
 
 
-def catalogue_hash(split: Split) -> str:
-    """sha256 of the split's item table (titles, descriptions, image references…): features are
-    made from it, and the split's fingerprint does not cover it (the same split with and without
-    ``dataset.meta`` joined has one fingerprint and different texts)."""
-    items = split.items.map(_canonical)  # a list reads back from parquet as an array: same text for both
-    digest = hashlib.sha256(",".join(items.columns).encode())
-    digest.update(pd.util.hash_pandas_object(items, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _canonical(value: object) -> str:
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return json.dumps([_canonical(v) for v in value])
-    return "<NA>" if value is None or (isinstance(value, float) and value != value) else str(value)
-
-
-def _cached_or_produced(fc: FeatureConfig, ctx: FeatureContext) -> ItemFeatures:
-    split = ctx.split
+def cache_name(fc: FeatureConfig, split: Split) -> str:
+    """``<name>-<key>``: the entry of ``fc`` for ``split`` in ``<cache>/features``."""
+    catalogue = split.catalogue_sha256 or split.compute_catalogue_checksum()
     key = hashlib.sha256(
-        json.dumps(
-            [fc.producer, fc.params, split.fingerprint, catalogue_hash(split)], sort_keys=True, default=str
-        ).encode()
+        json.dumps([fc.producer, fc.params, split.fingerprint, catalogue], sort_keys=True, default=str).encode()
     ).hexdigest()[:16]
-    fdir = ctx.cache_dir / "features"
-    fname = f"{fc.name}-{key}"
-    if (fdir / f"{fname}.safetensors").exists():
-        f = ItemFeatures.load(fdir, fname)
-        f.name = fc.name
-        log.info("features %s: cached (%s)", fc.name, fname)
-        return f
-    from benchmark.runner.costs import feature_cost, measure
+    return f"{fc.name}-{key}"
 
-    with measure(ctx.device, energy=bool(ctx.extra.get("energy", True))) as m:
-        f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
-    f.provenance["wall_seconds"] = m.record["wall_seconds"]
-    # the cost goes into the cache entry, so a later run that loads it counts what it cost to make
-    f.provenance["cost"] = feature_cost(f.provenance, m.record)
-    f.provenance["split_fingerprint"] = split.fingerprint
-    ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
+
+def cached_or_produced(fc: FeatureConfig, ctx: FeatureContext, *, force: bool = False) -> ItemFeatures:
+    """The cache entry of ``fc`` when it is complete and final (and not ``force``), else a new one."""
+    split = ctx.split
+    fdir = ctx.cache_dir / "features"
+    fname = cache_name(fc, split)
+    with file_lock(fdir / f".{fname}.lock"):  # a second run waits for the first, then reads its entry
+        cached = None if force else load_cached(fdir, fname)
+        if cached is not None and cached.provenance.get("final", True):
+            cached.name = fc.name
+            log.info("features %s: cached (%s)", fc.name, fname)
+            return cached
+        if cached is not None:
+            log.info("features %s: the cached entry was provisional (%s); producing it again", fc.name, fname)
+        from benchmark.runner.costs import feature_cost, measure
+
+        with measure(ctx.device, energy=bool(ctx.extra.get("energy", True))) as m:
+            f = produce(fc.producer, ctx, fc.params, output_name=fc.name)
+        f.provenance["wall_seconds"] = m.record["wall_seconds"]
+        # the cost goes into the cache entry, so a later run that loads it counts what it cost to make
+        f.provenance["cost"] = feature_cost(f.provenance, m.record)
+        f.provenance["split_fingerprint"] = split.fingerprint
+        f.provenance["catalogue_sha256"] = split.catalogue_sha256
+        f.provenance["cache_entry"] = fname
+        ItemFeatures(fname, f.values, f.mask, f.provenance).save(fdir)
     log.info("features %s: %d×%d, coverage %.1f%%", fc.name, f.n_items, f.dim, 100 * f.coverage)
     return f
 

@@ -8,11 +8,16 @@ place the run's family is computed, used by this stage, ``leaderboard`` and ``cl
 run``, so a pair gets the same adjusted p-value wherever the family is the same.
 
 Nothing written here depends on wall time, so two runs with the same seeds give identical files.
+A failure in one report (a table, the plots, the subsets) is logged and recorded in
+``Summary.errors`` and the others are still written: reporting never loses computed units, and
+the runner still writes ``provenance.json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -21,6 +26,10 @@ from benchmark.io import atomic_open, write_json, write_parquet
 from benchmark.runner.config import StatisticsConfig
 from benchmark.runner.modes import write_modes
 from benchmark.runner.results import RunResults
+
+log = logging.getLogger(__name__)
+#: tracebacks of failed report steps: the run's log file, and the console only with -v
+details = logging.getLogger("vlm4rec_bench.details")
 
 
 @dataclass
@@ -34,6 +43,10 @@ class Summary:
     tests: list[dict[str, Any]]
     spread: dict[str, Any]
     n_users: int
+    errors: list[str] = field(default_factory=list)
+    """Report steps that failed (``"plots: ValueError: …"``); their files are missing."""
+    warnings: list[str] = field(default_factory=list)
+    """Listed under the leaderboard (md, LaTeX) and in ``metrics.json``."""
 
 
 def compare_models(
@@ -64,10 +77,17 @@ def compare_models(
     )
 
 
-def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[str] | None = None) -> Summary:
+def summarise(
+    results: RunResults,
+    statistics: StatisticsConfig,
+    metrics: list[str] | None = None,
+    warnings: Sequence[str] = (),
+) -> Summary:
     """Seed-average per-user metrics, test the run's family, write tables and plots.
 
     ``metrics``: ``metric@k`` columns in leaderboard order (default: the per-user files' order).
+    ``warnings``: things the reader of the leaderboard must know (e.g. a describer that covered
+    too few items under ``on_low_coverage: warn``), listed under it and in ``metrics.json``.
     """
     present = results.models
     if not present:
@@ -75,7 +95,10 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
     per_model = results.averaged(present)
     metric_cols = metrics or [c for c in per_model[present[0]].columns if c != "user_id"]
     base = statistics.baseline if statistics.baseline in present else results.baseline
-    tests = compare_models(results, statistics, present, metric_cols, base)
+    errors: list[str] = []
+    tests: list[dict[str, Any]] = guarded(
+        "statistics", errors, lambda: compare_models(results, statistics, present, metric_cols, base), []
+    )
     summary = Summary(
         models=present,
         baseline=base,
@@ -84,14 +107,29 @@ def summarise(results: RunResults, statistics: StatisticsConfig, metrics: list[s
         tests=tests,
         spread={m: results.spread(m) for m in present},
         n_users=int(len(per_model[present[0]])),
+        errors=errors,
+        warnings=list(warnings),
     )
     write_per_user_long(results, present)
     write_metrics_and_statistics(results, summary, statistics)
-    write_leaderboards(results, summary, statistics)
-    write_subsets(results, present, metric_cols)
-    write_plots(results, summary, statistics.plot_metric)
-    write_modes(results, present, metric_cols)
+    guarded("leaderboard", errors, lambda: write_leaderboards(results, summary, statistics), None)
+    guarded("subsets", errors, lambda: write_subsets(results, present, metric_cols), None)
+    guarded("plots", errors, lambda: write_plots(results, summary, statistics.plot_metric), None)
+    guarded("modes", errors, lambda: write_modes(results, present, metric_cols), None)
     return summary
+
+
+def guarded(step: str, errors: list[str], fn: Callable[[], Any], default: Any) -> Any:
+    """Run one report step; a failure is logged, recorded in ``errors`` and ``default`` returned."""
+    try:
+        return fn()
+    except Exception as exc:  # a report must never lose the computed units
+        errors.append(f"{step}: {type(exc).__name__}: {exc}")
+        log.error(
+            "report step %s failed (%s: %s); the units and the other reports are kept", step, type(exc).__name__, exc
+        )
+        details.info("report step %s failed", step, exc_info=True)
+        return default
 
 
 def write_per_user_long(results: RunResults, models: list[str]) -> None:
@@ -112,6 +150,7 @@ def write_metrics_and_statistics(results: RunResults, s: Summary, statistics: St
             "means": s.means,
             "seed_spread": s.spread,
             "n_users": s.n_users,
+            "warnings": s.warnings,
             "split_fingerprint": results.fingerprint,
             "units": {
                 m: [
@@ -173,12 +212,23 @@ def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsCo
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         text = tables.leaderboard(
             s.means, s.tests, fmt=fmt, baseline=s.baseline, caption=caption, metrics=s.metrics, spread=s.spread
-        )
+        ) + warnings_block(s.warnings, fmt)
         with atomic_open(results.run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if s.tests:
         with atomic_open(results.run_dir / "statistics.md", "w", encoding="utf-8") as fh:
             fh.write(tables.comparison_table(s.tests, fmt="md"))
+
+
+def warnings_block(warnings: Sequence[str], fmt: str) -> str:
+    """The run's warnings under a leaderboard (none in CSV, which must stay a plain table)."""
+    if not warnings or fmt == "csv":
+        return ""
+    if fmt == "md":
+        return "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
+    from benchmark.report.labels import latex_escape
+
+    return "".join(f"\n\\noindent\\textbf{{Warning:}} {latex_escape(w)}\n" for w in warnings)
 
 
 def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> None:
@@ -189,7 +239,10 @@ def write_plots(results: RunResults, s: Summary, plot_metric: str | None) -> Non
     out = results.run_dir / "plots"
     out.mkdir(exist_ok=True)
     plots.plot_metric_bars(results.averaged(s.models), pm, out / f"bars_{pm.replace('@', '_at_')}.png")
-    plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png")
+    # the families this run has (any metric list works, not only recall and NDCG)
+    families = list(dict.fromkeys(c.split("@", 1)[0] for c in s.metrics if "@" in c))
+    if families:
+        plots.plot_metric_vs_k(s.means, out / "metrics_vs_k.png", metrics=families)
 
 
 def write_subsets(results: RunResults, models: list[str], metric_cols: list[str]) -> pd.DataFrame | None:

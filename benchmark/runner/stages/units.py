@@ -1,8 +1,12 @@
 """Units stage: every (model, seed) unit fitted, evaluated on valid then (once) on test, and
-written atomically; a unit whose files exist is skipped, so a killed run resumes. Every unit
-record carries the code that wrote it (commit, dirty state, package versions); a resume that
-would mix code versions is refused, naming the units, unless ``allow_mixed``
-(:func:`~benchmark.runner.provenance.check_resume`).
+written atomically; a unit whose files exist is skipped, so a killed run resumes. A unit is
+claimed with a lock while it runs (:func:`benchmark.io.file_lock`), so a second process working
+on the same run directory skips it and computes the others, then waits for it. A unit record lists
+the feature sets its model used (checksum, and whether they were final); one made with a
+provisional feature set (e.g. descriptions that failed during an outage) is computed again by
+the next run, with the features that run has. Every unit record carries the code that wrote it
+(commit, dirty state, package versions); a resume that would mix code versions is refused,
+naming the units, unless ``allow_mixed`` (:func:`~benchmark.runner.provenance.check_resume`).
 
 Models whose constructor takes ``seed`` run once per seed (the model entry's ``seeds`` or the
 experiment's); others once. Models whose constructor takes ``train`` get one
@@ -24,7 +28,7 @@ import torch
 
 from benchmark.evaluation.evaluator import EvalResult
 from benchmark.features import ItemFeatures
-from benchmark.io import write_json, write_parquet
+from benchmark.io import file_lock, lock_path, write_json, write_parquet
 from benchmark.registry import MODELS, create_model
 from benchmark.runner.config import EvaluationConfig, ModelConfig
 from benchmark.runner.costs import measure
@@ -81,35 +85,89 @@ def run_units(
     from tqdm.auto import tqdm
 
     by_name = {m.name: m for m in models}
-    done, ran = [], []
+    done: list[str] = []
+    ran: list[str] = []
+    busy: list[Unit] = []
     units = units_for(models, seeds)
     finished = [u for u in units if u.is_done(inputs.run_dir)]
+    current = {u.key for u in finished if is_current(u, inputs.run_dir)}
     if inputs.written_by:
         records = [(u.key, json.loads(u.record_path(inputs.run_dir).read_text(encoding="utf-8"))) for u in finished]
-        check_resume(records, inputs.written_by, len(finished) < len(units), inputs.allow_mixed)
+        check_resume(records, inputs.written_by, len(current) < len(units), inputs.allow_mixed)
     for unit in tqdm(units, desc="models", unit="run"):
-        if unit.is_done(inputs.run_dir):
+        if unit.key in current:
             done.append(unit.key)
             continue
-        mc = by_name[unit.model]
-        train_cfg = unit_train(mc, train)
-        config: dict[str, Any] = {
-            "model_name": unit.model,
-            "model": mc.model,
-            "params": mc.params,
-            "seed": unit.seed,
-            "split_fingerprint": inputs.split.fingerprint,
-        }
-        if train_cfg is not None:
-            config["train"] = train_cfg.to_dict()
-        tracker = tracker_factory(unit.key, config)
-        try:
-            rec = run_unit(unit, mc, train_cfg, inputs, tracker)
-        finally:
-            tracker.finish()
-        ran.append(unit.key)
-        log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
+        with file_lock(lock_path(unit.record_path(inputs.run_dir)), blocking=False) as mine:
+            if not mine:  # another process is computing it
+                busy.append(unit)
+                continue
+            _claimed(unit, by_name[unit.model], train, inputs, tracker_factory, ran, done)
+    for unit in busy:  # wait for the other process; compute the unit here if it stopped without it
+        log.info("%s: computed by another process; waiting for it", unit.key)
+        with file_lock(lock_path(unit.record_path(inputs.run_dir))):
+            _claimed(unit, by_name[unit.model], train, inputs, tracker_factory, ran, done)
     return ran, done
+
+
+def _claimed(
+    unit: Unit,
+    mc: ModelConfig,
+    train: Mapping[str, Any],
+    inputs: UnitInputs,
+    tracker_factory: TrackerFactory,
+    ran: list[str],
+    done: list[str],
+) -> None:
+    """Run a unit whose lock this process holds, unless it was finished meanwhile."""
+    if is_current(unit, inputs.run_dir):
+        done.append(unit.key)
+        return
+    train_cfg = unit_train(mc, train)
+    config: dict[str, Any] = {
+        "model_name": unit.model,
+        "model": mc.model,
+        "params": mc.params,
+        "seed": unit.seed,
+        "split_fingerprint": inputs.split.fingerprint,
+    }
+    if train_cfg is not None:
+        config["train"] = train_cfg.to_dict()
+    tracker = tracker_factory(unit.key, config)
+    try:
+        rec = run_unit(unit, mc, train_cfg, inputs, tracker)
+    finally:
+        tracker.finish()
+    ran.append(unit.key)
+    log.info("%s: %s", unit.key, ", ".join(f"{k}={v:.4f}" for k, v in rec["test"].items()))
+
+
+def is_current(unit: Unit, run_dir: Path) -> bool:
+    """Done, and not made with a provisional feature set (those units are computed again)."""
+    if not unit.is_done(run_dir):
+        return False
+    try:
+        used = json.loads(unit.record_path(run_dir).read_text(encoding="utf-8")).get("features") or {}
+    except (OSError, ValueError):
+        return False  # a record that cannot be read is not a finished unit
+    stale = sorted(n for n, f in used.items() if not f.get("final", True))
+    if stale:
+        log.info("%s: made with provisional features (%s); computing it again", unit.key, ", ".join(stale))
+    return not stale
+
+
+def features_used(model: Any, params: Mapping[str, Any], feats: Mapping[str, ItemFeatures]) -> dict[str, Any]:
+    """The feature sets a model read (named in its params or required by its class): checksum and
+    whether the producer called them final."""
+    from benchmark.runner.config import FEATURE_PARAMS
+
+    names = {p for k in FEATURE_PARAMS if isinstance(params.get(k), str) for p in params[k].split("+")}
+    names |= set(getattr(model, "required_features", ()) or ())
+    return {
+        n: {"checksum": feats[n].checksum(), "final": bool(feats[n].provenance.get("final", True))}
+        for n in sorted(names)
+        if n in feats
+    }
 
 
 def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig | None:
@@ -157,6 +215,7 @@ def run_unit(
         "timing": {"fit_seconds": round(fit_s, 3), "eval_seconds": round(eval_s, 3)},
         "cost": {"fit": fit_cost.record, "evaluate": eval_cost.record},
         "split_fingerprint": inputs.split.fingerprint,
+        "features": features_used(model, params, inputs.feats),
         **({"modes": {name: r.record for name, r in modes.items()}} if modes else {}),
         **inputs.written_by,
     }

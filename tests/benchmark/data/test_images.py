@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.data.images import fetch_images, image_stem, load_image_index
+from benchmark.data.image_io import ImageRefused, OutsideRootError, confine_path, open_image, url_or_none
+from benchmark.data.images import fetch_images, image_stem, load_image_index, pairs_from_table
 
 
 def png_bytes(w: int = 16, h: int = 12, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -177,7 +178,8 @@ def test_pixel_limit_applies_to_real_images(server: ImageServer, tmp_path: Path)
 def test_unsafe_item_ids_get_hashed_names_and_duplicates_are_reported(tmp_path: Path) -> None:
     src = tmp_path / "x.png"
     src.write_bytes(png_bytes())
-    rep = fetch_images([("a/b c", str(src)), ("a/b c", str(src)), ("B00XYZ", str(src))], tmp_path / "o", progress=False)
+    pairs = [("a/b c", str(src)), ("a/b c", str(src)), ("B00XYZ", str(src))]
+    rep = fetch_images(pairs, tmp_path / "o", base_dir=tmp_path, progress=False)
     stem = image_stem("a/b c")
     assert stem.startswith("h_") and (tmp_path / "o" / f"{stem}.png").exists()
     assert image_stem("B00XYZ") == "B00XYZ"
@@ -196,3 +198,88 @@ def test_catalogue_table_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rc = main(["-q", "data", "images", str(tmp_path / "cat.parquet"), "--out", str(tmp_path / "o"), "--strict"])
     assert rc == 1
     assert main(["-q", "data", "images", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+
+
+# ------------------------------------------------------------------ untrusted local paths (issue 12, defect 2)
+def test_local_paths_outside_the_allowed_roots_are_refused_and_counted(tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    (dataset / "img").mkdir(parents=True)
+    (dataset / "img" / "ok.png").write_bytes(png_bytes())
+    private = tmp_path / "home" / "secret.png"
+    private.parent.mkdir()
+    private.write_bytes(png_bytes(colour=(1, 2, 3)))
+    (dataset / "img" / "link.png").symlink_to(private)  # inside by name, outside once resolved
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "e.png").write_bytes(png_bytes())
+    pairs = [
+        ("OK1", "img/ok.png"),
+        ("OK2", (dataset / "img" / "ok.png").as_uri()),
+        ("BAD1", private.as_uri()),
+        ("BAD2", str(private)),
+        ("BAD3", "../home/secret.png"),
+        ("BAD4", "img/../../home/secret.png"),
+        ("BAD5", "img/link.png"),
+        ("EXTRA", str(extra / "e.png")),
+    ]
+    out = dataset / "fetched"
+    rep = fetch_images(pairs, out, base_dir=dataset, progress=False)
+    assert sorted(r.item for r in rep.records) == ["OK1", "OK2"]
+    reasons = {f.item: f.reason.split(":")[0] for f in rep.failures}
+    assert reasons == {k: "outside_root" for k in ("BAD1", "BAD2", "BAD3", "BAD4", "BAD5", "EXTRA")}
+    assert rep.reasons()["outside_root"] == 6
+    assert json.loads(rep.report_path.read_text())["reasons"]["outside_root"] == 6
+    # nothing of the private file was copied into the image folder
+    digest = hashlib.sha256(private.read_bytes()).hexdigest()
+    assert all(hashlib.sha256(f.read_bytes()).hexdigest() != digest for f in out.glob("*.png"))
+    # an explicitly configured image root is allowed
+    rep = fetch_images(
+        [("EXTRA", str(extra / "e.png"))], tmp_path / "o2", base_dir=dataset, roots=[extra], progress=False
+    )
+    assert [r.item for r in rep.records] == ["EXTRA"]
+
+
+def test_confine_path_rules(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    assert confine_path("a/x.png", [root]) == (root / "a" / "x.png").resolve()
+    assert confine_path(root / "a" / "x.png", [tmp_path / "other", root]) == (root / "a" / "x.png").resolve()
+    for bad in ("../x.png", "/etc/passwd", "a/../../x.png"):
+        with pytest.raises(OutsideRootError, match="outside_root"):
+            confine_path(bad, [root])
+    with pytest.raises(OutsideRootError):
+        confine_path(root / "a" / "x.png", [])
+
+
+# ------------------------------------------------------------------ missing URLs (issue 12, defect 9)
+def test_missing_url_is_missing_never_a_file_named_nan(tmp_path: Path) -> None:
+    (tmp_path / "nan").write_bytes(png_bytes())  # the file that became the image of 342 items
+    (tmp_path / "None").write_bytes(png_bytes())
+    table = pd.DataFrame({"item": ["A", "B"], "image_url": [float("nan"), float("nan")]})  # float column
+    assert table["image_url"].dtype == "float64"
+    assert pairs_from_table(table) == [("A", None), ("B", None)]
+    mixed = pd.DataFrame({"item": ["A", "B", "C", "D", "E"], "image_url": [None, "nan", "  ", "None", pd.NA]})
+    rep = fetch_images(mixed, tmp_path / "o", base_dir=tmp_path, progress=False)
+    assert rep.ok == 0 and {f.reason.split(":")[0] for f in rep.failures} == {"no_url"}
+    csv = tmp_path / "cat.csv"
+    csv.write_text("item,image_url\nA,\nB,nan\n")
+    rc = main(["-q", "data", "images", str(csv), "--out", str(tmp_path / "o2")])
+    assert rc == 0 and not list((tmp_path / "o2").glob("*.png"))
+    assert [url_or_none(v) for v in (None, float("nan"), "", " x ", "NULL", 3)] == [None, None, None, "x", None, None]
+
+
+# ------------------------------------------------------------------ decoding with a pixel limit (defect 7)
+def test_open_image_checks_pixels_before_decoding(tmp_path: Path) -> None:
+    p = tmp_path / "bomb.png"
+    p.write_bytes(bomb_header_png(20_000, 20_000))  # 400 Mpx claimed by a tiny file
+    with pytest.raises(ImageRefused) as err:
+        open_image(p)
+    assert err.value.kind == "too_many_pixels"
+    with pytest.raises(ImageRefused, match="too_many_pixels"):
+        open_image(png_bytes(200, 200), max_pixels=10_000)
+    assert open_image(png_bytes(20, 10)).size == (20, 10)
+    assert open_image(png_bytes(20, 10)).mode == "RGB"
+    for data, kind in ((b"", "empty"), (b"<html>x</html>", "not_an_image"), (png_bytes()[:40], "corrupt_image")):
+        with pytest.raises(ImageRefused) as err:
+            open_image(data)
+        assert err.value.kind == kind

@@ -404,3 +404,80 @@ def test_report_rejects_unknown_kind() -> None:
 )
 def test_clean_html(raw: str, clean: str) -> None:
     assert clean_html(raw) == clean
+
+
+# ------------------------------------------------------------------ issue 12: defects 10, 11, 12 and the header count
+def test_a_first_line_over_one_mib_is_sniffed_whole(tmp_path: Path) -> None:
+    # Regression (defect 10): the sniffer read at most 1 MiB, dropped the cut first line and
+    # refused the whole file although every line was valid.
+    items = make_items(["B0LONGLINE", "B0SHORT001"])
+    long_item = dict(json.loads(meta_2023(items[0])), description=["x" * (3 << 20)])
+    p = write_lines(tmp_path / "meta.jsonl", [json.dumps(long_item), meta_2023(items[1])])
+    assert sniff(p).kind == "meta"
+    df, rep = read_meta(p, "2023")
+    assert df["item"].tolist() == ["B0LONGLINE", "B0SHORT001"] and rep.counts == {}
+    assert len(df["description"].iloc[0]) == 3 << 20
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("rating", 1e39),  # became inf in float32, silently
+        ("rating", -3.0),
+        ("rating", 7.0),
+        ("timestamp", 10**30),  # a raw OverflowError with no file or line
+        ("timestamp", 1.0e30),
+        ("timestamp", 37_000_000 * 31_557_600 * 1000),  # the year 37 million (2023 files are in ms)
+        ("timestamp", -5),
+    ],
+)
+def test_implausible_ratings_and_timestamps_are_a_counted_kind(tmp_path: Path, field: str, value: float) -> None:
+    rows = ROWS[:6]
+    recs = [review_2023(r) for r in rows]
+    recs.insert(2, dict(recs[0], **{field: value}))
+    p = write_lines(tmp_path / "r.jsonl", [json.dumps(r) for r in recs])
+    df, rep = read_reviews(p, "2023")
+    assert_interactions(df, rows)
+    assert np.isfinite(df["rating"]).all()
+    assert rep.counts == {"implausible": 1} and rep.examples["implausible"] == [3]
+    assert rep.lines_read == rep.rows_kept + rep.n_problems
+    with pytest.raises(BadInputError) as err:
+        read_reviews(p, "2023", strict=True)
+    assert err.value.kind == "implausible" and err.value.line == 3 and field in str(err.value)
+
+
+def test_plausibility_bounds_are_configurable(tmp_path: Path) -> None:
+    from benchmark.data.read_report import Plausibility
+    from benchmark.errors import ConfigError
+
+    rows = [Row("A1", "I1", 8.0, 1_400_000_000), Row("A1", "I2", 2.0, 1_400_000_100)]
+    p = write_lines(tmp_path / "r.json", [json.dumps(review_2018(r)) for r in rows])
+    df, rep = read_reviews(p, "2018")
+    assert len(df) == 1 and rep.counts == {"implausible": 1}
+    wide = Plausibility.from_mapping({"rating": [0, 10], "timestamp": ["2014-01-01", 1_500_000_000]})
+    df, rep = read_reviews(p, "2018", plausible=wide)
+    assert len(df) == 2 and rep.counts == {} and rep.to_dict()["plausible"]["rating"] == [0.0, 10.0]
+    assert wide.timestamp[0] == 1_388_534_400
+    narrow = Plausibility.from_mapping({"timestamp": ["2015-01-01", "2016-01-01"]})
+    assert read_reviews(p, "2018", plausible=narrow)[1].counts == {"implausible": 2}
+    for bad, key in (({"rating": [5, 1]}, "rating"), ({"rating": 3}, "rating"), ({"stars": [1, 5]}, "stars")):
+        with pytest.raises(ConfigError, match=f"plausible.{key}"):
+            Plausibility.from_mapping(bad)
+
+
+def test_csv_header_is_a_noted_line_not_a_kept_row(tmp_path: Path) -> None:
+    rows = ROWS[:5]
+    bench = write_2023_benchmark(tmp_path / "b", "Toys", rows)["rating_only"]
+    df, rep = read_reviews(bench, "2023")
+    assert_interactions(df, rows)
+    assert rep.lines_read == 6 and rep.rows_kept == 5 and rep.counts == {"header": 1} and rep.n_problems == 0
+
+
+def test_metadata_csv_message_says_what_was_expected(tmp_path: Path) -> None:
+    # Regression (defect 12): a metadata CSV was refused as "not an Amazon ratings CSV".
+    p = write_lines(tmp_path / "meta.csv", ["parent_asin,title,store", "B01,Lamp,Acme", "B02,Mug,Acme"])
+    with pytest.raises(WrongFormatError) as err:
+        read_meta(p, "2023")
+    msg = str(err.value)
+    assert "ratings CSV" not in msg
+    assert "expected JSON lines keyed on parent_asin" in msg and "parent_asin,title,store" in msg

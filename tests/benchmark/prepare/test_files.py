@@ -370,3 +370,23 @@ def test_read_kcore_perf_script_runs_small(tmp_path):
     assert len({r[-1] for r in rows.values()}) == 1  # the three k-cores keep the same rows
     assert "peak" in table and "while reading" in table
     assert not list(tmp_path.glob("*.gz")), "the generated file is deleted after measuring"
+
+
+def test_implausible_lines_are_counted_and_bounds_recorded(tmp_path):
+    # issue 12 defect 11: through data prepare, an implausible rating/timestamp is a counted skip
+    reviews, _, truth = _write_2023(tmp_path, n=400)
+    lines = gzip.open(reviews, "rt").read().splitlines()
+    bad = [dict(json.loads(lines[0]), rating=1e39), dict(json.loads(lines[1]), timestamp=10**30)]
+    with gzip.open(reviews, "wt") as fh:
+        fh.write("\n".join([*lines, *map(json.dumps, bad)]) + "\n")
+    out = tmp_path / "o"
+    rc = main(["data", "prepare", "--release", "2023", "--reviews", str(reviews), "--kcore", "2", "--out", str(out)])
+    assert rc == 0
+    report = json.loads((out / "summary.json").read_text())["read_reports"]["reviews"]
+    assert report["counts"] == {"implausible": 2} and report["first_lines"]["implausible"] == [401, 402]
+    assert "plausible" not in Split.load(out).params["filtering"]  # defaults: nothing recorded
+    out2 = tmp_path / "o2"
+    args = ["--release", "2023", "--reviews", str(reviews), "--kcore", "2", "--out", str(out2)]
+    assert main(["data", "prepare", *args, "--plausible", "rating=[0,10]"]) == 0
+    assert Split.load(out2).params["filtering"]["plausible"]["rating"] == [0.0, 10.0]
+    assert main(["data", "prepare", *args, "--plausible", "rating=[9,1]"]) == 2  # one clean error line

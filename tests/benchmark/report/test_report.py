@@ -262,8 +262,14 @@ def test_plot_errors(tmp_path):
     with pytest.raises(ValueError, match="no column 'ndcg@10'"):
         plot_metric_bars({"a": pd.DataFrame({"user_id": [1], "recall@10": [0.1]})}, "ndcg@10", tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"\['ndcg'\]"):
-        plot_metric_vs_k({"a": {"recall@10": 0.1}}, tmp_path / "y.png")
+        plot_metric_vs_k({"a": {"recall@10": 0.1}}, tmp_path / "y.png", metrics=("recall", "ndcg"))
     assert not list(tmp_path.iterdir())
+
+
+def test_metric_vs_k_plots_whatever_families_the_runs_have(tmp_path):
+    # issue 12 defect 5: the default asked for recall and ndcg and failed on any other metric list
+    out = plot_metric_vs_k({"a": {"hitrate@5": 0.1, "hitrate@10": 0.2, "mrr@5": 0.05}}, tmp_path / "z.png")
+    assert out.is_file() and out.stat().st_size > 0
 
 
 def test_comparison_table_shows_infinite_effect_size():

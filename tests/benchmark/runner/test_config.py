@@ -198,3 +198,55 @@ def test_unknown_config_name_lists_shipped():
 def test_shipped_configs_validate(name: str):
     cfg = load_config(name)
     assert cfg.experiment
+
+
+# ------------------------------------------------------------------ issue 12: unit keys, selection, CLI errors
+@pytest.mark.parametrize(
+    "a,b",
+    [("BPR 1", "BPR_1"), ("BPR/1", "BPR 1"), ("bpr", "BPR"), ("Vision-only (CLIP)", "Vision-only _CLIP_")],
+)
+def test_model_names_with_the_same_unit_file_are_refused_naming_both(a: str, b: str):
+    # Regression (defect 3): "BPR 1" and "BPR_1" shared units/BPR_1.json and one model vanished.
+    data = base()
+    data["models"] = [
+        {"name": a, "model": "cfgtest-model", "params": {"feature": "f"}},
+        {"name": b, "model": "cfgtest-model", "params": {"feature": "f"}},
+    ]
+    check(data, "models[1].name", repr(a), repr(b), "unit file name")
+
+
+def test_model_name_that_looks_like_a_seed_suffix_is_refused():
+    data = base()
+    data["models"][1]["name"] = "A__seed1"  # "A" with seed 1 writes units/A__seed1.json
+    check(data, "models[1].name", "seed suffix")
+    data["models"][1]["name"] = "..."
+    check(data, "models[1].name", "no usable file name")
+
+
+def test_select_entries_keeps_drops_and_follows_feature_use():
+    from benchmark.runner.config import select_entries
+
+    cfg = from_dict(ExperimentConfig, base())
+    assert [m.name for m in select_entries(cfg, models=["B"]).models] == ["B"]
+    assert [m.name for m in select_entries(cfg, skip_models=["A"]).models] == ["B"]
+    dropped = select_entries(cfg, skip_features=["f"])  # A uses f, so it goes too
+    assert [m.name for m in dropped.models] == ["B"] and dropped.features == []
+    assert [f.name for f in select_entries(cfg, features=["f"]).features] == ["f"]
+    with pytest.raises(ConfigError, match="--models: 'Z' not in the config; allowed: A, B"):
+        select_entries(cfg, models=["Z"])
+    with pytest.raises(ConfigError, match="no model left"):
+        select_entries(cfg, skip_models=["A", "B"])
+    data = base()
+    data["statistics"] = {"baseline": "A"}
+    assert select_entries(from_dict(ExperimentConfig, data), skip_models=["A"]).statistics.baseline is None
+
+
+def test_directory_as_config_and_bad_yaml_in_overrides_are_config_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"override 'seeds=\[0,1': the value is not valid YAML"):
+        load_config("demo", ["seeds=[0,1"])
+    binary = tmp_path / "x.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not a text"):
+        load_yaml(binary)
