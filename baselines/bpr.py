@@ -27,6 +27,7 @@ class BPRMF(TrainableRecommender):
 
     #: the trainer settings this model used before TrainConfig existed (its results stay the same)
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "max_epochs": 100}
+    loss_reduction: ClassVar[str] = "sum"
     #: shipped search space (:mod:`benchmark.search.space`): factors, L2, Adam's step and batch
     search_space: ClassVar[dict[str, Any]] = {
         "k": [16, 32, 64, 128],

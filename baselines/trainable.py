@@ -18,6 +18,19 @@ without improvement and restores the best state (kept in memory). ``split.test``
 Subclasses gather trained tensors by index with :func:`gather_rows`, never ``tensor[index]``:
 the latter's CPU backward sums repeated rows in a thread-timing-dependent order, which made the
 fusion models' results differ run to run.
+
+Speed: a small model's optimiser step costs less than Lightning's per-step machinery, so one
+Lightning step runs :data:`STEPS_PER_CALL` consecutive batches (manual optimisation: each batch
+is still one ``zero_grad → backward → step``, the same steps as one batch per call), and Adam is
+torch's fused kernel where the parameters allow it (profiled in ``benchmark.perf.vbpr``).
+
+Several processes (``train.devices: N``, ``num_nodes``, a DDP ``strategy``): every rank draws
+the same epoch of triples and trains on its slice of each batch, one batch per Lightning step
+(DDP synchronises gradients once per forward); a model whose ``triplet_loss`` is a *sum* over
+the batch (``loss_reduction = "sum"``) has it scaled by the number of ranks, so DDP's gradient
+average is the single-process gradient, and multiplies its batch-independent terms (e.g.
+VBPR's ``λ_e``) by ``self.shard_fraction``. With ``ddp_spawn``/``ddp_fork`` the selected state
+comes back to the calling process through a temporary file.
 """
 
 from __future__ import annotations
@@ -25,9 +38,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,12 +59,16 @@ from benchmark.train_config import TrainConfig, resolve_train
 
 log = logging.getLogger(__name__)
 
+#: batches per Lightning training step in a single process (optimiser steps are unchanged)
+STEPS_PER_CALL = 64
+
 
 class _ValidationSelection(pl.Callback):
     """Evaluates on ``split.valid`` every ``every`` epochs, keeps the best state, stops early."""
 
-    def __init__(self, split: Split, train: TrainConfig) -> None:
+    def __init__(self, split: Split, train: TrainConfig, exchange: Path | None = None) -> None:
         self.split, self.metric, self.k = split, train.metric, int(train.eval_k)
+        self.exchange = exchange
         self.every, self.patience, self.eval_batch_size = train.eval_every, train.patience, train.eval_batch_size
         self.key = f"{self.metric}@{self.k}"
         self.best_value = -float("inf")
@@ -79,6 +99,33 @@ class _ValidationSelection(pl.Callback):
                     self.best_epoch,
                 )
                 trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, module: TrainableRecommender) -> None:
+        """Rank 0 of a DDP run leaves the outcome where the launching process finds it (with
+        ``ddp_spawn``/``ddp_fork`` this callback ran in a child process)."""
+        if self.exchange is not None and trainer.world_size > 1 and trainer.global_rank == 0:
+            timer = next((c for c in trainer.callbacks if isinstance(c, _EpochTimer)), None)  # type: ignore[attr-defined]
+            outcome = {
+                "best_state": self.best_state,
+                "best_value": self.best_value,
+                "best_epoch": self.best_epoch,
+                "history": self.history,
+                "epoch_times": timer.times if timer is not None else [],
+            }
+            torch.save(outcome, self.exchange / "outcome.pt")
+
+    def load_outcome(self, timer: _EpochTimer) -> None:
+        """The outcome rank 0 saved (when this process did not run the training itself)."""
+        path = self.exchange / "outcome.pt" if self.exchange is not None else None
+        if self.best_state is not None or path is None or not path.exists():
+            return
+        outcome = torch.load(path, weights_only=False)
+        self.best_state, self.best_value, self.best_epoch = (
+            outcome["best_state"],
+            outcome["best_value"],
+            outcome["best_epoch"],
+        )
+        self.history, timer.times = outcome["history"], outcome["epoch_times"]
 
 
 class _ReportChecks(pl.Callback):
@@ -124,6 +171,9 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
 
     #: this model's trainer defaults where they differ from TrainConfig's (e.g. Cornac's VBPR batch)
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: "sum": ``triplet_loss`` sums over the batch rows (scaled by the number of DDP ranks, see the
+    #: module doc); "mean": it averages them (DDP's gradient average needs no scaling)
+    loss_reduction: ClassVar[str] = "mean"
 
     def __init__(self, *, seed: int = 0, train: TrainConfig | Mapping[str, Any] | None = None, **model_params: Any):
         super().__init__()
@@ -139,6 +189,12 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         self.valid_history: list[dict[str, float]] = []
         self.epoch_times: list[float] = []
         self._cache: dict[str, torch.Tensor] = {}
+        #: this rank's share of each batch (1 in a single process): the factor for loss terms that
+        #: do not depend on the batch rows, so that the ranks together count them once
+        self.shard_fraction = 1.0
+        self._loss_scale = 1.0
+        # several optimiser steps per Lightning step (see the module doc)
+        self.automatic_optimization = False
 
     # ------------------------------------------------------------------ subclass hooks
     def build(self, split: Split, features: Mapping[str, ItemFeatures]) -> None:  # pragma: no cover - abstract
@@ -161,17 +217,24 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         pl.seed_everything(self.params["seed"], workers=True, verbose=False)
         self.n_users, self.n_items = split.n_users, split.n_items
         self.build(split, features)
-        data = TripletDataModule(split, batch_size=t.batch_size, seed=self.params["seed"])
-        selection = _ValidationSelection(split, t)
+        data = TripletDataModule(
+            split, batch_size=t.batch_size, seed=self.params["seed"], steps_per_item=STEPS_PER_CALL
+        )
+        exchange = Path(tempfile.mkdtemp(prefix="trainable-fit-"))
+        selection = _ValidationSelection(split, t, exchange)
         timer = _EpochTimer()
-        callbacks: list[pl.Callback] = [timer, selection]
-        if self._validation_listener is not None:
-            callbacks.append(_ReportChecks(selection, self._validation_listener))
-        trainer = self.lightning_trainer(callbacks)
-        with warnings.catch_warnings():
-            # our IterableDataset yields whole batches in one process; its __len__ is exact
-            warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
-            trainer.fit(self, datamodule=data)
+        try:
+            callbacks: list[pl.Callback] = [timer, selection]
+            if self._validation_listener is not None:
+                callbacks.append(_ReportChecks(selection, self._validation_listener))
+            trainer = self.lightning_trainer(callbacks)
+            with warnings.catch_warnings():
+                # our IterableDataset yields whole batches in one process; its __len__ is exact
+                warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
+                trainer.fit(self, datamodule=data)
+            selection.load_outcome(timer)
+        finally:
+            shutil.rmtree(exchange, ignore_errors=True)
         if selection.best_state is None:  # pragma: no cover - every run evaluates at its last epoch
             raise RuntimeError("training ended without a validation check")
         self.load_state_dict(selection.best_state)
@@ -207,7 +270,6 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
             callbacks=callbacks,
             num_sanity_val_steps=0,
             limit_val_batches=0,
-            gradient_clip_val=t.gradient_clip_val,
             log_every_n_steps=50,
         )
 
@@ -255,23 +317,63 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
         }
 
     # ------------------------------------------------------------------ Lightning hooks
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        users, pos, neg = batch
-        loss = self.triplet_loss(users, pos, neg)
-        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(users))
-        return loss
+    def on_fit_start(self) -> None:
+        world = int(self.trainer.world_size)
+        self.shard_fraction = 1.0 / world
+        self._loss_scale = float(world) if self.loss_reduction == "sum" else 1.0
+
+    def training_step(self, batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
+        """One optimiser step per batch of the list (see :data:`STEPS_PER_CALL`)."""
+        opt = self.optimizers()
+        clip = self.train_config.gradient_clip_val
+        total: Any = 0.0
+        rows = 0
+        for users, pos, neg in batch:
+            opt.zero_grad()
+            loss = self.triplet_loss(users, pos, neg)
+            self.manual_backward(loss * self._loss_scale if self._loss_scale != 1.0 else loss)
+            if clip is not None:
+                self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            opt.step()
+            total = total + loss.detach() * len(users)
+            rows += len(users)
+        # the epoch mean weighs each logged value by its rows: the mean of the per-batch losses
+        self.log("train/loss", total / max(rows, 1), on_step=False, on_epoch=True, batch_size=rows)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._cache.clear()  # parameters are about to change
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.train_config.lr, weight_decay=self.train_config.weight_decay)
+        t = self.train_config
+        params = list(self.parameters())
+        # the fused kernel is one pass per tensor instead of ~6 elementwise ops: the optimiser is
+        # most of a small model's step on CPU
+        fused = all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params)
+        return _Adam(params, lr=t.lr, weight_decay=t.weight_decay, fused=fused or None)
 
     def cached(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Item-side tensors reused across ``score`` calls while parameters do not change."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+class _Adam(torch.optim.Adam):
+    """torch's Adam, with its per-step CUDA-graph-capture check made once for CPU parameters.
+
+    ``Adam.step`` asks ``torch.accelerator.current_accelerator(check_available=True)`` on every
+    step; on a machine without a GPU driver that tries to ``dlopen`` NVML each time (~1 ms, a
+    fifth of a VBPR step; profiled). Graph capture never applies to CPU tensors, so the answer
+    cannot change between steps there; on a GPU every step is checked as torch does.
+    """
+
+    _capture_checked = False
+
+    def _accelerator_graph_capture_health_check(self) -> None:
+        if self._capture_checked:
+            return
+        super()._accelerator_graph_capture_health_check()
+        self._capture_checked = all(p.device.type == "cpu" for group in self.param_groups for p in group["params"])
 
 
 def state_checksum(module: torch.nn.Module) -> str:

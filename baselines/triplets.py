@@ -2,7 +2,8 @@
 
 Negatives are drawn uniformly from the items a user has *not* interacted with in train, by
 vectorised rejection sampling (whole epoch at once), afresh every epoch, from a seeded
-``torch.Generator`` so two runs with one seed see the same triples.
+``torch.Generator`` so two runs with one seed see the same triples — and so do the ranks of a
+DDP run, each keeping its slice of every batch.
 """
 
 from __future__ import annotations
@@ -58,26 +59,57 @@ class NegativeSampler:
         raise RuntimeError("negative sampling did not converge (users with almost every item in train?)")
 
 
+Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 class _EpochTriples(IterableDataset):
-    """Yields whole batches ``(users, pos, neg)``; every pass (= epoch) reshuffles and resamples."""
+    """Yields lists of ``steps`` consecutive batches ``(users, pos, neg)``; every pass (= epoch)
+    reshuffles and resamples.
+
+    Several batches per item let the trainer run that many optimiser steps per Lightning step
+    (its per-step machinery costs more than a small model's step). With ``world > 1`` (DDP) every
+    rank draws the same epoch (same generator) and keeps its ``rank``-th slice of each batch, so
+    the ranks together see exactly the single-process batches.
+    """
 
     def __init__(
-        self, users: torch.Tensor, items: torch.Tensor, sampler: NegativeSampler, batch_size: int, shuffle: bool
+        self,
+        users: torch.Tensor,
+        items: torch.Tensor,
+        sampler: NegativeSampler,
+        batch_size: int,
+        shuffle: bool,
+        steps: int = 1,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         self.users, self.items, self.sampler = users, items, sampler
         self.batch_size, self.shuffle = int(batch_size), shuffle
+        self.steps, self.rank, self.world = int(steps), int(rank), int(world)
 
-    def __len__(self) -> int:
+    def n_batches(self) -> int:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def __len__(self) -> int:
+        return (self.n_batches() + self.steps - 1) // self.steps
+
+    def __iter__(self) -> Iterator[list[Triple]]:
         n = len(self.users)
         order = torch.randperm(n, generator=self.sampler.generator) if self.shuffle else torch.arange(n)
         users, items = self.users[order], self.items[order]
         neg = self.sampler.sample(users)
+        chunk: list[Triple] = []
         for start in range(0, n, self.batch_size):
-            stop = start + self.batch_size
-            yield users[start:stop], items[start:stop], neg[start:stop]
+            stop = min(n, start + self.batch_size)
+            if self.world > 1:  # this rank's share of the batch (contiguous, sizes differ by at most one)
+                bounds = torch.linspace(start, stop, self.world + 1).round().long().tolist()
+                start, stop = bounds[self.rank], bounds[self.rank + 1]
+            chunk.append((users[start:stop], items[start:stop], neg[start:stop]))
+            if len(chunk) == self.steps:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 class TripletDataModule(pl.LightningDataModule):
@@ -88,7 +120,9 @@ class TripletDataModule(pl.LightningDataModule):
     per-step overhead close to a hand-written loop.
     """
 
-    def __init__(self, split: Split, batch_size: int = 1024, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(
+        self, split: Split, batch_size: int = 1024, seed: int = 0, shuffle: bool = True, steps_per_item: int = 1
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -96,6 +130,7 @@ class TripletDataModule(pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.shuffle = shuffle
+        self.steps_per_item = int(steps_per_item)
         self.generator = torch.Generator().manual_seed(self.seed)
         pairs = np.unique(split.train[["user_id", "item_id"]].to_numpy(dtype=np.int64), axis=0)
         if not len(pairs):
@@ -109,5 +144,11 @@ class TripletDataModule(pl.LightningDataModule):
         return len(self.users)
 
     def train_dataloader(self) -> DataLoader:
-        data = _EpochTriples(self.users, self.items, self.sampler, self.batch_size, self.shuffle)
+        """Lists of ``steps_per_item`` batches; under DDP each rank's slice of every batch (one
+        batch per item: DDP synchronises gradients once per forward)."""
+        trainer = getattr(self, "trainer", None)
+        world = int(trainer.world_size) if trainer is not None else 1
+        rank = int(trainer.global_rank) if trainer is not None else 0
+        steps = self.steps_per_item if world == 1 else 1
+        data = _EpochTriples(self.users, self.items, self.sampler, self.batch_size, self.shuffle, steps, rank, world)
         return DataLoader(data, batch_size=None, num_workers=0)

@@ -57,6 +57,7 @@ class VBPR(TrainableRecommender):
 
     #: Cornac's VBPR defaults (lr 0.005, batch 100); the rest are TrainConfig's
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-3, "batch_size": 100}
+    loss_reduction: ClassVar[str] = "sum"
     #: shipped search space: latent and visual factors, L2 on factors and on the embedding E, step, batch
     search_space: ClassVar[dict[str, Any]] = {
         "k": [10, 20, 50],
@@ -131,8 +132,10 @@ class VBPR(TrainableRecommender):
             + 0.5 * p["lambda_b"] * bi.pow(2).sum()
             + 0.5 * p["lambda_b"] / 10 * bj.pow(2).sum()
         )
-        if p["lambda_e"]:
-            reg = reg + 0.5 * p["lambda_e"] * (self.emb_matrix.pow(2).sum() + self.beta_prime.pow(2).sum())
+        if p["lambda_e"]:  # not a per-row term: each DDP rank counts its share of it
+            reg = reg + 0.5 * p["lambda_e"] * self.shard_fraction * (
+                self.emb_matrix.pow(2).sum() + self.beta_prime.pow(2).sum()
+            )
         return -F.logsigmoid(x).sum() + reg
 
     def _item_side(self) -> torch.Tensor:

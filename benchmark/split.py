@@ -33,6 +33,9 @@ import pandas as pd
 from benchmark.errors import BenchError, IntegrityError
 from benchmark.io import read_json, write_json, write_parquet
 
+if TYPE_CHECKING:  # torch is imported by the functions that return tensors: reading and splitting data never loads it
+    import torch
+
 PARTS: tuple[str, ...] = ("train", "valid", "test")
 RAW_INTERACTION_COLUMNS: tuple[str, ...] = ("user", "item", "rating", "timestamp")
 CATALOGUE_COLUMNS: tuple[str, ...] = (
@@ -161,7 +164,7 @@ class Split:
 
         dense_parts = {p: dense(raw[p]) for p in PARTS}
         user_table = pd.DataFrame({"user_id": np.arange(len(users), dtype="int64"), "orig_user_id": users})
-        item_table = _item_table(items, catalogue)
+        items_frame = item_table(items, catalogue)
         inter = None
         if interactions is not None:
             n = normalise_raw_interactions(interactions)
@@ -172,7 +175,7 @@ class Split:
             valid=dense_parts["valid"],
             test=dense_parts["test"],
             users=user_table,
-            items=item_table,
+            items=items_frame,
             protocol=protocol,
             params=dict(params or {}),
             interactions=inter,
@@ -221,22 +224,14 @@ class Split:
     # ----------------------------------------------------------------------------- identity
     def compute_fingerprint(self) -> str:
         """sha256 over the protocol, its parameters, the id maps and every part's content."""
-        h = hashlib.sha256()
-        header = {
-            "schema": SCHEMA_VERSION,
-            "protocol": self.protocol,
-            "params": self.params,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-        }
-        h.update(json.dumps(header, sort_keys=True, default=str).encode())
-        h.update("\x1f".join(map(str, self.users["orig_user_id"])).encode())
+        h = fingerprint_start(self.protocol, self.params, self.n_users, self.n_items)
+        hash_ids(h, [self.users["orig_user_id"]])
         h.update(b"\x1e")
-        h.update("\x1f".join(map(str, self.items["orig_item_id"])).encode())
+        hash_ids(h, [self.items["orig_item_id"]])
         for p in PARTS:
-            df = self.part(p).sort_values(["user_id", "item_id", "timestamp"], kind="stable")
+            df = self.part(p).sort_values(list(FINGERPRINT_ORDER), kind="stable")
             h.update(p.encode())
-            for col, dtype in (("user_id", "<i8"), ("item_id", "<i8"), ("rating", "<f4"), ("timestamp", "<i8")):
+            for col, dtype in FINGERPRINT_COLUMNS:
                 h.update(np.ascontiguousarray(df[col].to_numpy(dtype=dtype)).tobytes())
         return h.hexdigest()
 
@@ -245,12 +240,7 @@ class Split:
         and extras (a demo item's ``reference_caption``, an ``image_path``). Kept apart from the
         fingerprint, which identifies the interactions, so that a split's identity does not move
         with its metadata; both are recorded and checked on load."""
-        h = hashlib.sha256()
-        items = self.items.sort_values("item_id", kind="stable")
-        for col in sorted(map(str, items.columns)):
-            h.update(b"\x1c" + col.encode())
-            h.update("\x1f".join(_canonical(v) for v in items[col]).encode("utf-8", "surrogatepass"))
-        return h.hexdigest()
+        return catalogue_checksum(self.items)
 
     def check_ids(self, where: str = "") -> None:
         """The tables agree on the id maps: ``users``/``items`` are numbered 0..n-1 and every part's
@@ -290,25 +280,9 @@ class Split:
         write_parquet(d / "users.parquet", self.users)
         if self.interactions is not None:
             write_parquet(d / "interactions.parquet", self.interactions)
-        meta = {
-            "schema": SCHEMA_VERSION,
-            "protocol": self.protocol,
-            "params": self.params,
-            "fingerprint": self.fingerprint,
-            "catalogue_sha256": self.catalogue_sha256,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-        }
-        write_json(d / "split.json", meta)
-        summary = {
-            "fingerprint": self.fingerprint,
-            "protocol": self.protocol,
-            "params": self.params,
-            "split": self.summary(),
-        }
-        if extra_summary:
-            summary.update(extra_summary)
-        write_json(d / "summary.json", summary)
+        write_split_meta(
+            d, self.protocol, self.params, self.fingerprint, self.summary(), extra_summary, self.catalogue_sha256
+        )
         return d
 
     @classmethod
@@ -380,6 +354,72 @@ class Split:
         self.catalogue_sha256 = catalogue
 
 
+#: the order a part's rows are hashed in, and the columns hashed (with their byte layout)
+FINGERPRINT_ORDER: tuple[str, ...] = ("user_id", "item_id", "timestamp")
+FINGERPRINT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("user_id", "<i8"),
+    ("item_id", "<i8"),
+    ("rating", "<f4"),
+    ("timestamp", "<i8"),
+)
+
+
+def fingerprint_start(protocol: str, params: Mapping[str, Any], n_users: int, n_items: int) -> Any:
+    """A sha256 fed with a split's header; the id maps and the parts follow (see
+    :meth:`Split.compute_fingerprint`, and the out-of-core writer that streams the same bytes)."""
+    header = {"schema": SCHEMA_VERSION, "protocol": protocol, "params": params, "n_users": n_users, "n_items": n_items}
+    return hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode())
+
+
+def hash_ids(h: Any, chunks: Iterable[Iterable[Any]]) -> None:
+    """Feed ``"\\x1f".join`` of all ids (given in consecutive chunks) to ``h``."""
+    first = True
+    for chunk in chunks:
+        ids = list(map(str, chunk))
+        if not ids:
+            continue
+        if not first:
+            h.update(b"\x1f")
+        h.update("\x1f".join(ids).encode())
+        first = False
+
+
+def catalogue_checksum(items: pd.DataFrame) -> str:
+    """:meth:`Split.compute_catalogue_checksum` of an item table (also used by the out-of-core writer)."""
+    h = hashlib.sha256()
+    items = items.sort_values("item_id", kind="stable")
+    for col in sorted(map(str, items.columns)):
+        h.update(b"\x1c" + col.encode())
+        h.update("\x1f".join(_canonical(v) for v in items[col]).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def write_split_meta(
+    directory: Path,
+    protocol: str,
+    params: Mapping[str, Any],
+    fingerprint: str,
+    summary: Mapping[str, Any],
+    extra_summary: Mapping[str, Any] | None = None,
+    catalogue_sha256: str = "",
+) -> None:
+    """``split.json`` and ``summary.json`` of a split whose parquet files are written."""
+    meta = {
+        "schema": SCHEMA_VERSION,
+        "protocol": protocol,
+        "params": params,
+        "fingerprint": fingerprint,
+        "catalogue_sha256": catalogue_sha256,
+        "n_users": summary["n_users"],
+        "n_items": summary["n_items"],
+    }
+    write_json(directory / "split.json", meta)
+    full = {"fingerprint": fingerprint, "protocol": protocol, "params": params, "split": dict(summary)}
+    if extra_summary:
+        full.update(extra_summary)
+    write_json(directory / "summary.json", full)
+
+
 def interactions_to_csr(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
     """CSR of (user, item) pairs: ``indices[indptr[u]:indptr[u+1]]`` are u's items, sorted, unique."""
     import torch
@@ -431,7 +471,9 @@ def _order(present: np.ndarray, order: Sequence[str] | None, what: str) -> np.nd
     return order_arr
 
 
-def _item_table(items: np.ndarray, catalogue: pd.DataFrame | None) -> pd.DataFrame:
+def item_table(items: np.ndarray, catalogue: pd.DataFrame | None) -> pd.DataFrame:
+    """The split's item table: dense ids in the order of ``items``, catalogue fields joined
+    (empty, ``has_meta`` false, for items the catalogue lacks)."""
     base = pd.DataFrame({"item_id": np.arange(len(items), dtype="int64"), "orig_item_id": items})
     cat = catalogue if catalogue is not None else empty_catalogue([])
     missing = [c for c in CATALOGUE_COLUMNS if c not in cat.columns]

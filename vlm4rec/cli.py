@@ -65,9 +65,7 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
         default=8,
         help="items per batch (per GPU for hf; for openai also the most requests in flight)",
     )
-    d.add_argument("--devices", default="1", help="devices per node (an int, or 'auto')")
-    d.add_argument("--num-nodes", type=int, default=1)
-    d.add_argument("--accelerator", default="auto")
+    _add_parallel(d)
     d.add_argument("--num-workers", type=int, default=0, help="image-loading workers")
     d.add_argument("--cache", type=Path, help="description cache root (default: <split>/../cache/descriptions)")
     d.add_argument("--out", type=Path, help="where descriptions.jsonl/coverage.json go (default: in the cache entry)")
@@ -92,6 +90,22 @@ def _add_describe(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--max-items", type=int, help="describe at most this many items (the paper's --max-items)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_describe)
+
+
+def _add_parallel(p: argparse.ArgumentParser) -> None:
+    """The Lightning settings that spread describe/encode over several processes."""
+    p.add_argument("--devices", default="1", help="devices (processes) per node: an int, or 'auto'")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument(
+        "--strategy",
+        help="Lightning strategy with several processes (default ddp: re-runs this command per rank, "
+        "or joins the ranks torchrun started)",
+    )
+
+
+def _devices(args: argparse.Namespace) -> int | str:
+    return int(args.devices) if str(args.devices).lstrip("-").isdigit() else args.devices
 
 
 def _add_encode(subparsers: argparse._SubParsersAction) -> None:
@@ -120,7 +134,8 @@ def _add_encode(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", type=Path, required=True, help="directory for <name>.safetensors/.json")
     e.add_argument("--cache", type=Path, help="embedding cache root (default: <split>/../cache/embeddings)")
     e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--device")
+    e.add_argument("--device", help="one process: where the encoder runs (with --devices N each rank uses its own)")
+    _add_parallel(e)
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_encode)
 
@@ -181,7 +196,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     selection = build_selection(cfg)
     cache_root = args.cache or args.split_dir.resolve().parent / "cache" / "descriptions"
     out = args.out or Path(cache_root) / identity_hash(describer.identity())[:20] / output_folder(split, selection)
-    devices: int | str = int(args.devices) if str(args.devices).lstrip("-").isdigit() else args.devices
+    devices = _devices(args)
     try:
         outcome = run_describe(
             split.items,
@@ -194,6 +209,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
             devices=devices,
             accelerator=args.accelerator,
             num_nodes=args.num_nodes,
+            strategy=args.strategy,
             num_workers=args.num_workers,
             fallback=args.fallback,
             split_fingerprint=split.fingerprint,
@@ -252,7 +268,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         split_fingerprint=split.fingerprint,
         extra_provenance={"descriptions_file": str(args.descriptions) if args.descriptions else None},
+        devices=_devices(args),
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        accelerator=args.accelerator,
     )
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        return 0  # every rank holds the vectors; rank 0 saves them
     path = feats.save(args.out)
     print(
         json.dumps(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from tqdm.auto import tqdm
 from vlm4rec.texts import FALLBACKS, compose_text
 
 if TYPE_CHECKING:  # torch is imported where it is used: the command line reads ENCODERS without it
+    import torch
+
     from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ class TextEncoder(ABC):
 
     @abstractmethod
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray: ...
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        """Move the model (each DDP rank puts its copy on its own device)."""
+        return self
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -115,6 +122,10 @@ class SentenceTransformerEncoder(TextEncoder):
             "library": f"sentence-transformers {sentence_transformers.__version__}",
         }
 
+    def to(self, device: str | torch.device) -> TextEncoder:
+        self.model.to(device)
+        return self
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         out = self.model.encode(
             list(texts),
@@ -151,6 +162,13 @@ class ClipTextEncoder(TextEncoder):
             "pretrained": self.pretrained,
             "library": f"open_clip {open_clip.__version__}",
         }
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        import torch
+
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         import torch
@@ -231,8 +249,17 @@ def encode_items(
     progress: bool = True,
     split_fingerprint: str = "",
     extra_provenance: dict[str, Any] | None = None,
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str | None = None,
+    accelerator: str = "auto",
 ) -> ItemFeatures:
     """Embed each item's chosen text into an :class:`ItemFeatures` (mask False where dropped).
+
+    ``devices``/``num_nodes`` > 1: the texts are encoded by that many processes under Lightning
+    DDP (:func:`vlm4rec.parallel.encode_sharded`; ``strategy`` defaults to ``ddp``). The
+    vectors equal the single-process ones up to float rounding (batches are composed
+    differently); the cache key does not depend on how many processes made them.
 
     The cache entry is read and written through :mod:`benchmark.features` (``load_cached``: a
     torn or damaged entry is a miss); a hit takes this call's ``extra_provenance`` (the
@@ -253,15 +280,30 @@ def encode_items(
         cached.provenance.update(extra_provenance or {})
         return cached
     present = [i for i, t in enumerate(texts) if t is not None]
+    chosen = [str(texts[i]) for i in present]
     # no text at all (e.g. an import without metadata): an all-missing feature, which the runner
     # refuses by name (check_feature_coverage) instead of the encoder failing on an empty batch
     dim = int(ident.get("dim", 0) or 0)
     t0 = time.perf_counter()
-    vecs = (
-        encoder.encode([texts[i] for i in present], batch_size=batch_size, progress=progress)
-        if present
-        else np.zeros((0, dim), dtype=np.float32)
-    )
+    if not present:
+        vecs = np.zeros((0, dim), dtype=np.float32)
+    elif num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
+        from vlm4rec.parallel import encode_sharded
+
+        work = (Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())) / f".ranks-{key[:20]}"
+        vecs = encode_sharded(
+            encoder,
+            chosen,
+            work,
+            batch_size=batch_size,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            accelerator=accelerator,
+            progress=progress,
+        )
+    else:
+        vecs = encoder.encode(chosen, batch_size=batch_size, progress=progress)
     encode_seconds = round(time.perf_counter() - t0, 3)
     dim = vecs.shape[1] if len(present) else dim
     values = np.zeros((len(texts), dim), dtype=np.float32)

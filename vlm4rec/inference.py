@@ -238,6 +238,7 @@ def run_describe(
     retry_failed: bool = True,
     selection: ItemSelection | None = None,
     train: pd.DataFrame | None = None,
+    strategy: str | None = None,
 ) -> DescribeOutcome | None:
     """Describe every item not yet in the cache, then write the descriptions and coverage.
 
@@ -245,7 +246,11 @@ def run_describe(
     to the paper's priority subset computed from ``train`` (the split's training part) among the
     items whose image resolved; the others get status ``not_selected`` (even when the cache has a
     description for them) and the fallback action, and ``coverage.json`` records the selection.
-    Returns the outcome on rank 0 (``None`` on other DDP ranks).
+
+    With several devices or nodes Lightning runs ``strategy`` (default ``ddp``: it re-runs the
+    command for each rank, or joins the ranks ``torchrun`` started; ``ddp_spawn``/``ddp_fork``
+    start them from this process); each rank appends to its own cache shard. Returns the outcome
+    in the process that ends up holding rank 0's results (``None`` on the other DDP ranks).
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
@@ -264,7 +269,7 @@ def run_describe(
             accelerator=accelerator,
             devices=devices,
             num_nodes=num_nodes,
-            strategy="ddp" if multi else "auto",
+            strategy=strategy or ("ddp" if multi else "auto"),
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,

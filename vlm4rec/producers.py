@@ -46,7 +46,7 @@ def _resolve(path: str, ctx: FeatureContext) -> Path:
 
 
 def _describe(
-    ctx: FeatureContext, cfg: DescriberConfig, fallback: str, batch_size: int, devices: int
+    ctx: FeatureContext, cfg: DescriberConfig, fallback: str, batch_size: int, parallel: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the describer over the split (resumable, cached): the descriptions and their provenance."""
     from vlm4rec.cache import identity_hash
@@ -68,8 +68,8 @@ def _describe(
         image_root=ctx.raw_dir or ctx.split_dir,
         image_roots=[r for r in (ctx.raw_dir, ctx.split_dir) if r is not None],  # the dataset's folders only
         batch_size=batch_size,
-        devices=devices,
         fallback=fallback,
+        **parallel,
         split_fingerprint=split.fingerprint,
         progress=ctx.progress,
         selection=selection,
@@ -175,6 +175,8 @@ def vlm4rec_text(
     describe_batch_size: int = 8,
     devices: int = 1,
     encode_batch_size: int = 64,
+    num_nodes: int = 1,
+    strategy: str | None = None,
     min_description_coverage: float = 0.9,
     on_low_coverage: str = "error",
 ) -> ItemFeatures:
@@ -183,8 +185,9 @@ def vlm4rec_text(
     ``describer``/``encoder`` are :class:`~vlm4rec.config.DescriberConfig` /
     :class:`~vlm4rec.config.EncoderConfig` (mappings in YAML); without a describer only the
     catalogue's own text can be embedded (``text: title`` or ``catalogue``).
-    ``describe_batch_size`` and ``devices`` drive the describe step's Lightning run,
-    ``encode_batch_size`` the encoder.
+    ``describe_batch_size`` drives the describe step's Lightning run, ``encode_batch_size`` the
+    encoder; ``devices``, ``num_nodes`` and ``strategy`` (Lightning's; default ``ddp`` when there
+    is more than one process) run both steps over several processes.
 
     A generating describer (``hf``, ``openai``) must describe at least
     ``min_description_coverage`` of the items that have a usable image: below it the run fails
@@ -206,8 +209,9 @@ def vlm4rec_text(
     if not 0.0 <= min_description_coverage <= 1.0:
         raise ConfigError(f"min_description_coverage: a share in [0, 1], got {min_description_coverage}")
     desc_table, extra = None, {}
+    parallel: dict[str, Any] = {"devices": devices, "num_nodes": num_nodes, "strategy": strategy}
     if describer is not None:
-        desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, devices)
+        desc_table, extra = _describe(ctx, describer, fallback, describe_batch_size, parallel)
         check_description_coverage(extra, min_description_coverage, on_low_coverage)
     elif text not in NO_DESCRIPTION_NEEDED:
         raise ConfigError(
@@ -227,4 +231,5 @@ def vlm4rec_text(
         progress=ctx.progress,
         split_fingerprint=ctx.split.fingerprint,
         extra_provenance=extra,
+        **parallel,
     )

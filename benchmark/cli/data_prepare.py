@@ -18,7 +18,7 @@ from typing import Any
 from benchmark.configuration import load_yaml
 from benchmark.errors import CliError, ConfigError
 from benchmark.prepare import DatasetConfig, add_flags, dataset_from_mapping, flag_values, load_dataset
-from benchmark.split import PARTS, Split
+from benchmark.split import PARTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
         ds = dataset_from_mapping(values, base_dir)
         if ds.source != "files":
             raise ConfigError(f"source: data prepare reads release files (source 'files'); got {ds.source!r}")
-        split = load_dataset(ds, out).split
+        summary = load_dataset(ds, out).summary  # the split's rows are never loaded here
     except ConfigError as exc:
         raise CliError(f"data prepare: {exc} (a flag is the key with dashes: user_kcore → --user-kcore)") from exc
     except (ValueError, FileNotFoundError) as exc:  # bad input (BadInputError is a ValueError), bad params
         raise CliError(f"data prepare failed: {exc}") from exc
-    _print_split(split, ds, out)
+    _print_split(summary, ds, out)
     return 0
 
 
@@ -71,14 +71,14 @@ def _file_values(config: Path | None) -> tuple[dict[str, Any], Path | None]:
     return loaded, config.parent
 
 
-def _print_split(split: Split, ds: DatasetConfig, out: str) -> None:
-    s = split.summary()
+def _print_split(summary: dict[str, Any], ds: DatasetConfig, out: str) -> None:
+    s = summary["split"]
     settings = ds.split_settings()
-    print(f"split {split.protocol} written to {out}")
+    print(f"split {summary['protocol']} written to {out}")
     if not ds.official:
         print(f"  seed {settings.seed}, k-core users {settings.user_kcore} items {settings.item_kcore}")
     print(f"  users {s['n_users']}, items {s['n_items']}, interactions {s['interactions']}")
     for part in PARTS:
         ps = s["parts"][part]
         print(f"  {part:<5} {ps['interactions']:>10} interactions  {ps['users']:>8} users  {ps['items']:>8} items")
-    print(f"  fingerprint {split.fingerprint}")
+    print(f"  fingerprint {summary['fingerprint']}")

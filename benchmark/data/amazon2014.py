@@ -12,8 +12,9 @@ Layouts
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import pandas as pd
 
@@ -22,8 +23,10 @@ from benchmark.data.read_report import ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
+    InteractionSink,
     flatten_categories,
     parse_json_or_literal,
+    read_into,
     run_lines,
     split_csv,
 )
@@ -32,27 +35,35 @@ from benchmark.data.window import DateWindow
 REVIEW_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 
 
-def read_reviews_json(
-    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
-) -> pd.DataFrame:
-    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout);
-    ``window`` keeps only reviews dated inside it, while streaming."""
-    out = InteractionBuilder(report, window=window)
+def review_handler(out: InteractionBuilder) -> Callable[[int, bytes], None]:
+    """The line handler of the reviews JSON layout (a module-level factory: parsing workers use it)."""
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json_or_literal(line)
         g = rec.get
         out.add(lineno, g("reviewerID"), g("asin"), g("overall"), g("unixReviewTime"), REVIEW_FIELDS)
 
-    run_lines(iter_lines(path, report), report, handle)
+    return handle
+
+
+def read_reviews_json(
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
+) -> pd.DataFrame:
+    """``reviews_{Cat}[_5].json(.gz)`` → raw interactions (2014 and 2018 share this layout);
+    ``window`` keeps only reviews dated inside it, while streaming. With a ``sink`` the rows go
+    there batch by batch (see :class:`InteractionBuilder`), parsed by ``workers`` processes when
+    the file is large (:func:`~benchmark.data.records.read_into`)."""
+    out = InteractionBuilder(report, window=window, sink=sink)
+    read_into(path, report, out, review_handler, workers)
     return out.frame()
 
 
-def read_ratings_csv(
-    path: str | os.PathLike[str], report: ReadReport, item_first: bool = False, window: DateWindow | None = None
-) -> pd.DataFrame:
-    """Header-less ratings CSV: ``user,item,rating,ts`` (2014) or ``item,user,rating,ts`` (2018)."""
-    out = InteractionBuilder(report, window=window)
+def ratings_handler(out: InteractionBuilder, item_first: bool = False) -> Callable[[int, bytes], None]:
+    """The line handler of a header-less ratings CSV (``item_first``: the 2018 column order)."""
     names = ("user", "item", "rating", "timestamp")
 
     def handle(lineno: int, line: bytes) -> None:
@@ -60,7 +71,20 @@ def read_ratings_csv(
         user, item = (b, a) if item_first else (a, b)
         out.add(lineno, user, item, rating, ts, names=names)
 
-    run_lines(iter_lines(path, report), report, handle)
+    return handle
+
+
+def read_ratings_csv(
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    item_first: bool = False,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
+) -> pd.DataFrame:
+    """Header-less ratings CSV: ``user,item,rating,ts`` (2014) or ``item,user,rating,ts`` (2018)."""
+    out = InteractionBuilder(report, window=window, sink=sink)
+    read_into(path, report, out, functools.partial(ratings_handler, item_first=item_first), workers)
     return out.frame()
 
 

@@ -30,22 +30,37 @@ import pandas as pd
 from benchmark.data import amazon2014
 from benchmark.data.lines import iter_lines
 from benchmark.data.read_report import ReadReport
-from benchmark.data.records import CatalogueBuilder, flatten_categories, parse_json, run_lines, string_list
+from benchmark.data.records import (
+    CatalogueBuilder,
+    InteractionSink,
+    flatten_categories,
+    parse_json,
+    run_lines,
+    string_list,
+)
 from benchmark.data.window import DateWindow
 
 
 def read_reviews_json(
-    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
     """``{Cat}[_5].json(.gz)`` → raw interactions."""
-    return amazon2014.read_reviews_json(path, report, window)
+    return amazon2014.read_reviews_json(path, report, window, sink, workers)
 
 
 def read_ratings_csv(
-    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
 ) -> pd.DataFrame:
     """``{Cat}.csv`` (``item,user,rating,timestamp``) → raw interactions."""
-    return amazon2014.read_ratings_csv(path, report, item_first=True, window=window)
+    return amazon2014.read_ratings_csv(path, report, item_first=True, window=window, sink=sink, workers=workers)
 
 
 def image_urls(rec: dict) -> list[str]:

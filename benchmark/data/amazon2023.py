@@ -22,7 +22,7 @@ there is none, the first image that has any URL (``hi_res`` > ``large`` > ``thum
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pandas as pd
@@ -32,9 +32,11 @@ from benchmark.data.read_report import BadInputError, ReadReport
 from benchmark.data.records import (
     CatalogueBuilder,
     InteractionBuilder,
+    InteractionSink,
     LineError,
     flatten_categories,
     parse_json,
+    read_into,
     run_lines,
     split_csv,
 )
@@ -45,25 +47,37 @@ BENCHMARK_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
 MS_PER_SECOND = 1000
 
 
-def read_reviews_jsonl(
-    path: str | os.PathLike[str], report: ReadReport, window: DateWindow | None = None
-) -> pd.DataFrame:
-    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds; ``window``
-    applied to the seconds, while streaming)."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, window=window)
+def review_handler(out: InteractionBuilder) -> Callable[[int, bytes], None]:
+    """The line handler of ``{Cat}.jsonl`` (a module-level factory: parsing workers use it)."""
 
     def handle(lineno: int, line: bytes) -> None:
         rec = parse_json(line)
         g = rec.get
         out.add(lineno, g("user_id"), g("parent_asin"), g("rating"), g("timestamp"), REVIEW_FIELDS)
 
-    run_lines(iter_lines(path, report), report, handle)
+    return handle
+
+
+def read_reviews_jsonl(
+    path: str | os.PathLike[str],
+    report: ReadReport,
+    window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
+) -> pd.DataFrame:
+    """``{Cat}.jsonl(.gz)`` → raw interactions (timestamps converted to seconds; ``window``
+    applied to the seconds, while streaming); with a sink and a large file, parsed by
+    ``workers`` processes (:func:`~benchmark.data.records.read_into`)."""
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, window=window, sink=sink)
+    read_into(path, report, out, review_handler, workers)
     return out.frame()
 
 
-def read_benchmark_csv(path: str | os.PathLike[str], report: ReadReport) -> pd.DataFrame:
+def read_benchmark_csv(
+    path: str | os.PathLike[str], report: ReadReport, sink: InteractionSink | None = None
+) -> pd.DataFrame:
     """An official benchmark CSV (header required; a ``history`` column is ignored) → raw interactions."""
-    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND)
+    out = InteractionBuilder(report, ts_divisor=MS_PER_SECOND, sink=sink)
     lines = iter_lines(path, report)
     header_line = next(lines, None)
     if header_line is None:

@@ -38,7 +38,7 @@ from benchmark.data.read_report import BadInputError, Plausibility, ReadReport
 from benchmark.io import atomic_open, atomic_path, sha256_file, write_json
 from benchmark.split import PARTS, Split
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch (under ItemFeatures) is imported where features are built, not by `data prepare`
     from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)

@@ -43,11 +43,13 @@ def _chunks(raw: BinaryIO, gz: bool) -> Iterator[bytes]:
             yield block
 
 
-def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, line_bytes)`` (1-based, without the newline) of a plain or gz file.
+def iter_line_chunks(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, list[bytes], bool]]:
+    """Yield ``(number of the first line, raw lines, final)`` block by block (1-based numbers;
+    lines without their newline, not yet cleaned: :func:`lines_of` applies the rules).
 
-    ``report.lines_read`` is kept up to date. Blank lines are counted as ``blank`` and not
-    yielded. A truncated gzip stream ends the iteration after reporting ``truncated``.
+    ``final`` marks the last line of a file that does not end with a newline (it is yielded only
+    when it is not blank). ``report.lines_read`` counts the lines of the blocks handed out; a
+    truncated gzip stream ends the iteration after reporting ``truncated``.
     """
     p = Path(path)
     size = p.stat().st_size
@@ -66,17 +68,10 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
                 last_pos = pos
                 parts = (rest + block).split(b"\n")
                 rest = parts.pop()
-                for line in parts:
-                    lineno += 1
-                    report.lines_read = lineno
-                    if lineno == 1 and line.startswith(UTF8_BOM):
-                        line = line[len(UTF8_BOM) :]  # a BOM is encoding, not content
-                    if line.endswith(b"\r"):
-                        line = line[:-1]
-                    if not line.strip():
-                        report.add("blank", lineno)
-                        continue
-                    yield lineno, line
+                if parts:
+                    report.lines_read = lineno + len(parts)
+                    yield lineno + 1, parts, False
+                    lineno += len(parts)
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
             if not gz:
                 raise
@@ -85,11 +80,38 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
             report.add("truncated", lineno + 1, f"compressed stream ended early ({type(exc).__name__}: {exc})")
             return
     if rest.strip():
+        report.lines_read = lineno + 1
+        yield lineno + 1, [rest], True
+
+
+def lines_of(first: int, parts: list[bytes], final: bool, report: ReadReport) -> Iterator[tuple[int, bytes]]:
+    """The ``(line_number, line)`` pairs of one block of :func:`iter_line_chunks`: a BOM on line 1
+    removed (encoding, not content), one ``\\r`` line end removed, blank lines counted as ``blank``
+    and skipped."""
+    lineno = first - 1
+    for line in parts:
         lineno += 1
-        report.lines_read = lineno
-        if lineno == 1 and rest.startswith(UTF8_BOM):
-            rest = rest[len(UTF8_BOM) :]
-        yield lineno, rest.rstrip(b"\r")
+        if lineno == 1 and line.startswith(UTF8_BOM):
+            line = line[len(UTF8_BOM) :]
+        if final:  # a last line without a newline (known not to be blank)
+            yield lineno, line.rstrip(b"\r")
+            continue
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            report.add("blank", lineno)
+            continue
+        yield lineno, line
+
+
+def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line_bytes)`` (1-based, without the newline) of a plain or gz file.
+
+    ``report.lines_read`` is kept up to date. Blank lines are counted as ``blank`` and not
+    yielded. A truncated gzip stream ends the iteration after reporting ``truncated``.
+    """
+    for first, parts, final in iter_line_chunks(path, report):
+        yield from lines_of(first, parts, final, report)
 
 
 #: the longest first line the sniffer reads before giving up (real metadata lines reach several MiB)

@@ -23,7 +23,7 @@ import pandas as pd
 from benchmark.data import amazon2014, amazon2018, amazon2023
 from benchmark.data.lines import UTF8_BOM, head_lines
 from benchmark.data.read_report import BadInputError, Plausibility, ReadReport, WrongFormatError
-from benchmark.data.records import LineError, parse_json, parse_json_or_literal
+from benchmark.data.records import InteractionSink, LineError, parse_json, parse_json_or_literal
 from benchmark.data.window import DateWindow
 
 RELEASES: tuple[str, ...] = ("2014", "2018", "2023")
@@ -166,6 +166,8 @@ def read_reviews(
     *,
     strict: bool = False,
     window: DateWindow | None = None,
+    sink: InteractionSink | None = None,
+    workers: int | None = 1,
     plausible: Plausibility | None = None,
 ) -> tuple[pd.DataFrame, ReadReport]:
     """Read a reviews / ratings file of ``release`` into the raw interaction table.
@@ -176,6 +178,12 @@ def read_reviews(
     ``window`` (:class:`~benchmark.data.window.DateWindow`) keeps only reviews dated inside it,
     applied record by record while the file streams (never the whole file in memory); its counts
     are in the report's ``filters``. The official benchmark CSVs take no window (their split is given).
+    With a ``sink`` (e.g. :class:`benchmark.data.chunks.ParquetSink`) the rows are streamed to it
+    in record batches with their file-order position ``pos`` and the returned table is empty:
+    memory stays flat in the size of the file. With a sink, ``workers`` (``None``: one per core
+    but one from 4 cores on)
+    processes parse a large file's lines (:mod:`benchmark.data.parallel_read`): the same rows in
+    the same order and the same report.
     Ratings and timestamps outside ``plausible`` (default :class:`Plausibility`) are
     ``implausible`` lines (a problem kind: counted, or the error with ``strict``).
     """
@@ -189,17 +197,17 @@ def read_reviews(
         file=str(p), release=release, layout=s.description, strict=strict, plausible=plausible or Plausibility()
     )
     if release in ("2014", "2018") and s.kind == "reviews":
-        df = amazon2014.read_reviews_json(p, report, window)
+        df = amazon2014.read_reviews_json(p, report, window, sink, workers)
     elif release == "2014" and s.kind == "ratings_csv":
-        df = amazon2014.read_ratings_csv(p, report, window=window)
+        df = amazon2014.read_ratings_csv(p, report, window=window, sink=sink, workers=workers)
     elif release == "2018" and s.kind == "ratings_csv":
-        df = amazon2018.read_ratings_csv(p, report, window)
+        df = amazon2018.read_ratings_csv(p, report, window, sink, workers)
     elif release == "2023" and s.kind == "reviews":
-        df = amazon2023.read_reviews_jsonl(p, report, window)
+        df = amazon2023.read_reviews_jsonl(p, report, window, sink, workers)
     elif release == "2023" and s.kind == "benchmark_csv":
         if window is not None:
             raise ValueError(f"{p}: an official benchmark CSV is a given split; it takes no date window")
-        df = amazon2023.read_benchmark_csv(p, report)
+        df = amazon2023.read_benchmark_csv(p, report, sink)
     else:  # pragma: no cover - _require covers every combination
         raise WrongFormatError(str(p), f"looks like {s.description}; no {release} reader for it")
     report.log_summary(log)

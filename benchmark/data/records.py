@@ -12,10 +12,11 @@ import datetime
 import json
 import math
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from benchmark.data.read_report import ReadReport
 from benchmark.data.text import clean_field
@@ -129,8 +130,33 @@ def as_timestamp(value: Any, name: str) -> int:
     return out
 
 
+#: the raw interaction schema as Arrow, with ``pos``: the row's place among the kept rows of its
+#: file (0-based, file order) — the order the ``paper`` protocol draws its random numbers in
+INTERACTION_SCHEMA = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("user", pa.string()),
+        ("item", pa.string()),
+        ("rating", pa.float32()),
+        ("timestamp", pa.int64()),
+    ]
+)
+#: rows per record batch a streaming reader hands to its sink (a few tens of MiB of Python lists)
+BATCH_ROWS = 262_144
+
+
+class InteractionSink(Protocol):
+    """Where a streaming reader puts its rows: one :data:`INTERACTION_SCHEMA` batch at a time."""
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
 class InteractionBuilder:
     """Collects checked interactions; ``frame()`` gives the raw interaction table.
+
+    With a ``sink`` the rows leave in record batches of ``batch_rows`` as they are read (so a
+    reader's memory does not grow with the file) and ``frame()`` flushes the last batch and
+    returns an empty table; without one every row is held and ``frame()`` returns them all.
 
     ``window``: a :class:`~benchmark.data.window.DateWindow` applied to each checked record
     (timestamps in seconds, after ``ts_divisor``) *before* it is kept, so a reader streaming a
@@ -139,14 +165,26 @@ class InteractionBuilder:
     counted there, not as skipped lines.
     """
 
-    def __init__(self, report: ReadReport, ts_divisor: int = 1, window: DateWindow | None = None) -> None:
+    def __init__(
+        self,
+        report: ReadReport,
+        ts_divisor: int = 1,
+        window: DateWindow | None = None,
+        sink: InteractionSink | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
         self.report = report
         self.ts_divisor = ts_divisor
+        self.window = window
         # bounds of ``report.plausible``, in the units of the file (before ``ts_divisor``)
         self.r_lo, self.r_hi = report.plausible.rating
         t_lo, t_hi = report.plausible.timestamp
         self.t_lo, self.t_hi = t_lo * ts_divisor, t_hi * ts_divisor + (ts_divisor - 1)
         self.tally = WindowTally(window) if window is not None else None
+        self.sink = sink
+        # without a sink the lists are never flushed: no batch limit
+        self.batch_rows = batch_rows if sink is not None else -1
+        self.flushed = 0
         self.users: list[str] = []
         self.items: list[str] = []
         self.ratings: list[float] = []
@@ -185,6 +223,8 @@ class InteractionBuilder:
             self.items.append(item)
             self.ratings.append(rating)
             self.timestamps.append(ts)
+            if len(self.users) == self.batch_rows:
+                self.flush()
             return True
         try:
             missing = [n for n, v in zip(names, (user, item, rating, timestamp)) if v is None]
@@ -206,7 +246,38 @@ class InteractionBuilder:
         self.items.append(i)
         self.ratings.append(r)
         self.timestamps.append(ts)
+        if len(self.users) == self.batch_rows:
+            self.flush()
         return True
+
+    def flush(self) -> None:
+        """Hand the rows held so far to the sink as one record batch (no-op without a sink)."""
+        if self.sink is None or not self.users:
+            return
+        n = len(self.users)
+        columns = [
+            pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64)),
+            pa.array(self.users, type=pa.string()),
+            pa.array(self.items, type=pa.string()),
+            pa.array(np.asarray(self.ratings, dtype=np.float32)),
+            pa.array(np.asarray(self.timestamps, dtype=np.int64)),
+        ]
+        self.sink.write(pa.RecordBatch.from_arrays(columns, schema=INTERACTION_SCHEMA))
+        self.flushed += n
+        self.users, self.items, self.ratings, self.timestamps = [], [], [], []
+
+    def append_arrays(self, users: pa.Array, items: pa.Array, ratings: pa.Array, timestamps: pa.Array) -> None:
+        """Rows checked elsewhere (a parsing worker), straight to the sink after the rows held."""
+        if self.sink is None:
+            raise ValueError("append_arrays needs a sink")
+        self.flush()
+        n = len(users)
+        if n:
+            pos = pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64))
+            self.sink.write(
+                pa.RecordBatch.from_arrays([pos, users, items, ratings, timestamps], schema=INTERACTION_SCHEMA)
+            )
+            self.flushed += n
 
     def _check_plausible(self, rating: float, timestamp: int, names: tuple[str, str, str, str]) -> None:
         """A rating or timestamp outside ``report.plausible`` is ``implausible`` (it would become
@@ -223,7 +294,9 @@ class InteractionBuilder:
             )
 
     def frame(self) -> pd.DataFrame:
-        self.report.rows_kept = len(self.users)
+        """The rows held in memory (all of them without a sink; none with one, after the last flush)."""
+        self.flush()
+        self.report.rows_kept = self.flushed + len(self.users)
         if self.tally is not None:
             self.report.filters["date_window"] = self.tally.to_dict()
         return pd.DataFrame(
@@ -375,6 +448,25 @@ class CatalogueBuilder:
         data = {c: [r[c] for r in self.rows] for c in cols}
         df = pd.DataFrame({c: pd.Series(data[c], dtype=object) for c in cols})
         return df
+
+
+def read_into(
+    path: Any,
+    report: ReadReport,
+    out: InteractionBuilder,
+    factory: Callable[[InteractionBuilder], Callable[[int, bytes], None]],
+    workers: int | None = 1,
+) -> None:
+    """Run a reader's line handler (``factory(out)``) over every line of ``path``: in this process,
+    or — with a sink, ``workers`` other than 1 and a large file — in several
+    (:mod:`benchmark.data.parallel_read`, same result). ``factory`` must be a module-level function."""
+    from benchmark.data.lines import iter_lines
+    from benchmark.data.parallel_read import read_parallel, use_parallel
+
+    if out.sink is not None and workers != 1 and use_parallel(path, workers):
+        read_parallel(path, report, out, factory, workers)
+    else:
+        run_lines(iter_lines(path, report), report, factory(out))
 
 
 def run_lines(lines: Iterable[tuple[int, bytes]], report: ReadReport, handle: Callable[[int, bytes], None]) -> None:

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.evaluation import metrics as M
-from benchmark.evaluation.masking import csr_rows, mask_with_csr, part_csr, seen_csr, seen_parts_for
+from benchmark.evaluation.masking import csr_rows, part_csr, seen_csr, seen_parts_for
 from benchmark.evaluation.ranking import PAD_ITEM, check_no_nan, topk_items
 from benchmark.evaluation.result import EvalResult, check_ks, metric_frame
 from benchmark.features import ItemFeatures
@@ -33,7 +33,7 @@ from benchmark.split import Split
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EvalResult", "evaluate", "evaluate_topk", "hits_from_csr"]
+__all__ = ["EvalResult", "evaluate", "evaluate_topk", "hits_from_csr", "hits_np"]
 
 ScoreFn = Callable[[torch.Tensor], Any]
 CSR = tuple[torch.Tensor, torch.Tensor]
@@ -57,6 +57,23 @@ def hits_from_csr(
     where = torch.searchsorted(rel_keys, keys.reshape(-1)).clamp_(max=rel_keys.numel() - 1)
     found = (rel_keys[where] == keys.reshape(-1)).view_as(items)
     return found & (items >= 0)
+
+
+def hits_np(items: np.ndarray, user_ids: np.ndarray, rel_csr: CSR, n_items: int) -> np.ndarray:
+    """:func:`hits_from_csr` on NumPy arrays (the evaluator's batch path: ``[B × K]`` is small,
+    and NumPy's single-threaded kernels beat a handful of thread-synchronised torch calls)."""
+    indptr, indices = rel_csr[0].numpy(), rel_csr[1].numpy()
+    starts, ends = indptr[user_ids], indptr[user_ids + 1]
+    lengths = ends - starts
+    if not lengths.sum():
+        return np.zeros(items.shape, dtype=bool)
+    stride = n_items + 1
+    rows = np.repeat(np.arange(len(user_ids), dtype=np.int64), lengths)
+    offsets = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rel_keys = rows * stride + indices[np.repeat(starts, lengths) + offsets]  # sorted (items sorted per row)
+    keys = np.arange(items.shape[0], dtype=np.int64)[:, None] * stride + items
+    where = np.minimum(np.searchsorted(rel_keys, keys), len(rel_keys) - 1)
+    return (rel_keys[where] == keys) & (items >= 0)
 
 
 # ----------------------------------------------------------------------------- full ranking
@@ -108,13 +125,16 @@ def evaluate(
     acc = _BatchCollector(ks_t, ms, split.n_items, keep_topk or bool(beyond))
     for b, uid in enumerate(_batches(eval_users, batch_size, f"evaluate {label} on {part}", progress)):
         scores = _score_batch(score_fn, uid, dev, split.n_items, label, b)
+        context = f"model {label}, batch {b} (users {int(uid[0])}..{int(uid[-1])})"
         if seen is not None:
             scores = _writable(scores)
-            mask_with_csr(scores, uid, seen)
-        items, vals = topk_items(scores, ks_t[-1], check_nan=False)
+            _mask_checked(scores, uid, seen, context)
+        # NaN elsewhere is found among the top-K candidates: no extra pass over the batch
+        items, vals = topk_items(scores, ks_t[-1], context=context)
         del scores  # only one batch of scores is ever held
-        hits = hits_from_csr(items, uid, rel, split.n_items).cpu().numpy()
-        acc.add(items, vals, hits, n_rel_all[uid.numpy()])
+        items_np = items.cpu().numpy()
+        hits = hits_np(items_np, uid.numpy(), rel, split.n_items)
+        acc.add(items_np, vals, hits, n_rel_all[uid.numpy()])
 
     topk, topk_scores = acc.topk()
     per_user, run_metrics = _with_beyond(
@@ -170,8 +190,7 @@ class _BatchCollector:
         self._items: list[np.ndarray] = []
         self._scores: list[np.ndarray] = []
 
-    def add(self, items: torch.Tensor, vals: torch.Tensor, hits: np.ndarray, n_relevant: np.ndarray) -> None:
-        items_np = items.cpu().numpy()
+    def add(self, items_np: np.ndarray, vals: torch.Tensor, hits: np.ndarray, n_relevant: np.ndarray) -> None:
         self.cols.append(M.compute(hits, n_relevant, self.metrics, self.ks))
         for k in self.ks:
             self.coverage[k].update(items_np[:, :k])
@@ -237,9 +256,20 @@ def _score_batch(
         scores = scores.to(dev)
     if not scores.is_floating_point():  # -inf must be representable
         scores = scores.float()
-    # before masking, so a NaN on a seen item is caught too
-    check_no_nan(scores, f"model {label}, batch {batch} (users {int(uid[0])}..{int(uid[-1])})")
     return scores
+
+
+def _mask_checked(scores: torch.Tensor, uid: torch.Tensor, seen: CSR, context: str) -> None:
+    """Mask the seen items, checking first that none of them holds a NaN (masking would hide it)."""
+    pos, cols = csr_rows(seen[0], seen[1], uid)
+    if not len(cols):
+        return
+    if int(cols.max()) >= scores.shape[1]:
+        raise ValueError(f"scores have {scores.shape[1]} items but the split has item id {int(cols.max())}")
+    pos, cols = pos.to(scores.device), cols.to(scores.device)
+    if bool(torch.isnan(scores[pos, cols]).any()):
+        check_no_nan(scores, context)  # raises, naming the rows
+    scores[pos, cols] = float("-inf")
 
 
 def _writable(scores: torch.Tensor) -> torch.Tensor:

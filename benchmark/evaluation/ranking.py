@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["topk_items", "check_no_nan", "PAD_ITEM"]
+__all__ = ["topk_items", "check_no_nan", "check_candidates_for_nan", "PAD_ITEM"]
 
 PAD_ITEM = -1
 
@@ -39,6 +39,18 @@ def check_no_nan(scores: torch.Tensor, context: str = "") -> None:
         raise ValueError(f"NaN scores{where}: rows {bad} of this batch contain NaN; scores must be finite or -inf")
 
 
+def check_candidates_for_nan(scores: torch.Tensor, candidates: torch.Tensor, context: str = "") -> None:
+    """:func:`check_no_nan` without a pass over ``scores``: ``torch.topk`` orders NaN above every
+    number on CPU and CUDA, so a row holding a NaN has one among its top candidates. Other
+    devices get the full check."""
+    if not scores.is_floating_point():
+        return
+    if scores.device.type not in ("cpu", "cuda"):
+        check_no_nan(scores, context)
+    elif candidates.numel() and bool(torch.isnan(candidates[:, 0]).any()):
+        check_no_nan(scores, context)  # raises, naming the rows
+
+
 def topk_items(
     scores: torch.Tensor, k: int, *, context: str = "", check_nan: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +58,8 @@ def topk_items(
 
     Returns ``(items int64 [B × k], values [B × k])``; positions past a row's last recommendable
     item hold ``-1`` / ``-inf`` (including when ``k`` exceeds the catalogue). ``context`` names the
-    model/batch in the NaN error; ``check_nan=False`` skips the check (the caller did it).
+    model/batch in the NaN error (found among the top candidates, no extra pass over ``scores``);
+    ``check_nan=False`` skips the check (the caller did it).
     """
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-d [users x items], got shape {tuple(scores.shape)}")
@@ -59,13 +72,12 @@ def topk_items(
     if n_rows == 0 or k_eff == 0:
         items = torch.full((n_rows, k), PAD_ITEM, dtype=torch.long, device=scores.device)
         return items, torch.full((n_rows, k), float("-inf"), dtype=scores.dtype, device=scores.device)
-    if check_nan:
-        check_no_nan(scores, context)
-
     # One extra candidate tells whether the top-K *set* is ambiguous: only when the (K+1)-th
     # largest score equals the K-th (ties at -inf don't matter: those items are dropped anyway).
     n_cand = min(k_eff + 1, n_items)
     vals, idx = torch.topk(scores, n_cand, dim=1, largest=True, sorted=True)
+    if check_nan:
+        check_candidates_for_nan(scores, vals, context)
     kth = vals[:, k_eff - 1 : k_eff]
     if n_cand > k_eff:
         ambiguous = (vals[:, k_eff] == kth.squeeze(1)) & (kth.squeeze(1) > float("-inf"))

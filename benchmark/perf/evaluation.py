@@ -1,15 +1,19 @@
 """Full-ranking evaluation speed: our evaluator vs RecBole 1.2.1's full-sort path and vs ranx.
 
     python -m benchmark.perf.evaluation [--users 40000 --items 25000 --dim 64 --k 50]
-                                        [--batch-size 1024] [--threads 2] [--small]
+                                        [--batch-size 1024] [--threads 2] [--small] [--device cpu]
+    python -m benchmark.perf.evaluation --scaling 50000,100000,200000 --items 100000 [--device cuda]
 
 A generated problem: random 64-d user and item factors; interactions sampled from a Zipf-like
 item popularity (≈20 per user), de-duplicated, each user's items shuffled and cut 8:1:1 into
 train/valid/test; scores are ``U[users] @ V.T``. Evaluated: the test part, K in {10, 20, K}, six
 metrics (Recall, NDCG, HitRate, Precision, MRR, MAP), train+valid masked.
 
-Timed in the same process, on the same scores (torch on CPU, ``--threads`` threads):
+Timed in the same process, on the same scores (torch on ``--device``, ``--threads`` threads):
 
+0. **the floor** — what any exact full-ranking evaluator must do, and nothing else: per batch the
+   matmul, the ``-inf`` mask of the seen items and one ``torch.topk``; ours is reported as a
+   multiple of it (the rest is NaN checks, deterministic tie order, hits and metrics).
 1. **full ranking** — ours: :func:`benchmark.evaluation.evaluate` (score, mask, deterministic
    top-K, per-user metrics, item coverage). RecBole: the same batch loop through its own code
    path, as its ``Trainer._full_sort_batch_eval`` does — score, ``scores[hist_u, hist_i] = -inf``,
@@ -23,6 +27,11 @@ Prints times, ratios (peer / ours: > 1 means we are faster), the largest disagre
 means (RecBole's MAP divides by min(K, |rel|), ours and ranx's by |rel|, so MAP is left out of
 that check), and peak memory: the process's peak RSS (``getrusage``) before and after each step
 (RSS never decreases within a run, so the growth over a step is that step's extra peak).
+
+``--scaling U1,U2,…`` times ours and the floor at each user count (``--items`` items, problem
+built from integer ids, each size in a fresh process, peers skipped) and prints seconds, seconds
+per 1,000 users and the peak memory of the evaluation itself (RSS growth over it, or the CUDA
+peak on a GPU): linear time and flat memory show as constant columns.
 """
 
 from __future__ import annotations
@@ -119,12 +128,51 @@ def make_problem(n_users: int, n_items: int, dim: int, seed: int = 0, per_user: 
     return split, U, V
 
 
+def make_problem_ids(n_users: int, n_items: int, dim: int, seed: int = 0, per_user: int = 20, device: str = "cpu"):
+    """The same kind of problem built straight from integer ids (no string ids, no
+    ``Split.from_parts``): what the scaling runs use at 10^5–10^6 users."""
+    from benchmark.split import Split
+
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    cum = np.cumsum(rng.permutation(pop / pop.sum()))
+    counts = np.maximum(3, rng.poisson(per_user, size=n_users))
+    users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
+    items = np.minimum(np.searchsorted(cum, rng.random(len(users))), n_items - 1)
+    key = np.unique(users * n_items + items)  # sorted by user, then item
+    users, items = key // n_items, key % n_items
+    part = np.where(rng.random(len(users)) < 0.8, 0, np.where(rng.random(len(users)) < 0.5, 1, 2))
+    frames = {
+        name: pd.DataFrame(
+            {
+                "user_id": users[part == p],
+                "item_id": items[part == p],
+                "rating": np.ones(int((part == p).sum()), np.float32),
+                "timestamp": np.zeros(int((part == p).sum()), np.int64),
+            }
+        )
+        for p, name in enumerate(("train", "valid", "test"))
+    }
+    split = Split(
+        **frames,
+        users=pd.DataFrame({"user_id": np.arange(n_users), "orig_user_id": np.arange(n_users).astype(str)}),
+        items=pd.DataFrame({"item_id": np.arange(n_items), "orig_item_id": np.arange(n_items).astype(str)}),
+        protocol="generated",
+        fingerprint=f"generated-{n_users}x{n_items}-{seed}",
+    )
+    g = torch.Generator().manual_seed(seed)
+    U = (torch.randn(n_users, dim, generator=g) / dim**0.25).to(device)
+    V = (torch.randn(n_items, dim, generator=g) / dim**0.25).to(device)
+    return split, U, V
+
+
 def run_ours(split, U, V, ks, batch_size):
     from benchmark.evaluation import evaluate
 
     def score(user_ids: torch.Tensor) -> torch.Tensor:
-        return U[user_ids] @ V.T
+        return U[user_ids.to(U.device)] @ V.T
 
+    _sync(U)
     t = time.perf_counter()
     res = evaluate(
         score,
@@ -137,7 +185,35 @@ def run_ours(split, U, V, ks, batch_size):
         keep_topk=True,
         name="factors",
     )
+    _sync(U)
     return time.perf_counter() - t, res
+
+
+def run_floor(split, U, V, k: int, batch_size: int) -> float:
+    """The floor: per batch the matmul, the ``-inf`` mask of the seen items and one ``torch.topk``
+    (the masked index lists are built beforehand, outside the timing)."""
+    from benchmark.evaluation.masking import csr_rows, seen_csr
+
+    seen = seen_csr(split, "test")
+    users = np.unique(split.test["user_id"].to_numpy())
+    batches = []
+    for start in range(0, len(users), batch_size):
+        uid = torch.from_numpy(users[start : start + batch_size])
+        pos, cols = csr_rows(seen[0], seen[1], uid)
+        batches.append((uid.to(U.device), pos.to(U.device), cols.to(U.device)))
+    _sync(U)
+    t = time.perf_counter()
+    for uid, pos, cols in batches:
+        scores = U[uid] @ V.T
+        scores[pos, cols] = float("-inf")
+        torch.topk(scores, k, dim=1)
+    _sync(U)
+    return time.perf_counter() - t
+
+
+def _sync(x: torch.Tensor) -> None:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
 
 
 def run_recbole(split, U, V, ks, batch_size):
@@ -228,6 +304,58 @@ def run_ours_topk(res, split, ks):
     return time.perf_counter() - t, out
 
 
+def scaling(args: argparse.Namespace, ks: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Ours and the floor at each ``--scaling`` user count, each in a fresh process."""
+    import json
+    import subprocess
+
+    rows = []
+    for n_users in [int(x) for x in args.scaling.split(",")]:
+        cmd = [sys.executable, "-m", "benchmark.perf.evaluation", "--scaling-worker", str(n_users)]
+        cmd += [
+            "--items",
+            str(args.items),
+            "--dim",
+            str(args.dim),
+            "--k",
+            str(args.k),
+            "--batch-size",
+            str(args.batch_size),
+        ]
+        cmd += ["--threads", str(args.threads), "--device", args.device, "--seed", str(args.seed)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode:
+            raise RuntimeError(f"scaling worker ({n_users} users) failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(
+        f"scaling: {args.items:,} items, {args.dim}-d, K = {ks}, batch {args.batch_size}, {args.device}, {args.threads} threads"
+    )
+    print(f"{'users':>10}{'ours s':>10}{'floor s':>10}{'ours/floor':>11}{'s per 1k users':>16}{'eval peak MiB':>15}")
+    for r in rows:
+        print(
+            f"{r['n_users']:>10,}{r['t_ours']:10.2f}{r['t_floor']:10.2f}{r['t_ours'] / r['t_floor']:11.2f}"
+            f"{1000 * r['t_ours'] / r['n_users']:16.4f}{r['eval_peak_mib']:15.0f}"
+        )
+    return rows
+
+
+def scaling_worker(n_users: int, args: argparse.Namespace, ks: tuple[int, ...]) -> None:
+    import json
+
+    split, U, V = make_problem_ids(n_users, args.items, args.dim, args.seed, device=args.device)
+    before = peak_rss_mib()
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t_floor = run_floor(split, U, V, ks[-1], args.batch_size)
+    t_ours, res = run_ours(split, U, V, ks, args.batch_size)
+    if args.device == "cuda":
+        peak = (torch.cuda.max_memory_allocated() - U.numel() * 4 - V.numel() * 4) / 2**20
+    else:
+        peak = peak_rss_mib() - before
+    out = {"n_users": res.n_users, "t_ours": t_ours, "t_floor": t_floor, "eval_peak_mib": peak}
+    print(json.dumps(out))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, default=None, help="default 40,000 (2,000 with --small)")
@@ -238,6 +366,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--small", action="store_true", help="2,000 users × 1,500 items (seconds; for tests)")
+    p.add_argument("--device", default="cpu", help="where scores are computed and ranked (cpu, cuda)")
+    p.add_argument("--scaling", help="comma-separated user counts: ours and the floor only, one process each")
+    p.add_argument("--repeat", type=int, default=1, help="time ours and the floor this many times, keep the best")
+    p.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.users is None:
         args.users = 2000 if args.small else 40000
@@ -247,9 +379,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     ks = tuple(sorted({k for k in (10, 20, args.k) if k <= args.k}))
+    if args.scaling_worker:
+        scaling_worker(args.scaling_worker, args, ks)
+        return {}
+    if args.scaling:
+        return {"scaling": scaling(args, ks)}
 
     t = time.perf_counter()
     split, U, V = make_problem(args.users, args.items, args.dim, args.seed)
+    U, V = U.to(args.device), V.to(args.device)
     print(
         f"problem: {split.n_users} users x {split.n_items} items, {args.dim}-d factors, "
         f"{len(split.train)}/{len(split.valid)}/{len(split.test)} train/valid/test interactions "
@@ -264,6 +402,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rss0 = peak_rss_mib()
     t_ours, res = run_ours(split, U, V, ks, args.batch_size)
     rss_ours = peak_rss_mib()
+    t_floor = run_floor(split, U, V, ks[-1], args.batch_size)
+    for _ in range(args.repeat - 1):  # interleaved, best of each: contention hits both alike
+        t_floor = min(t_floor, run_floor(split, U, V, ks[-1], args.batch_size))
+        t_ours = min(t_ours, run_ours(split, U, V, ks, args.batch_size)[0])
     t_rb, rb = run_recbole(split, U, V, ks, args.batch_size)
     rss_rb = peak_rss_mib()
     t_ranx, t_ranx_build, rx = run_ranx(res, split, ks)
@@ -277,8 +419,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     batch_mib = args.batch_size * split.n_items * 4 / 2**20
 
     print(f"users evaluated: {res.n_users} (excluded, no test item: {res.n_excluded})")
+    print("0) the floor (batched matmul + mask + torch.topk, nothing else)")
+    print(f"   floor    {t_floor:8.3f} s")
     print("1) full ranking (score + mask + top-K + metrics)")
-    print(f"   ours     {t_ours:8.3f} s")
+    print(f"   ours     {t_ours:8.3f} s   ratio ours/floor = {t_ours / t_floor:.2f}x")
     print(f"   RecBole  {t_rb:8.3f} s   ratio RecBole/ours = {t_rb / t_ours:.2f}x")
     print("2) metrics of the same top-K lists")
     print(f"   ours     {t_ours_topk:8.3f} s")
@@ -296,6 +440,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print("means (ours): " + ", ".join(f"{k}={v:.4f}" for k, v in ours.items() if k.endswith(f"@{ks[-1]}")))
     return {
+        "t_floor": t_floor,
         "t_ours": t_ours,
         "t_recbole": t_rb,
         "t_ranx": t_ranx,

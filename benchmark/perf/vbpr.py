@@ -2,7 +2,7 @@
 data, batch size and epochs, in one run.
 
     python -m benchmark.perf.vbpr [--users 19400 --items 7000 --dim 512 --epochs 5 --batch-size 100]
-                                  [--threads N] [--small]
+                                  [--threads N] [--small] [--profile 15]
 
 Both models train on the same synthetic split (:func:`benchmark.demo.synthetic.make_synthetic`:
 users and items with latent topic preferences, item features that reveal the item's topic
@@ -10,7 +10,9 @@ through noise, plus a hidden collaborative factor and a popularity skew) with Co
 λ_w = λ_b = 0.01, λ_e = 0). Both are scored through our evaluator on the same split. Printed:
 seconds per epoch, whole ``fit`` time, Recall@20 on valid and test, the time ratio, and the
 process's peak resident memory after each phase (``ru_maxrss``; it only grows, so the second
-phase's number includes the first's peak).
+phase's number includes the first's peak). ``--profile N`` runs both ``fit`` calls under
+``cProfile`` and prints each one's N functions with the most time of their own (where the time
+goes; the profiler's overhead inflates the times, so the timed rows come from a run without it).
 
 Ours is looked up by name in the model registry (``benchmark`` never imports ``baselines``), so the
 baselines plug-in must be installed (it is in this repository's editable install).
@@ -19,7 +21,10 @@ baselines plug-in must be installed (it is in this repository's editable install
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import logging
+import pstats
 import resource
 import sys
 import time
@@ -85,8 +90,10 @@ def run(
     batch_size: int,
     seed: int = 0,
     per_user: tuple[int, int] = (5, 12),
+    profile: int = 0,
 ) -> dict[str, Any]:
-    """Train both VBPRs for ``epochs`` epochs on one synthetic split; times, recalls and memory."""
+    """Train both VBPRs for ``epochs`` epochs on one synthetic split; times, recalls and memory
+    (and, with ``profile`` > 0, each fit's top ``profile`` functions by own time)."""
     from benchmark.evaluation import evaluate
     from benchmark.registry import create_model
 
@@ -115,7 +122,8 @@ def run(
     train = {"batch_size": batch_size, "max_epochs": epochs, "eval_every": epochs, "patience": 1}
     ours = create_model("vbpr", feature="clip_image", seed=seed, train=train)
     t0 = time.perf_counter()
-    ours.fit(split, feats)
+    profiles: dict[str, str] = {}
+    _profiled(lambda: ours.fit(split, feats), profile, profiles, "ours")
     fit_s = time.perf_counter() - t0
     out["ours"] = {
         "epoch_s": float(np.mean(ours.epoch_times)),
@@ -141,7 +149,7 @@ def run(
         seed=seed,
     )
     t0 = time.perf_counter()
-    theirs.fit(ds)
+    _profiled(lambda: theirs.fit(ds), profile, profiles, "cornac")
     cfit_s = time.perf_counter() - t0
     out["cornac"] = {
         "epoch_s": cfit_s / epochs,
@@ -151,7 +159,20 @@ def run(
         "version": cornac.__version__,
     }
     out["epoch_ratio_ours_over_cornac"] = out["ours"]["epoch_s"] / out["cornac"]["epoch_s"]
+    out["profiles"] = profiles
     return out
+
+
+def _profiled(call: Any, top: int, into: dict[str, str], name: str) -> None:
+    """Run ``call``; with ``top`` > 0 under cProfile, its ``top`` rows by own time kept as text."""
+    if top <= 0:
+        call()
+        return
+    prof = cProfile.Profile()
+    prof.runcall(call)
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    into[name] = buf.getvalue()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,15 +183,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", help="comma-separated seeds: one run each, then the mean and spread of both models")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both (default: torch's)")
     ap.add_argument("--small", action="store_true", help="a seconds-long run (400 users, 200 items, 32-d, 2 epochs)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile both fits, print N rows each")
     args = ap.parse_args(argv)
     if args.small:
         args.users, args.items, args.dim, args.epochs = 400, 200, 32, 2
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    r = run(args.users, args.items, args.dim, args.epochs, args.batch_size, args.seed)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    runs = [
+        run(args.users, args.items, args.dim, args.epochs, args.batch_size, seed, profile=args.profile)
+        for seed in seeds
+    ]
+    for r in runs:
+        _print_run(r)
+    if len(runs) > 1:
+        _print_seeds(runs, seeds)
+    return 0
+
+
+def _print_seeds(runs: list[dict[str, Any]], seeds: list[int]) -> None:
+    """Mean ± sd over the seeds (each seed: its own data, initialisation and sampling)."""
+    print(f"\nover seeds {seeds}: mean ± sd")
+    for name in ("ours", "cornac"):
+        cols = {k: np.array([r[name][k] for r in runs]) for k in ("epoch_s", "valid", "test")}
+        print(
+            f"{name:<8} s/epoch {cols['epoch_s'].mean():.3f} ± {cols['epoch_s'].std(ddof=1):.3f}   "
+            f"valid R@20 {cols['valid'].mean():.4f} ± {cols['valid'].std(ddof=1):.4f}   "
+            f"test R@20 {cols['test'].mean():.4f} ± {cols['test'].std(ddof=1):.4f}"
+        )
+    ratio = np.array([r["epoch_ratio_ours_over_cornac"] for r in runs])
+    print(f"epoch time ratio ours/cornac: {ratio.mean():.2f} (per seed {', '.join(f'{x:.2f}' for x in ratio)})")
+
+
+def _print_run(r: dict[str, Any]) -> None:
     print(
         f"data: {r['n_users']} users, {r['n_items']} items, {r['train_pairs']} train pairs, {r['dim']}-d features; "
         f"{r['epochs']} epochs, batch {r['batch_size']}, torch threads {r['torch_threads']} "
@@ -184,7 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{m['peak_rss_mb']:>12.0f}"
         )
     print(f"epoch time ratio ours/cornac: {r['epoch_ratio_ours_over_cornac']:.2f}")
-    return 0
+    for name, text in r["profiles"].items():
+        print(f"\n== cProfile of {name}'s fit (top functions by own time; times include the profiler's overhead)")
+        print(text.strip())
 
 
 if __name__ == "__main__":

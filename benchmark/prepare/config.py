@@ -35,6 +35,8 @@ SOURCES: tuple[str, ...] = ("demo", "files", "prepared", *IMPORT_SOURCES)
 DEFAULT_OFFICIAL_VARIANT = "last_out_w_his"
 #: keys holding a file or folder (relative ones in a ``data prepare --config`` file are relative to it)
 PATH_KEYS: tuple[str, ...] = ("reviews", "meta", "path")
+#: keys that say how a split is computed, not what it is: left out of the runner's cache key
+RESOURCE_KEYS: tuple[str, ...] = ("memory_budget", "parse_workers")
 #: keys that shape a split drawn from raw files; a source that takes its split as given refuses them
 FILTER_KEYS: tuple[str, ...] = (
     "kcore",
@@ -95,6 +97,10 @@ class DatasetConfig:
       when the config is validated; keys it sets may be left out, conflicting ones are errors;
     - ``dedupe``: ``earliest``; ``image_only``: false; ``strict``: false (count bad lines, do
       not stop); ``protocol_params``: none;
+    - ``memory_budget`` and ``parse_workers`` (how, not what: no part of the split's identity):
+      the out-of-core engine's memory, default 10% of RAM
+      (:func:`benchmark.prepare.engine.parse_budget`), and the processes parsing a large reviews
+      file, default one per core but one from 4 cores on (1 below);
     - ``plausible``: bounds of a plausible rating and timestamp for the raw review files
       (:class:`benchmark.data.read_report.Plausibility`: ratings 1–5, timestamps 1990-01-01 to
       2100-01-01); a value outside is an ``implausible`` line, counted in the read report;
@@ -142,6 +148,14 @@ class DatasetConfig:
     )
     demo: dict[str, Any] = dataset_key({}, "demo generator parameters", flag=False)
     strict: bool = dataset_key(False, "stop at the first bad input line")
+    memory_budget: str | float | None = dataset_key(
+        None,
+        "memory for reading and splitting raw files: a size (4GB, 512MiB) or a share of RAM (25%% or 0.25); "
+        "default 10%% of RAM; beyond it the engine spills to disk under the output folder",
+    )
+    parse_workers: int | None = dataset_key(
+        None, "processes parsing a large reviews file (default: cores - 1 from 4 cores on, else 1)"
+    )
     plausible: dict[str, Any] = dataset_key(
         {},
         "plausibility bound KEY=[MIN,MAX], repeatable: rating (default [1,5]), timestamp (dates YYYY-MM-DD or "
@@ -213,6 +227,12 @@ class DatasetConfig:
             raise ConfigError(f"{p}release: required to read `meta` for source {self.source!r}")
         if self.image_only and self.source == "files" and not self.meta:
             raise ConfigError(f"{p}image_only: needs `meta` (the catalogue gives the image URLs)")
+        if self.parse_workers is not None and self.parse_workers < 1:
+            raise ConfigError(f"{p}parse_workers: must be >= 1, got {self.parse_workers}")
+        if self.memory_budget is not None:
+            from benchmark.prepare.engine.workspace import parse_budget
+
+            parse_budget(self.memory_budget, f"{p}memory_budget")
         self.plausibility(p)
         self._check_unused(p)
 

@@ -1,4 +1,8 @@
-"""Raw release files → a split: read (+ date window) → dedupe → image filter → k-core → split → persist.
+"""Raw release files → a split: read (+ date window) → dedupe → image filter → k-core → split → persist, in memory.
+
+``data prepare`` runs these stages out of core (:mod:`benchmark.prepare.engine`); this pandas
+pipeline is the reference it must match exactly (the identity tests compare the two), and each
+stage below is the definition of what the engine computes.
 
 Stages (each counted in ``summary.json``):
 
@@ -73,7 +77,7 @@ def prepare_files(ds: DatasetConfig, out: str | Path) -> Split:
     split = make_split(df, catalogue, ds.protocol, seed=settings.seed, filtering=filtering, **ds.protocol_params)
     stages["split"] = split.params.get("stats", {})
     if catalogue is not None:
-        stages["catalogue"] = catalogue_coverage(split)
+        stages["catalogue"] = catalogue_coverage(split.items)
     summary = {
         "stages": stages,
         "read_reports": reports,
@@ -107,6 +111,12 @@ def filter_interactions(
         raise ConfigError(
             f"no interactions left after filtering (stages: {stages}); lower the k-core or drop image_only"
         )
+    return df, stages, filtering_record(ds)
+
+
+def filtering_record(ds: DatasetConfig) -> dict[str, Any]:
+    """What ran before the split, as recorded in its params (and so its fingerprint)."""
+    settings = ds.split_settings()
     filtering: dict[str, Any] = {
         "release": ds.release,
         "dedupe": ds.dedupe,
@@ -124,7 +134,7 @@ def filter_interactions(
         filtering["recipe"] = ds.recipe
     if ds.plausibility() != Plausibility():  # only bounds that differ from the defaults are recorded
         filtering["plausible"] = ds.plausibility().to_dict()
-    return df, stages, filtering
+    return filtering
 
 
 def prepare_official(ds: DatasetConfig, directory: str | Path, out: str | Path) -> Split:
@@ -182,9 +192,8 @@ def read_catalogue(
     return catalogue, {"meta": report.to_dict()}, {"meta": source_record(Path(ds.meta))}
 
 
-def catalogue_coverage(split: Split) -> dict[str, int]:
-    """How many of the split's items the metadata covers (VLM4Rec needs text and an image)."""
-    items = split.items
+def catalogue_coverage(items: pd.DataFrame) -> dict[str, int]:
+    """How many of the split's items (its item table) the metadata covers (VLM4Rec needs text and an image)."""
     has_meta = items["has_meta"].to_numpy(dtype=bool)
     url = items["image_url"] if "image_url" in items.columns else pd.Series([None] * len(items))
     has_image = (url.notna() & url.astype(str).str.strip().ne("")).to_numpy()

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import ConfigError
+from benchmark.io import read_json
 from benchmark.prepare.config import DatasetConfig
-from benchmark.prepare.files import catalogue_coverage, prepare_files, prepare_official, read_catalogue, require_path
+from benchmark.prepare.engine import prepare_files_out_of_core
+from benchmark.prepare.files import catalogue_coverage, prepare_official, read_catalogue, require_path
 from benchmark.split import Split
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch (under ItemFeatures) is imported only when a split comes with features
     from benchmark.features import ItemFeatures
 
 log = logging.getLogger(__name__)
@@ -31,13 +33,26 @@ class LoadedDataset:
     ``split_dir``: where the split is (``out``, or the ``prepared`` folder itself);
     ``raw_dir``: where the source files are (feature producers resolve relative image paths
     against it), ``None`` when unknown; ``features``: feature sets the source shipped (saved
-    under ``split_dir/features``).
+    under ``split_dir/features``). ``split`` is loaded from ``split_dir`` (fingerprint verified)
+    when first asked for, so a front-end that only writes the split (``data prepare``) never
+    holds its rows.
     """
 
-    split: Split
     split_dir: Path
     raw_dir: Path | None
     features: dict[str, ItemFeatures] = field(default_factory=dict)
+    loaded: Split | None = None
+
+    @property
+    def split(self) -> Split:
+        if self.loaded is None:
+            self.loaded = Split.load(self.split_dir)
+        return self.loaded
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The split's ``summary.json`` (counts per part, fingerprint, per-stage counts)."""
+        return dict(read_json(self.split_dir / "summary.json"))
 
 
 def load_dataset(ds: DatasetConfig, out: str | Path, *, raw_dir: str | Path | None = None) -> LoadedDataset:
@@ -50,18 +65,19 @@ def load_dataset(ds: DatasetConfig, out: str | Path, *, raw_dir: str | Path | No
     demo_dir = Path(raw_dir) if raw_dir is not None else out / "raw"
     if ds.source == "prepared":
         split_dir = require_path("path", ds.path)
-        return LoadedDataset(Split.load(split_dir), split_dir, None, imported_features(split_dir))
+        return LoadedDataset(split_dir, None, imported_features(split_dir), Split.load(split_dir))
+    split: Split | None = None
     if ds.source == "demo":
-        split = _demo(ds, out, demo_dir)
+        _demo(ds, out, demo_dir)
     elif ds.official:
         split = prepare_official(ds, source_dir(ds, demo_dir), out)  # type: ignore[arg-type]
     elif ds.source == "files":
-        split = prepare_files(ds, out)
+        prepare_files_out_of_core(ds, out)
     elif ds.source in ("align-macridvae", "mmrec"):
         split = _import_folder(ds, out)
     else:  # pragma: no cover - the config validator rejects it
         raise ConfigError(f"source: unknown dataset source {ds.source!r}")
-    return LoadedDataset(split, out, source_dir(ds, demo_dir), imported_features(out))
+    return LoadedDataset(out, source_dir(ds, demo_dir), imported_features(out), split)
 
 
 def source_dir(ds: DatasetConfig, demo_dir: Path) -> Path | None:
@@ -74,7 +90,7 @@ def source_dir(ds: DatasetConfig, demo_dir: Path) -> Path | None:
     return Path(ds.path) if ds.source != "prepared" else None  # type: ignore[arg-type]
 
 
-def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> Split:
+def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> str:
     """Generate the demo catalogue (2023 layout) under ``raw_dir``, then treat it as ``files``."""
     from benchmark.demo import generate_demo
 
@@ -84,7 +100,8 @@ def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> Split:
         paths = generate_demo(raw_dir, **({"image_urls": "relative"} | dict(ds.demo)))
     except (TypeError, ValueError) as exc:  # a bad `demo` parameter is a config error, not a crash
         raise ConfigError(f"demo: {exc}") from None
-    return prepare_files(dataclasses.replace(ds, release="2023", reviews=str(paths.reviews), meta=str(paths.meta)), out)
+    files = dataclasses.replace(ds, release="2023", reviews=str(paths.reviews), meta=str(paths.meta))
+    return prepare_files_out_of_core(files, out)
 
 
 def _import_folder(ds: DatasetConfig, out: Path) -> Split:
@@ -109,7 +126,7 @@ def _import_folder(ds: DatasetConfig, out: Path) -> Split:
         "import": {"source": ds.source, "path": str(folder)},
         "read_reports": reports,
         "config": ds.to_dict(),
-        "catalogue": catalogue_coverage(split) if catalogue is not None else {"meta": None},
+        "catalogue": catalogue_coverage(split.items) if catalogue is not None else {"meta": None},
     }
     if "image_path" in split.items.columns:
         summary["catalogue"]["with_image_file"] = int(split.items["image_path"].notna().sum())
@@ -130,7 +147,9 @@ def _import_folder(ds: DatasetConfig, out: Path) -> Split:
 
 def imported_features(split_dir: Path) -> dict[str, ItemFeatures]:
     """Feature sets saved beside a split by an import (``split_dir/features/<name>.json``)."""
-    from benchmark.features import ItemFeatures  # torch: imported when features are read, not with the CLI
-
     d = Path(split_dir) / "features"
-    return {meta.stem: ItemFeatures.load(d, meta.stem) for meta in sorted(d.glob("*.json"))} if d.is_dir() else {}
+    if not d.is_dir() or not any(d.glob("*.json")):
+        return {}
+    from benchmark.features import ItemFeatures
+
+    return {meta.stem: ItemFeatures.load(d, meta.stem) for meta in sorted(d.glob("*.json"))}

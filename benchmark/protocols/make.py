@@ -81,6 +81,23 @@ def make_split(
     are passed as keyword arguments; unknown ones are rejected naming the allowed ones.
     The result has passed :func:`check_leakage`.
     """
+    check_split_call(protocol, seed, params)
+    func = _PROTOCOL_FUNCS[protocol][0]
+    df = normalise_raw_interactions(interactions)
+    labels, used, recorded, stats = func(df, int(seed), **params)
+    parts = {name: used.loc[labels == code].reset_index(drop=True) for code, name in enumerate(PARTS)}
+    part_rows = {p: len(parts[p]) for p in PARTS}
+    record = split_record(seed, recorded, stats, len(df), len(used), part_rows, filtering)
+    orders = permuted_ids(used, int(seed)) if recorded.get("ids") == "permuted" else {}
+    split = Split.from_parts(parts, catalogue, protocol, record, interactions=used, **orders)
+    check_leakage(split)
+    log.info("%s split: %s", protocol, {p: len(parts[p]) for p in PARTS})
+    return split
+
+
+def check_split_call(protocol: str, seed: Any, params: Mapping[str, Any]) -> None:
+    """The checks :func:`make_split` runs before any protocol: a known protocol, an integer
+    seed, no parameter the protocol does not take (shared with the out-of-core engine)."""
     if protocol not in _PROTOCOL_FUNCS:
         hint = (
             " (`official` splits are imported with benchmark.data.interop.import_2023_official)"
@@ -90,27 +107,41 @@ def make_split(
         raise ValueError(f"unknown split protocol {protocol!r}; allowed: {', '.join(SPLIT_PROTOCOLS)}{hint}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed must be an integer; got {seed!r}")
-    func, allowed = _PROTOCOL_FUNCS[protocol]
+    allowed = _PROTOCOL_FUNCS[protocol][1]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(
             f"protocol {protocol!r} got unknown parameter(s) {unknown}; allowed: {', '.join(allowed) or 'none'}"
         )
-    df = normalise_raw_interactions(interactions)
-    labels, used, recorded, stats = func(df, int(seed), **params)
-    parts = {name: used.loc[labels == code].reset_index(drop=True) for code, name in enumerate(PARTS)}
-    stats = {"rows_in": len(df), "rows_split": len(used), **stats, **{f"{p}_rows": len(parts[p]) for p in PARTS}}
-    record = {"seed": int(seed), **recorded, "stats": stats}
+
+
+def split_record(
+    seed: int,
+    recorded: Mapping[str, Any],
+    stats: Mapping[str, Any],
+    rows_in: int,
+    rows_split: int,
+    part_rows: Mapping[str, int],
+    filtering: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The split's ``params`` (and so part of its fingerprint): seed, the protocol's recorded
+    settings, its stats with the row counts, and the filtering that ran before."""
+    all_stats = {"rows_in": int(rows_in), "rows_split": int(rows_split), **stats}
+    all_stats.update({f"{p}_rows": int(part_rows[p]) for p in PARTS})
+    record = {"seed": int(seed), **recorded, "stats": all_stats}
     if filtering:
         record["filtering"] = dict(filtering)
-    orders = permuted_ids(used, int(seed)) if recorded.get("ids") == "permuted" else {}
-    split = Split.from_parts(parts, catalogue, protocol, record, interactions=used, **orders)
-    check_leakage(split)
-    log.info("%s split: %s", protocol, {p: len(parts[p]) for p in PARTS})
-    return split
+    return record
 
 
 # ------------------------------------------------------------------------------- protocols
+def check_paper_params(min_user_ratings: Any, holdout_frac: Any, test_frac_of_holdout: Any) -> None:
+    check_frac("holdout_frac", holdout_frac)
+    check_frac("test_frac_of_holdout", test_frac_of_holdout)
+    if min_user_ratings < 0:
+        raise ValueError(f"min_user_ratings must be >= 0; got {min_user_ratings}")
+
+
 def split_paper(
     df: pd.DataFrame,
     seed: int = PAPER_SEED,
@@ -149,10 +180,7 @@ def split_paper(
         raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
     if ids not in PAPER_IDS:
         raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
-    _check_frac("holdout_frac", holdout_frac)
-    _check_frac("test_frac_of_holdout", test_frac_of_holdout)
-    if min_user_ratings < 0:
-        raise ValueError(f"min_user_ratings must be >= 0; got {min_user_ratings}")
+    check_paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout)
 
     def recipe(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         ucount = d.groupby("user", sort=False)["user"].transform("size").to_numpy()
@@ -204,6 +232,12 @@ def _pairs_in_two_parts(df: pd.DataFrame, labels: np.ndarray) -> int:
     return int((per_pair > 1).sum())
 
 
+def check_mmrec_params(valid_test_frac: Any, small_user_threshold: Any) -> None:
+    check_frac("valid_test_frac", valid_test_frac)
+    if small_user_threshold < 0:
+        raise ValueError(f"small_user_threshold must be >= 0; got {small_user_threshold}")
+
+
 def split_mmrec(
     df: pd.DataFrame,
     seed: int = PAPER_SEED,
@@ -224,9 +258,7 @@ def split_mmrec(
     here such a user's single row goes to train (counted as ``single_row_users``). MMRec only
     runs on 5-cores, where neither case occurs.
     """
-    _check_frac("valid_test_frac", valid_test_frac)
-    if small_user_threshold < 0:
-        raise ValueError(f"small_user_threshold must be >= 0; got {small_user_threshold}")
+    check_mmrec_params(valid_test_frac, small_user_threshold)
     stats: dict[str, Any] = {}
 
     def recipe(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -295,9 +327,7 @@ def split_user_time(
     unused.
     """
     _refuse_repeats(df, "user-time")
-    _check_frac("valid_test_frac", valid_test_frac)
-    if small_user_threshold < 0:
-        raise ValueError(f"small_user_threshold must be >= 0; got {small_user_threshold}")
+    check_mmrec_params(valid_test_frac, small_user_threshold)  # the same parameters as mmrec's
     ucode, n_users = _codes(df["user"])
     icode, _ = pd.factorize(df["item"], sort=True)  # sorted uniques: code order == item id order
     order = np.lexsort((icode, df["timestamp"].to_numpy(dtype=np.int64), ucode))
@@ -339,32 +369,9 @@ def split_global_time(
     kept (cold start) and counted. ``seed`` is unused.
     """
     _refuse_repeats(df, "global-time")
-    explicit = valid_start is not None or test_start is not None
-    if explicit and (valid_frac is not None or test_frac is not None):
-        raise ValueError("global-time takes either valid_frac/test_frac or valid_start/test_start, not both")
     ts = df["timestamp"].to_numpy(dtype=np.int64)
-    if explicit:
-        if valid_start is None or test_start is None:
-            raise ValueError("global-time with explicit cuts needs both valid_start and test_start")
-        t1, t2 = int(valid_start), int(test_start)
-        if t1 > t2:
-            raise ValueError(f"global-time valid_start ({t1}) must be <= test_start ({t2})")
-        recorded: dict[str, Any] = {"cut_mode": "explicit"}
-    else:
-        vf = 0.1 if valid_frac is None else valid_frac
-        tf = 0.1 if test_frac is None else test_frac
-        _check_frac("valid_frac", vf)
-        _check_frac("test_frac", tf)
-        if vf + tf >= 1:
-            raise ValueError(f"global-time valid_frac + test_frac must be < 1; got {vf} + {tf}")
-        s = np.sort(ts)
-        n = len(s)
-        n_test, n_held = int(round(n * tf)), int(round(n * (vf + tf)))
-        after = int(s[-1]) + 1 if n else 0
-        t2 = int(s[n - n_test]) if n_test > 0 else after
-        t1 = int(s[n - n_held]) if n_held > 0 else after
-        t1 = min(t1, t2)
-        recorded = {"cut_mode": "fractions", "valid_frac": vf, "test_frac": tf}
+    s = np.sort(ts)
+    t1, t2, recorded = global_time_cuts(len(s), lambda k: int(s[k]), valid_frac, test_frac, valid_start, test_start)
     labels = np.where(ts < t1, TRAIN, np.where(ts < t2, VALID, TEST)).astype(np.int8)
     stats = {}
     for col, what in (("user", "users"), ("item", "items")):
@@ -375,6 +382,39 @@ def split_global_time(
             stats[f"cold_{what}_{name}"] = int((in_part & ~in_train).sum())
     recorded["cuts"] = {"valid_start": t1, "test_start": t2}
     return labels, df, recorded, stats
+
+
+def global_time_cuts(
+    n: int,
+    kth: Callable[[int], int],
+    valid_frac: float | None,
+    test_frac: float | None,
+    valid_start: int | None,
+    test_start: int | None,
+) -> tuple[int, int, dict[str, Any]]:
+    """``(t1, t2, recorded params)`` of a global-time split of ``n`` rows; ``kth(k)`` is the
+    k-th smallest timestamp (0-based), asked for only with fractions (see :func:`split_global_time`)."""
+    explicit = valid_start is not None or test_start is not None
+    if explicit and (valid_frac is not None or test_frac is not None):
+        raise ValueError("global-time takes either valid_frac/test_frac or valid_start/test_start, not both")
+    if explicit:
+        if valid_start is None or test_start is None:
+            raise ValueError("global-time with explicit cuts needs both valid_start and test_start")
+        t1, t2 = int(valid_start), int(test_start)
+        if t1 > t2:
+            raise ValueError(f"global-time valid_start ({t1}) must be <= test_start ({t2})")
+        return t1, t2, {"cut_mode": "explicit"}
+    vf = 0.1 if valid_frac is None else valid_frac
+    tf = 0.1 if test_frac is None else test_frac
+    check_frac("valid_frac", vf)
+    check_frac("test_frac", tf)
+    if vf + tf >= 1:
+        raise ValueError(f"global-time valid_frac + test_frac must be < 1; got {vf} + {tf}")
+    n_test, n_held = int(round(n * tf)), int(round(n * (vf + tf)))
+    after = kth(n - 1) + 1 if n else 0
+    t2 = kth(n - n_test) if n_test > 0 else after
+    t1 = kth(n - n_held) if n_held > 0 else after
+    return min(t1, t2), t2, {"cut_mode": "fractions", "valid_frac": vf, "test_frac": tf}
 
 
 _PROTOCOL_FUNCS: dict[str, tuple[Callable[..., _Result], tuple[str, ...]]] = {
@@ -431,12 +471,17 @@ def _refuse_repeats(df: pd.DataFrame, protocol: str) -> None:
     dup = df.duplicated(["user", "item"], keep="first")
     if dup.any():
         ex = df.loc[dup, ["user", "item"]].head(3).to_records(index=False).tolist()
-        raise ValueError(
-            f"protocol {protocol!r} needs one interaction per (user, item) pair, but {int(dup.sum())} rows repeat "
-            f"a pair (e.g. {ex}): a repeat after the cut would leak; dedupe with keep='earliest' or 'latest'"
-        )
+        raise repeats_error(protocol, int(dup.sum()), ex)
 
 
-def _check_frac(name: str, value: Any) -> None:
+def repeats_error(protocol: str, n_repeats: int, examples: list[Any]) -> ValueError:
+    """The refusal of a temporal protocol given repeat (user, item) rows."""
+    return ValueError(
+        f"protocol {protocol!r} needs one interaction per (user, item) pair, but {n_repeats} rows repeat "
+        f"a pair (e.g. {examples}): a repeat after the cut would leak; dedupe with keep='earliest' or 'latest'"
+    )
+
+
+def check_frac(name: str, value: Any) -> None:
     if not isinstance(value, (int, float, np.floating)) or isinstance(value, bool) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")

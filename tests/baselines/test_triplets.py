@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.triplets import NegativeSampler, TripletDataModule
+from baselines.triplets import NegativeSampler, TripletDataModule, _EpochTriples
 from benchmark.demo.synthetic import make_synthetic
 
 
@@ -40,7 +40,7 @@ def test_datamodule_triples_resampled_each_epoch_and_seeded(data):
         dm = TripletDataModule(split, batch_size=128, seed=seed)
         out = []
         for _ in range(n):
-            batches = list(dm.train_dataloader())
+            batches = [b for chunk in dm.train_dataloader() for b in chunk]
             u, i, j = (torch.cat(t) for t in zip(*batches))
             out.append((u, i, j))
         return dm, out
@@ -54,3 +54,25 @@ def test_datamodule_triples_resampled_each_epoch_and_seeded(data):
     assert not torch.equal(e1[2], e2[2])  # resampled every epoch
     _, (f1, f2) = epochs(7)
     assert all(torch.equal(a, b) for a, b in zip(e1 + e2, f1 + f2))  # seeded
+
+
+def test_several_batches_per_item_and_ddp_slices_cover_the_single_process_batches(data):
+    split, _ = data
+
+    def batches(steps=1, rank=0, world=1):
+        dm = TripletDataModule(split, batch_size=100, seed=5, steps_per_item=steps)
+        ds = _EpochTriples(dm.users, dm.items, dm.sampler, 100, True, steps, rank, world)
+        return list(ds)
+
+    single = batches()
+    chunked = batches(steps=4)
+    assert [len(c) for c in chunked[:-1]] == [4] * (len(chunked) - 1) and len(chunked) == (len(single) + 3) // 4
+    flat = [b for c in chunked for b in c]
+    assert len(flat) == len(single)
+    assert all(torch.equal(x, y) for a, b in zip(single, flat) for x, y in zip(a[0], b))
+    ranks = [batches(rank=r, world=3) for r in range(3)]
+    for k, whole in enumerate(single):
+        parts = [ranks[r][k][0] for r in range(3)]
+        assert max(len(p[0]) for p in parts) - min(len(p[0]) for p in parts) <= 1
+        for col in range(3):  # users, positives, negatives: the ranks' slices, in order, are the batch
+            assert torch.equal(torch.cat([p[col] for p in parts]), whole[0][col])

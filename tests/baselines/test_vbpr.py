@@ -116,3 +116,13 @@ def test_perf_script_small(capsys):
     out = capsys.readouterr().out
     assert "epoch time ratio ours/cornac" in out
     assert "ours" in out and "cornac" in out
+
+
+@pytest.mark.slow
+def test_perf_script_profiles_both_fits(capsys):
+    """``--profile N``: each fit's top functions by own time, printed after the timed rows."""
+    assert main(["--small", "--profile", "5"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ours", "cornac"):
+        section = out.split(f"== cProfile of {name}'s fit")[1]
+        assert "tottime" in section and "function calls" in section

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmark.configuration import to_dict
 from benchmark.prepare import DatasetConfig, load_dataset, source_dir
+from benchmark.prepare.config import RESOURCE_KEYS
 from benchmark.split import Split
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class DatasetResult:
 def dataset_dirs(ds: DatasetConfig, cache_dir: str | Path) -> tuple[Path, Path]:
     """(raw dir, split dir) in the data cache for this dataset config."""
     root = Path(cache_dir) / ds.name
-    key = hashlib.sha256(json.dumps(to_dict(ds), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    identity = {k: v for k, v in to_dict(ds).items() if k not in RESOURCE_KEYS}  # e.g. the memory budget
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
     kind = ds.protocol if ds.source in ("demo", "files") else ds.source
     return root / "raw", root / f"{kind}-{ds.split_settings().seed}-{key}"
 

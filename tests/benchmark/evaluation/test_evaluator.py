@@ -11,6 +11,8 @@ import torch
 from fixtures.ranking import make_split, table_model
 
 from benchmark.evaluation import evaluate, mask_seen, seen_parts_for, topk_items
+from benchmark.evaluation.evaluator import hits_from_csr, hits_np
+from benchmark.evaluation.masking import part_csr
 from benchmark.evaluation.ranking import PAD_ITEM
 from benchmark.split import Split
 
@@ -157,6 +159,33 @@ def test_nan_scores_raise_naming_model_and_batch(where):
 
     with pytest.raises(ValueError, match=r"NaN scores \(model NanModel, batch \d"):
         evaluate(NanModel(), split, part="valid", batch_size=4, progress=False)
+
+
+@pytest.mark.parametrize("row", ["tied", "all_nan", "nan_and_inf"])
+def test_nan_found_among_the_candidates_whatever_the_row_holds(row):
+    # the NaN check looks at the top-K candidates only (topk orders NaN above every number):
+    # rows whose K-th score is tied, rows of NaN only, NaN next to +inf must still raise
+    scores = torch.ones(3, 40)
+    if row == "tied":
+        scores[1, 33] = float("nan")  # every other score equal: the cut at K is ambiguous
+    elif row == "all_nan":
+        scores[1] = float("nan")
+    else:
+        scores[1, :5] = float("inf")
+        scores[1, 7] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN scores \(ctx\): rows \[1\]"):
+        topk_items(scores, 10, context="ctx")
+
+
+def test_hits_np_matches_the_torch_kernel():
+    rng = np.random.default_rng(0)
+    split = make_split(6, n_items=60)
+    rel = part_csr(split, ("test",))
+    users = torch.from_numpy(np.sort(rng.choice(split.n_users, 7, replace=False)))
+    items = torch.from_numpy(rng.integers(-1, split.n_items, (7, 12)))
+    expected = hits_from_csr(items, users, rel, split.n_items).numpy()
+    assert np.array_equal(hits_np(items.numpy(), users.numpy(), rel, split.n_items), expected)
+    assert expected.any()
 
 
 def test_excluded_users_are_counted():

@@ -34,3 +34,26 @@ def test_full_size_needs_a_gpu(capsys):
     with pytest.raises(SystemExit):
         main(["--size", "7b"])
     assert "--size 7b is built in fp16 on a CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_path_runs_every_step(tmp_path, capsys):
+    """The GPU script's CPU-size path: the evaluator step and the captioning table, as JSON too."""
+    import json
+
+    from benchmark.perf.gpu_check import main
+
+    assert main(["--smoke", "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "r.json").read_text())
+    ev = result["evaluator"]
+    assert ev["users"] == 2000 and ev["ours_s"] > 0 and ev["floor_s"] > 0 and 0 <= ev["recall@20"] <= 1
+    rows = result["captioning"]["rows"]
+    assert [(r["method"], r["batch_size"]) for r in rows] == [
+        ("paper-loop", 1),
+        ("vlm4rec-batched", 1),
+        ("vlm4rec-batched", 2),
+    ]
+    assert all(abs(r["tokens_per_s"] / r["items_per_s"] - 3) < 0.05 for r in rows)  # forced length
+    assert rows[0]["speedup_vs_loop"] == 1.0 and all(r["projected_clothing_h"] > 0 for r in rows)
+    assert "38,493 items" in out and "evaluator 2,000 users" in out

@@ -360,12 +360,16 @@ def test_read_kcore_perf_script_runs_small(tmp_path):
         [sys.executable, "-m", "benchmark.perf.read_kcore", "--small", "--cache-dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "ratio ours/pandas throughput" in proc.stdout
-    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.startswith(("ours", "pandas"))}
-    assert set(rows) == {"ours", "pandas"} and all(float(r[-1]) > 0 for r in rows.values())  # peak MiB measured
+    table = proc.stdout.split("scaling table")[1]
+    rows = {line.split()[1]: line.split() for line in table.splitlines() if line.strip().startswith("5,000")}
+    assert set(rows) == {"ours", "memory", "pandas"}
+    assert all(float(r[-2]) > 0 for r in rows.values())  # peak MiB measured
+    assert len({r[-1] for r in rows.values()}) == 1  # the three k-cores keep the same rows
+    assert "peak" in table and "while reading" in table
+    assert not list(tmp_path.glob("*.gz")), "the generated file is deleted after measuring"
 
 
 def test_implausible_lines_are_counted_and_bounds_recorded(tmp_path):
