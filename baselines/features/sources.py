@@ -101,7 +101,9 @@ def resolve_images(
 ) -> ImageSources:
     """Local image file of every item (see the module docstring for the order tried); local
     paths must lie inside ``images`` or ``roots``."""
-    root = Path(images) if images is not None else None
+    # Absolute, so a path found under it is not taken as relative to it a second time (a relative
+    # folder such as the demo's ``datasets/demo/raw/images`` would otherwise be joined twice).
+    root = Path(images).absolute() if images is not None else None
     allowed = [p for p in (root, *(Path(r) for r in roots)) if p is not None]
     by_url, by_item = read_image_index(root) if root is not None and root.is_dir() else ({}, {})
     paths: list[Path | None] = []

@@ -385,3 +385,27 @@ def test_cli_unknown_clip_model_is_a_user_error(image_split: tuple[Split, Path],
                 "none",
             ]
         )
+
+
+def test_images_named_after_items_in_a_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's layout: a relative image folder (``datasets/demo/raw/images`` from the working
+    directory), files named after the items, catalogue URLs relative to another folder. The file
+    found under the folder is that file, not the folder joined to it a second time."""
+    from baselines.features.pixels import pixel_features
+    from baselines.features.sources import resolve_images
+
+    monkeypatch.chdir(tmp_path)
+    img = Path("data") / "raw" / "images"
+    img.mkdir(parents=True)
+    ids = ["D0", "D1"]
+    for k, item in enumerate(ids):
+        Image.new("RGB", (20, 20), COLOURS[k]).save(img / f"{item}.png")
+    cat = empty_catalogue(ids)
+    cat["image_url"] = [f"images/{item}.png" for item in ids]  # relative to data/raw, not to the images
+    train = pd.DataFrame({"user": ["u0", "u0"], "item": ids, "rating": 5.0, "timestamp": [0, 1]})
+    one = pd.DataFrame({"user": ["u0"], "item": ["D0"], "rating": 5.0, "timestamp": [9]})
+    split = Split.from_parts({"train": train, "valid": one, "test": one}, cat, "test", {})
+    src = resolve_images(split.items, img, roots=[Path("data") / "raw"])
+    assert src.paths == [(img / "D0.png").resolve(), (img / "D1.png").resolve()] and not src.missing
+    feats = pixel_features(split, img, progress=False, roots=[Path("data") / "raw"])
+    assert feats.mask.all()
