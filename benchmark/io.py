@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,16 @@ def lock_path(target: str | os.PathLike[str]) -> Path:
     """The lock file guarding ``target``: its hidden sibling ``.<name>.lock``."""
     t = Path(target)
     return t.parent / f".{t.name}.lock"
+
+
+def write_text_or_stdout(text: str, path: str | os.PathLike[str] | None) -> None:
+    """``text`` written atomically to ``path``, or to standard output when there is none (the
+    commands' ``--out``: a report either replaces its file whole or goes to the terminal)."""
+    if path:
+        with atomic_open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _claims(args: argparse.Namespace) -> int:
     from benchmark.errors import CliError
-    from benchmark.io import atomic_open
+    from benchmark.io import write_text_or_stdout
     from benchmark.runner.claims import claims_report
 
     try:
@@ -60,9 +59,5 @@ def _claims(args: argparse.Namespace) -> int:
 
     log_claims_run({**report, "published": args.published or ""}, RunResults.load(args.results[0]), args.logger)
     text = md if args.format == "md" else json.dumps(report, indent=2, default=float) + "\n"
-    if args.out:
-        with atomic_open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text_or_stdout(text, args.out)
     return 0

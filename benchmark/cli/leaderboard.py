@@ -12,7 +12,6 @@ with a Friedman test over the datasets and its critical-difference diagram (``--
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.io import atomic_open
+    from benchmark.io import write_text_or_stdout
 
     results = _read(args.results)
     if len({r.fingerprint for r in results}) > 1:
@@ -101,11 +100,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     notes = _notes(owners, models)
     costs = _costs(owners, models) if args.show_cost else None
     text = _render(args, per_model, (seed_frames, seeds, spread), metrics, baseline, fingerprint, costs, notes)
-    if args.out:
-        with atomic_open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text_or_stdout(text, args.out)
     return 0
 
 

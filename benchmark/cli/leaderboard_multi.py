@@ -5,7 +5,6 @@ on request, Friedman's test over the datasets with its critical-difference diagr
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import BenchError, CliError
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 def multi_dataset(args: argparse.Namespace, results: list[RunResults]) -> int:
     """Build, render and write the multi-dataset table (and the Friedman result / CD diagram)."""
-    from benchmark.io import atomic_open
+    from benchmark.io import write_text_or_stdout
     from benchmark.report.multidataset import render_multi
     from benchmark.runner.multidataset import build_table, group_datasets
 
@@ -43,11 +42,7 @@ def multi_dataset(args: argparse.Namespace, results: list[RunResults]) -> int:
 
         line = friedman_text(friedman)
         text += "\n" + (line if args.format == "md" else "% " + latex_escape(line)) + "\n"
-    if args.out:
-        with atomic_open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text_or_stdout(text, args.out)
     return 0
 
 

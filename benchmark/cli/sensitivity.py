@@ -6,7 +6,6 @@ between the two orders with its CI (:mod:`benchmark.runner.sensitivity`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from benchmark.errors import BenchError, CliError
 
@@ -31,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    from benchmark.io import atomic_open
+    from benchmark.io import write_text_or_stdout
     from benchmark.report.sensitivity import render_sensitivity
     from benchmark.runner.results import RunResults
     from benchmark.runner.sensitivity import Side, sensitivity
@@ -52,9 +51,5 @@ def _sensitivity(args: argparse.Namespace) -> int:
     except BenchError as exc:
         raise CliError(str(exc)) from None
     text = render_sensitivity(rep, args.format)
-    if args.out:
-        with atomic_open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text_or_stdout(text, args.out)
     return 0
