@@ -45,19 +45,18 @@ def _claims(args: argparse.Namespace) -> int:
     from benchmark.errors import CliError
     from benchmark.io import write_text_or_stdout
     from benchmark.runner.claims import claims_report
+    from benchmark.runner.results import RunResults
+    from benchmark.runner.tracking import log_claims_run
 
+    # Each run is read once: the report and its tracked run share it.
+    runs = [RunResults.load(d) for d in args.results]
     try:
-        md, report = claims_report(
-            list(args.results), args.published, args.test, args.correction, args.alpha, family=args.family
-        )
+        md, report = claims_report(runs, args.published, args.test, args.correction, args.alpha, family=args.family)
     except ValueError as exc:
         if "family 'run'" not in str(exc):
             raise
         raise CliError(str(exc)) from None
-    from benchmark.runner.results import RunResults
-    from benchmark.runner.tracking import log_claims_run
-
-    log_claims_run({**report, "published": args.published or ""}, RunResults.load(args.results[0]), args.logger)
+    log_claims_run({**report, "published": args.published or ""}, runs[0], args.logger)
     text = md if args.format == "md" else json.dumps(report, indent=2, default=float) + "\n"
     write_text_or_stdout(text, args.out)
     return 0
