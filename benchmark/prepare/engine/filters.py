@@ -21,6 +21,8 @@ from benchmark.prepare.engine.workspace import Workspace, stream
 
 #: rows per chunk when the k-core passes stream the (user, item) codes
 KCORE_CHUNK = 1 << 22
+#: bytes per row of the k-core's held codes (two int32)
+HELD_ROW_BYTES = 8
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,9 @@ def kcore(
 
     A row dies only with its user or its item, so the state is one flag per user and per item
     (memory in the number of ids, not of rows): a step streams the codes in chunks and counts
-    with ``bincount``; the rows kept are cut out of ``src`` once, at the end.
+    with ``bincount``; the rows kept are cut out of ``src`` once, at the end. Once the rows still
+    alive fit in an eighth of the memory budget (8 bytes a row), their codes are held and
+    shrunk step by step instead of streaming ``src`` again (:class:`_AliveRows`).
     """
     for name, k in (("user_k", user_k), ("item_k", item_k)):
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
@@ -99,7 +103,8 @@ def kcore(
     steps = {"simultaneous": (("u", "i"),), "items-first": (("i",), ("u",)), "users-first": (("u",), ("i",))}[order]
     alive = {"u": np.ones(n_rows(ws, "user_ids"), dtype=bool), "i": np.ones(n_rows(ws, "item_ids"), dtype=bool)}
     k_of = {"u": int(user_k), "i": int(item_k)}
-    rows, counts = _count_alive(ws, src, alive)
+    alive_rows = _AliveRows(ws, src, max_rows=ws.budget // 8 // HELD_ROW_BYTES)
+    rows, counts = alive_rows.count(alive)
     left = _left(rows, counts)
     stats = KcoreStats(user_k, item_k, rows, rows, left["users"], left["users"], left["items"], left["items"])
     stats.order, stats.passes = order, passes
@@ -111,7 +116,7 @@ def kcore(
             for side in step:
                 if k_of[side] > 1:
                     alive[side] &= counts[side] >= k_of[side]
-            rows, counts = _count_alive(ws, src, alive)
+            rows, counts = alive_rows.count(alive)
         left = _left(rows, counts)
         if left["rows"] == before["rows"]:
             break
@@ -144,19 +149,46 @@ def _below_k(counts: np.ndarray, k: int) -> int:
     return 0 if k <= 1 else int(((counts > 0) & (counts < k)).sum())
 
 
-def _count_alive(ws: Workspace, src: str, alive: dict[str, np.ndarray]) -> tuple[int, dict[str, np.ndarray]]:
-    """Rows of ``src`` whose user and item are alive, and their counts per user and per item."""
-    counts = {side: np.zeros(len(flags), dtype=np.int64) for side, flags in alive.items()}
-    rows = 0
-    for batch in stream(ws, f"SELECT u, i FROM {src}", batch_rows=KCORE_CHUNK):
-        u = batch.column(0).to_numpy()
-        i = batch.column(1).to_numpy()
-        keep = alive["u"][u] & alive["i"][i]
-        u, i = u[keep], i[keep]
-        rows += len(u)
-        counts["u"] += np.bincount(u, minlength=len(alive["u"]))
-        counts["i"] += np.bincount(i, minlength=len(alive["i"]))
-    return rows, counts
+class _AliveRows:
+    """The ``(u, i)`` codes of the rows of ``src`` whose user and item are alive, counted per
+    user and per item. Streamed from ``src`` while they are many; held in memory (int32) from
+    the first count where at most ``max_rows`` survive, then only shrunk: a k-core mostly drops
+    rows in its first steps, and each later step otherwise re-read every row of ``src``."""
+
+    def __init__(self, ws: Workspace, src: str, max_rows: int) -> None:
+        self.ws, self.src, self.max_rows = ws, src, max_rows
+        self.held: tuple[np.ndarray, np.ndarray] | None = None
+
+    def count(self, alive: dict[str, np.ndarray]) -> tuple[int, dict[str, np.ndarray]]:
+        """Rows alive under ``alive`` (flags per user / item code) and their counts per code."""
+        n_u, n_i = len(alive["u"]), len(alive["i"])
+        if self.held is not None:
+            u, i = self.held
+            keep = alive["u"][u] & alive["i"][i]
+            self.held = u, i = u[keep], i[keep]
+            return len(u), {"u": np.bincount(u, minlength=n_u), "i": np.bincount(i, minlength=n_i)}
+        counts = {"u": np.zeros(n_u, dtype=np.int64), "i": np.zeros(n_i, dtype=np.int64)}
+        # int32 codes halve the held memory; ids beyond int32 (2^31 users) are never held
+        keep_parts: list[tuple[np.ndarray, np.ndarray]] | None = [] if max(n_u, n_i) < 2**31 else None
+        rows = 0
+        for batch in stream(self.ws, f"SELECT u, i FROM {self.src}", batch_rows=KCORE_CHUNK):
+            u = batch.column(0).to_numpy()
+            i = batch.column(1).to_numpy()
+            keep = alive["u"][u] & alive["i"][i]
+            u, i = u[keep], i[keep]
+            rows += len(u)
+            counts["u"] += np.bincount(u, minlength=n_u)
+            counts["i"] += np.bincount(i, minlength=n_i)
+            if keep_parts is not None and rows <= self.max_rows:
+                keep_parts.append((u.astype(np.int32), i.astype(np.int32)))
+            else:
+                keep_parts = None
+        if keep_parts is not None:
+            self.held = (
+                np.concatenate([p[0] for p in keep_parts] or [np.zeros(0, np.int32)]),
+                np.concatenate([p[1] for p in keep_parts] or [np.zeros(0, np.int32)]),
+            )
+        return rows, counts
 
 
 def _iteration(it: int, before: dict[str, Any], after: dict[str, Any]) -> KcoreIteration:

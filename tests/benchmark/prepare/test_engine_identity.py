@@ -178,6 +178,34 @@ def test_a_small_budget_spills_and_gives_the_same_split(files, tmp_path):
     assert_same_split(dataclasses.replace(ds, memory_budget="256MiB"), tmp_path)
 
 
+@pytest.mark.parametrize("held_rows", [0, 570], ids=["never-held", "held-after-the-first-steps"])
+@pytest.mark.parametrize("kcore", [{"kcore": 3}, {"kcore": 5, "kcore_passes": 2, "kcore_order": "items-first"}])
+def test_kcore_streamed_or_held_gives_the_same_split(files, tmp_path, monkeypatch, held_rows, kcore):
+    """The k-core holds the surviving codes only once they fit its share of the budget: with no
+    room (every step streams the table) and with room for 570 rows (the ~800 deduplicated rows
+    are streamed first, the survivors held later) the split is still the reference one."""
+    from benchmark.prepare.engine import filters
+
+    real_init, real_count = filters._AliveRows.__init__, filters._AliveRows.count
+    held: list[bool] = []
+
+    def capped(self, ws, src, max_rows):
+        real_init(self, ws, src, held_rows)
+
+    def count(self, alive):
+        out = real_count(self, alive)
+        held.append(self.held is not None)
+        return out
+
+    monkeypatch.setattr(filters._AliveRows, "__init__", capped)
+    monkeypatch.setattr(filters._AliveRows, "count", count)
+    ds = dataset_from_mapping(
+        {"source": "files", "release": "2023", "reviews": str(files["reviews"]), "protocol": "mmrec", **kcore}
+    )
+    assert_same_split(ds, tmp_path)
+    assert held[0] is False and held[-1] is (held_rows > 0)  # both ways were taken
+
+
 REAL = [
     ("2018-AMAZON_FASHION/AMAZON_FASHION_5.json.gz", "2018", None),
     ("2018-All_Beauty/All_Beauty_5.json.gz", "2018", None),
