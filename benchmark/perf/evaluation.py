@@ -142,6 +142,12 @@ def make_problem_ids(n_users: int, n_items: int, dim: int, seed: int = 0, per_us
     key = np.unique(users * n_items + items)  # sorted by user, then item
     users, items = key // n_items, key % n_items
     part = np.where(rng.random(len(users)) < 0.8, 0, np.where(rng.random(len(users)) < 0.5, 1, 2))
+    # every user gets a test item (its first pair when the draws gave none), so the N users asked
+    # for are the N users evaluated
+    first = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+    has_test = np.zeros(n_users, dtype=bool)
+    has_test[users[part == 2]] = True
+    part[first[~has_test[users[first]]]] = 2
     frames = {
         name: pd.DataFrame(
             {

@@ -262,3 +262,14 @@ def test_perf_script_small_runs_and_agrees_with_peers(capsys):
     assert out["n_users"] > 0
     # same top-K, same numbers: RecBole (MAP aside, see the script) and ranx agree with us
     assert out["diff_recbole"] < 1e-9 and out["diff_ranx"] < 1e-9 and out["diff_self"] < 1e-12
+
+
+def test_perf_scaling_problem_evaluates_every_user_asked_for():
+    """The scaling lines are read as "N users": every generated user has a test item."""
+    from benchmark.perf.evaluation import make_problem_ids, run_floor, run_ours
+
+    split, U, V = make_problem_ids(500, 300, 8, seed=3, per_user=4)
+    assert split.test["user_id"].nunique() == 500
+    t_ours, res = run_ours(split, U, V, (10, 20), 128)
+    assert res.n_users == 500 and res.n_excluded == 0
+    assert t_ours > 0 and run_floor(split, U, V, 20, 128) > 0
