@@ -12,6 +12,7 @@ reports; the rule of each (ties, order) is the in-memory one, restated where it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -162,33 +163,33 @@ class _AliveRows:
     def count(self, alive: dict[str, np.ndarray]) -> tuple[int, dict[str, np.ndarray]]:
         """Rows alive under ``alive`` (flags per user / item code) and their counts per code."""
         n_u, n_i = len(alive["u"]), len(alive["i"])
-        if self.held is not None:
-            u, i = self.held
-            keep = alive["u"][u] & alive["i"][i]
-            self.held = u, i = u[keep], i[keep]
-            return len(u), {"u": np.bincount(u, minlength=n_u), "i": np.bincount(i, minlength=n_i)}
         counts = {"u": np.zeros(n_u, dtype=np.int64), "i": np.zeros(n_i, dtype=np.int64)}
         # int32 codes halve the held memory; ids beyond int32 (2^31 users) are never held
-        keep_parts: list[tuple[np.ndarray, np.ndarray]] | None = [] if max(n_u, n_i) < 2**31 else None
+        kept: list[tuple[np.ndarray, np.ndarray]] | None = [] if max(n_u, n_i) < 2**31 else None
         rows = 0
-        for batch in stream(self.ws, f"SELECT u, i FROM {self.src}", batch_rows=KCORE_CHUNK):
-            u = batch.column(0).to_numpy()
-            i = batch.column(1).to_numpy()
+        for u, i in [self.held] if self.held is not None else self._streamed():
             keep = alive["u"][u] & alive["i"][i]
             u, i = u[keep], i[keep]
             rows += len(u)
             counts["u"] += np.bincount(u, minlength=n_u)
             counts["i"] += np.bincount(i, minlength=n_i)
-            if keep_parts is not None and rows <= self.max_rows:
-                keep_parts.append((u.astype(np.int32), i.astype(np.int32)))
+            if kept is not None and rows <= self.max_rows:
+                kept.append((u.astype(np.int32, copy=False), i.astype(np.int32, copy=False)))
             else:
-                keep_parts = None
-        if keep_parts is not None:
-            self.held = (
-                np.concatenate([p[0] for p in keep_parts] or [np.zeros(0, np.int32)]),
-                np.concatenate([p[1] for p in keep_parts] or [np.zeros(0, np.int32)]),
-            )
+                kept = None
+        if kept is not None:
+            self.held = kept[0] if len(kept) == 1 else _joined(kept)  # one part (held rows): no copy
         return rows, counts
+
+    def _streamed(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for batch in stream(self.ws, f"SELECT u, i FROM {self.src}", batch_rows=KCORE_CHUNK):
+            yield batch.column(0).to_numpy(), batch.column(1).to_numpy()
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(u, i)`` parts as one pair of int32 arrays (empty when there are none)."""
+    empty = [np.zeros(0, np.int32)]
+    return np.concatenate([p[0] for p in parts] or empty), np.concatenate([p[1] for p in parts] or empty)
 
 
 def _iteration(it: int, before: dict[str, Any], after: dict[str, Any]) -> KcoreIteration:
