@@ -6,8 +6,9 @@ torch or transformers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from benchmark.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from vlm4rec.describers.base import Describer
@@ -28,10 +29,4 @@ _WHERE = {
 __all__ = ["Describer", "HFDescriber", "OpenAIDescriber", "PrecomputedDescriber", "PRESETS", "read_description_table"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE)
