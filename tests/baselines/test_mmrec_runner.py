@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from fixtures.killing import kill_when
 
 from benchmark.runner.config import load_config
 from benchmark.runner.pipeline import run_experiment
@@ -89,19 +88,7 @@ def test_killed_in_the_models_stage_resumes_to_the_same_results(reference, tmp_p
     # the killed fit cannot remove its temporary MMRec folder: keep it inside the test's directory
     (tmp_path / "tmp").mkdir()
     env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp_path / "tmp"))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if list((run_dir / "units").glob("*.json")):
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when(cmd, lambda: bool(list((run_dir / "units").glob("*.json"))), env=env, timeout_s=300)
     done_before = {p.stem for p in (run_dir / "units").glob("*.json")}
     assert 1 <= len(done_before) < len(FOUR)
     assert not (run_dir / "leaderboard.md").exists()

@@ -5,14 +5,12 @@ from __future__ import annotations
 import ast
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.killing import kill_when
 from fixtures.tiny_models import make_image_split
 
 from benchmark.split import Split
@@ -231,17 +229,11 @@ def test_killed_describe_resumes_exactly_once(tmp_path, tiny_llava_dir):
     ]
     code = f"import sys; from benchmark.cli import main; sys.exit(main({argv!r}))"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def n_lines() -> int:
         return sum(p.read_bytes().count(b"\n") for p in cache.glob("*/shard-*.jsonl"))
 
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and n_lines() < 1:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the describe run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when([sys.executable, "-c", code], lambda: n_lines() >= 1, env=env, timeout_s=120)
     done_at_kill = n_lines()
     assert 1 <= done_at_kill < n_items
     # resume in-process with the same flags

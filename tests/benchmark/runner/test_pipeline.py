@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from fixtures.killing import kill_when
 
 import benchmark
 from benchmark.cli import main as cli_main
@@ -210,19 +209,7 @@ def test_killed_run_resumes_to_the_same_leaderboard(first_run, tmp_path):
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "benchmark.cli", "-q", "run", str(cfg), "--run-dir", str(run_dir), "--logger", "none"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if list((run_dir / "units").glob("*.json")):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when(cmd, lambda: bool(list((run_dir / "units").glob("*.json"))), env=env, timeout_s=240, poll_s=0.05)
     done_before = {p.stem for p in (run_dir / "units").glob("*.json")}
     assert 1 <= len(done_before) < 6
     assert not (run_dir / "leaderboard.md").exists()
