@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+# the feature file names written into the working dataset folder (the MMRec config points at them) are the
+# ones `export_mmrec` writes
+from benchmark.data.interop import MMREC_FEATURE_FILES as FEATURE_FILES
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
 
-#: file names written into the working dataset folder (the MMRec config points at them)
-FEATURE_FILES = {"image": "image_feat.npy", "text": "text_feat.npy"}
 USER_GRAPH_FILE = "user_graph_dict.npy"
 #: neighbours kept per user, as in MMRec's DualGNN preprocessing script
 USER_GRAPH_TOP = 200
