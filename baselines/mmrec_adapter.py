@@ -375,17 +375,18 @@ class MMRecRecommender(BaseRecommender):
 
     def describe(self) -> dict[str, Any]:
         """Class, parameters, trainer settings, MMRec's resolved settings and the selection outcome."""
-        return {
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "params": dict(self.params),
-            "train": self.train_config.to_dict(),
-            "mmrec": {**self.mmrec_info, "settings": _jsonable(self.mmrec_settings)},
-            "best_epoch": self.best_epoch,
-            "best_valid": self.best_value,
-            "valid_history": self.valid_history,
-            "loss_history": self.loss_history,
-            "stopped_on_nan": self.stopped_on_nan,
-        }
+        out = super().describe()
+        out.update(
+            {
+                "mmrec": {**self.mmrec_info, "settings": _jsonable(self.mmrec_settings)},
+                "best_epoch": self.best_epoch,
+                "best_valid": self.best_value,
+                "valid_history": self.valid_history,
+                "loss_history": self.loss_history,
+                "stopped_on_nan": self.stopped_on_nan,
+            }
+        )
+        return out
 
 
 # ---------------------------------------------------------------------------------- helpers
