@@ -27,7 +27,6 @@ are our dense ids). Trainer settings: :class:`~benchmark.train_config.TrainConfi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import logging
 import shutil
@@ -46,6 +45,7 @@ from baselines.mmrec_loop import BestState, build_optimizer, train_epoch
 from baselines.mmrec_memory import check_memory
 from benchmark.errors import ConfigError
 from benchmark.features import ItemFeatures
+from benchmark.io import sha256_file
 from benchmark.recommender import BaseRecommender, ValidationListener
 from benchmark.registry import register_model
 from benchmark.split import Split
@@ -262,7 +262,7 @@ class MMRecRecommender(BaseRecommender):
             self.mmrec_info = {
                 "src": str(src),
                 "model_file": str(source),
-                "model_file_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+                "model_file_sha256": sha256_file(source),
                 "v_feat": roles["image"],
                 "t_feat": roles["text"],
             }
