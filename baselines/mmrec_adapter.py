@@ -31,7 +31,6 @@ import inspect
 import logging
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -148,7 +147,6 @@ class MMRecRecommender(BaseRecommender):
         self.best_epoch: int | None = None
         self.valid_history: list[dict[str, float]] = []
         self.loss_history: list[dict[str, float]] = []
-        self.epoch_times: list[float] = []
         self.stopped_on_nan: int | None = None
         self._logger: Any = None
         self._validation_listener: ValidationListener | None = None
@@ -295,14 +293,12 @@ class MMRecRecommender(BaseRecommender):
         trains = config["req_training"] is not False  # ItemKNNCBF has nothing to train
         epochs = tc.max_epochs if trains else 1
         best, bad = BestState(model), 0
-        self.valid_history, self.loss_history, self.epoch_times, self.stopped_on_nan = [], [], [], None
+        self.valid_history, self.loss_history, self.stopped_on_nan = [], [], None
         for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
             progress = name if tc.enable_progress_bar else None
             loss = train_epoch(model, loader, optimizer, config["clip_grad_norm"], progress) if trains else 0.0
             if trains:
                 scheduler.step()
-            self.epoch_times.append(time.perf_counter() - t0)
             if loss != loss:  # NaN
                 self.stopped_on_nan = epoch
                 log.warning("MMRec %s: training loss is NaN at epoch %d; stopping", name, epoch)
@@ -417,6 +413,5 @@ def _named(model: str) -> type[MMRecRecommender]:
 
 
 register_model("mmrec")(MMRecRecommender)
-NAMED: dict[str, type[MMRecRecommender]] = {}
 for _model in MMREC_MODELS:
-    NAMED[_model] = register_model(f"mmrec-{_model.lower()}")(_named(_model))
+    register_model(f"mmrec-{_model.lower()}")(_named(_model))
