@@ -114,9 +114,11 @@ def search_space(model: str, src: str | Path | None = None) -> dict[str, list[An
     """
     root = locate_mmrec(src)
     model_source(root, model)
-    settings = {**read_yaml(root / "configs" / "overall.yaml"), **model_yaml(root, model)}
+    overall = read_yaml(root / "configs" / "overall.yaml")
+    own = model_yaml(root, model)
+    settings = {**overall, **own}
     space: dict[str, list[Any]] = {}
-    for key in grid_keys(model_yaml(root, model)):
+    for key in grid_keys(own):
         values = settings.get(key)
         values = list(values) if isinstance(values, list) else [values]
         space[f"train.{TRAIN_KEYS[key]}" if key in TRAIN_KEYS else key] = values
