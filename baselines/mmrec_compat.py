@@ -277,8 +277,7 @@ def _alias_models_common(src: Path) -> None:
 
 def model_class(src: Path, model: str) -> type:
     """MMRec's model class ``model`` (e.g. ``"FREEDOM"``), refusing clearly when a dependency is missing."""
-    model_source(src, model)
-    check_requirements(src, model)
+    check_requirements(src, model)  # its first step: model_source, refusing an unknown model
     try:
         mod = import_mmrec(src, f"models.{model.lower()}")
     except ModuleNotFoundError as exc:
