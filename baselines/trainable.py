@@ -64,11 +64,19 @@ STEPS_PER_CALL = 64
 
 
 class _ValidationSelection(pl.Callback):
-    """Evaluates on ``split.valid`` every ``every`` epochs, keeps the best state, stops early."""
+    """Evaluates on ``split.valid`` every ``every`` epochs, keeps the best state, stops early, and
+    hands each check to ``listener`` (a search's pruner), which may raise to stop the fit."""
 
-    def __init__(self, split: Split, train: TrainConfig, exchange: Path | None = None) -> None:
+    def __init__(
+        self,
+        split: Split,
+        train: TrainConfig,
+        timer: _EpochTimer,
+        exchange: Path | None = None,
+        listener: ValidationListener | None = None,
+    ) -> None:
         self.split, self.metric, self.k = split, train.metric, int(train.eval_k)
-        self.exchange = exchange
+        self.timer, self.exchange, self.listener = timer, exchange, listener
         self.every, self.patience, self.eval_batch_size = train.eval_every, train.patience, train.eval_batch_size
         self.key = f"{self.metric}@{self.k}"
         self.best_value = -float("inf")
@@ -99,22 +107,23 @@ class _ValidationSelection(pl.Callback):
                     self.best_epoch,
                 )
                 trainer.should_stop = True
+        if self.listener is not None:
+            self.listener(epoch, float(value))
 
     def on_train_end(self, trainer: pl.Trainer, module: TrainableRecommender) -> None:
         """Rank 0 of a DDP run leaves the outcome where the launching process finds it (with
         ``ddp_spawn``/``ddp_fork`` this callback ran in a child process)."""
         if self.exchange is not None and trainer.world_size > 1 and trainer.global_rank == 0:
-            timer = next((c for c in trainer.callbacks if isinstance(c, _EpochTimer)), None)  # type: ignore[attr-defined]
             outcome = {
                 "best_state": self.best_state,
                 "best_value": self.best_value,
                 "best_epoch": self.best_epoch,
                 "history": self.history,
-                "epoch_times": timer.times if timer is not None else [],
+                "epoch_times": self.timer.times,
             }
             torch.save(outcome, self.exchange / "outcome.pt")
 
-    def load_outcome(self, timer: _EpochTimer) -> None:
+    def load_outcome(self) -> None:
         """The outcome rank 0 saved (when this process did not run the training itself)."""
         path = self.exchange / "outcome.pt" if self.exchange is not None else None
         if self.best_state is not None or path is None or not path.exists():
@@ -125,22 +134,7 @@ class _ValidationSelection(pl.Callback):
             outcome["best_value"],
             outcome["best_epoch"],
         )
-        self.history, timer.times = outcome["history"], outcome["epoch_times"]
-
-
-class _ReportChecks(pl.Callback):
-    """Hands each new validation check of ``selection`` to a listener (a search's pruner); runs
-    after :class:`_ValidationSelection` in the callback list, so the check it reports is this
-    epoch's. The listener may raise to stop the fit."""
-
-    def __init__(self, selection: _ValidationSelection, listener: ValidationListener) -> None:
-        self.selection, self.listener = selection, listener
-        self.reported = 0
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        for check in self.selection.history[self.reported :]:
-            self.listener(int(check["epoch"]), float(check[self.selection.key]))
-        self.reported = len(self.selection.history)
+        self.history, self.timer.times = outcome["history"], outcome["epoch_times"]
 
 
 class _EpochTimer(pl.Callback):
@@ -221,18 +215,15 @@ class TrainableRecommender(ModelParams, pl.LightningModule):
             split, batch_size=t.batch_size, seed=self.params["seed"], steps_per_item=STEPS_PER_CALL
         )
         exchange = Path(tempfile.mkdtemp(prefix="trainable-fit-"))
-        selection = _ValidationSelection(split, t, exchange)
         timer = _EpochTimer()
+        selection = _ValidationSelection(split, t, timer, exchange, self._validation_listener)
         try:
-            callbacks: list[pl.Callback] = [timer, selection]
-            if self._validation_listener is not None:
-                callbacks.append(_ReportChecks(selection, self._validation_listener))
-            trainer = self.lightning_trainer(callbacks)
+            trainer = self.lightning_trainer([timer, selection])
             with warnings.catch_warnings():
                 # our IterableDataset yields whole batches in one process; its __len__ is exact
                 warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
                 trainer.fit(self, datamodule=data)
-            selection.load_outcome(timer)
+            selection.load_outcome()
         finally:
             shutil.rmtree(exchange, ignore_errors=True)
         if selection.best_state is None:  # pragma: no cover - every run evaluates at its last epoch
