@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.cli.evaluate_beyond import BeyondInputs, beyond_values
+from benchmark.data.read_report import ReadReport
 from benchmark.errors import BadInputError, CliError
 from benchmark.evaluation import metrics as M
 from benchmark.evaluation.metrics import MetricSpec
@@ -197,11 +198,13 @@ def _evaluate_runs(
     run_paths: dict[str, Path],
     specs: list[MetricSpec],
     strict: bool,
-    ties: str = TIE_RULES[0],
-    args: argparse.Namespace | None = None,
+    ties: str,
+    args: argparse.Namespace,
 ) -> _Evaluated:
     """Read the qrels, then read, re-rank and score each run (bad lines raise unless not ``strict``);
-    beyond-accuracy metrics read ``args.train`` / ``args.item_features``."""
+    beyond-accuracy metrics read ``args.train`` / ``args.item_features``. Each run file is read
+    once: all of them first when a beyond-accuracy metric needs their items for the shared
+    catalogue, else each just before it is scored."""
     from benchmark.cli.evaluate_beyond import beyond_inputs
     from benchmark.evaluation.trec import read_qrels, read_run, relevant_from_qrels
 
@@ -215,31 +218,34 @@ def _evaluate_runs(
     if done.n_excluded:
         log.info("%d qrels users have no relevant item and are excluded", done.n_excluded)
     beyond = None
-    if args is not None and any(s.name not in M.METRICS for s in specs):
-        beyond = beyond_inputs(args, specs, qrels, [read_run(p, strict=strict)[0] for p in run_paths.values()])
+    read: dict[str, tuple[pd.DataFrame, ReadReport]] = {}
+    if any(s.name not in M.METRICS for s in specs):
+        read = {name: read_run(path, strict=strict) for name, path in run_paths.items()}
+        beyond = beyond_inputs(args, specs, qrels, [frame for frame, _ in read.values()])
     for name, path in run_paths.items():
-        _evaluate_run(name, path, relevant, specs, strict, done, ties, beyond)
+        frame, rrep = read.pop(name) if name in read else read_run(path, strict=strict)
+        _evaluate_run(name, frame, rrep, relevant, specs, done, ties, beyond)
     return done
 
 
 def _evaluate_run(
     name: str,
-    path: Path,
+    frame: pd.DataFrame,
+    rrep: ReadReport,
     relevant: pd.DataFrame,
     specs: list[MetricSpec],
-    strict: bool,
     done: _Evaluated,
-    ties: str = TIE_RULES[0],
-    beyond: BeyondInputs | None = None,
+    ties: str,
+    beyond: BeyondInputs | None,
 ) -> None:
-    """Score one run file into ``done`` (per-user table, means, missing users, skipped lines)."""
+    """Score one run read by :func:`~benchmark.evaluation.trec.read_run` (``frame`` and its report
+    ``rrep``) into ``done`` (per-user table, means, missing users, skipped lines)."""
     from benchmark.evaluation.evaluator import evaluate_topk
-    from benchmark.evaluation.trec import rank_run, read_run
+    from benchmark.evaluation.trec import rank_run
 
     names = [n for n in dict.fromkeys(s.name for s in specs) if n in M.METRICS] or ["recall"]
     ks = sorted({s.k for s in specs})
     labels = [s.label for s in specs if s.name not in M.RUN_METRICS]
-    frame, rrep = read_run(path, strict=strict)
     rrep.log_summary(log)
     done.skipped[name] = rrep.n_problems
     ranked = rank_run(frame, ties=ties)
