@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from benchmark.report.captions import significance
+from benchmark.report.captions import seed_std, significance
 from benchmark.report.labels import (
     CORRECTION_NAMES,
-    is_finite,
     latex_escape,
     md_escape,
     metric_label,
     row_test_phrase,
 )
+from benchmark.report.tables import rank_marks
 
 if TYPE_CHECKING:
     from benchmark.runner.multidataset import MultiTable
@@ -47,7 +47,11 @@ def render_multi(table: MultiTable, fmt: str = "md", *, digits: int = 4, extra: 
         return _json(table, extra)
     if fmt == "csv":
         return _csv(table, sig)
-    marks = _rank_marks(table, digits)
+    marks = {  # each dataset's columns marked as in a one-split leaderboard
+        (m, d, c): mark
+        for d in table.datasets
+        for (m, c), mark in rank_marks(table.means[d], list(table.means[d]), table.metrics, digits).items()
+    }
     ranks = column_mean_ranks(table)
     cells = {
         (m, d, c): _cell(table, m, d, c, marks.get((m, d, c)), sig.get((d, m, c), 0), digits, fmt)
@@ -82,32 +86,11 @@ def _markers(table: MultiTable) -> dict[tuple[str, str, str], int]:
     return out
 
 
-def _rank_marks(table: MultiTable, digits: int) -> dict[tuple[str, str, str], str]:
-    marks: dict[tuple[str, str, str], str] = {}
-    for d in table.datasets:
-        for c in table.metrics:
-            shown = {m: round(v[c], digits) for m, v in table.means[d].items() if is_finite(v[c])}
-            levels = sorted(set(shown.values()), reverse=True)
-            for m, v in shown.items():
-                if v == levels[0]:
-                    marks[(m, d, c)] = "best"
-                elif len(levels) > 1 and v == levels[1]:
-                    marks[(m, d, c)] = "second"
-    return marks
-
-
-def _std(table: MultiTable, m: str, d: str, c: str) -> float | None:
-    s = table.spread.get(d, {}).get(m, {}).get(c, {})
-    n = s.get("n_seeds", 1) if isinstance(s, dict) else 1
-    std = s.get("std") if isinstance(s, dict) else None
-    return float(std) if n and n > 1 and std is not None and is_finite(std) else None
-
-
 def _cell(table: MultiTable, m: str, d: str, c: str, mark: str | None, direction: int, digits: int, fmt: str) -> str:
     if m not in table.means[d]:
         return MISSING if fmt == "md" else "--"
     text = f"{table.means[d][m][c]:.{digits}f}"
-    std = _std(table, m, d, c)
+    std = seed_std(table.spread.get(d), m, c)
     if fmt == "md":
         text = f"**{text}**" if mark == "best" else f"<u>{text}</u>" if mark == "second" else text
         return text + (f" ± {std:.{digits}f}" if std is not None else "") + {1: "▲", -1: "▼"}.get(direction, "")
@@ -134,7 +117,12 @@ def caption(table: MultiTable, fmt: str) -> str:
     if table.no_baseline:
         parts.append(esc(f"No markers on {', '.join(table.no_baseline)}: the baseline has no results there."))
     parts.append("Best in bold, second underlined, per column.")
-    if any(_std(table, m, d, c) is not None for d in table.datasets for m in table.means[d] for c in table.metrics):
+    if any(
+        seed_std(table.spread.get(d), m, c) is not None
+        for d in table.datasets
+        for m in table.means[d]
+        for c in table.metrics
+    ):
         parts.append("± SD over training seeds.")
     parts.append(
         "Mean rank: each model's rank averaged over all shown columns (1 = best, ties averaged; only models "
@@ -204,7 +192,7 @@ def _csv(table: MultiTable, sig: dict[tuple[str, str, str], int]) -> str:
                         "dataset": d,
                         "metric": c,
                         "value": table.means[d][m][c] if present else float("nan"),
-                        "std": _std(table, m, d, c),
+                        "std": seed_std(table.spread.get(d), m, c),
                         "missing": not present,
                         "is_baseline": m == table.baseline,
                         "p_adjusted": p_adj.get((d, m, c)),

@@ -37,7 +37,7 @@ from benchmark.report.labels import (
     split_metric,
 )
 
-__all__ = ["CAPTION_KEYS", "FORMATS", "comparison_table", "leaderboard"]
+__all__ = ["CAPTION_KEYS", "FORMATS", "comparison_table", "leaderboard", "rank_marks"]
 
 CAPTION_KEYS: tuple[str, ...] = (
     "test",
@@ -109,7 +109,7 @@ def leaderboard(
     if fmt == "csv":
         return _leaderboard_csv(means, runs, cols, baseline, sig, spread, seed_flags(tests, spread, cols), costs)
 
-    marks = _rank_marks(means, runs, cols, digits)
+    marks = rank_marks(means, runs, cols, digits)
     cells = {
         (r, m): _cell(
             means[r].get(m), marks.get((r, m)), sig.get((r, m), (0, 0.0))[0], seed_std(spread, r, m), digits, fmt
@@ -132,7 +132,7 @@ def leaderboard(
     return _leaderboard_latex(runs, list(heads), cells, labels, info, heads)
 
 
-def _rank_marks(
+def rank_marks(
     means: Mapping[str, Mapping[str, float]], runs: Sequence[str], cols: Sequence[str], digits: int
 ) -> dict[tuple[str, str], str]:
     """(run, metric) → ``"best"``/``"second"``, per column on the printed values (rounded to
