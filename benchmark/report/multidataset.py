@@ -42,9 +42,9 @@ def render_multi(table: MultiTable, fmt: str = "md", *, digits: int = 4, extra: 
     """The table in ``fmt``; ``extra`` (e.g. a Friedman result) is added to the json output."""
     if fmt not in MULTI_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; allowed: {', '.join(MULTI_FORMATS)}")
-    sig = _markers(table)
     if fmt == "json":
         return _json(table, extra)
+    sig = _markers(table)
     if fmt == "csv":
         return _csv(table, sig)
     marks = {  # each dataset's columns marked as in a one-split leaderboard
