@@ -168,14 +168,12 @@ def _render(
     metrics: list[str],
     baseline: str,
     fp: str,
-    costs: dict[str, Any] | None = None,
-    notes: LeaderboardNotes | None = None,
+    costs: dict[str, Any] | None,
+    notes: LeaderboardNotes,
 ) -> str:
     import json
 
-    from benchmark.report import notes as note_text
-    from benchmark.report.notes import LeaderboardNotes
-    from benchmark.report.tables import leaderboard
+    from benchmark.report.notes import leaderboard_with_notes
     from benchmark.stats import compare, family_record
 
     frames, seeds, spread = seeded
@@ -214,19 +212,14 @@ def _render(
         "n_users": n_users,
         "fingerprint": fp[:12],
     }
-    notes = notes or LeaderboardNotes()
-    note = note_text.caption_note(notes, args.format)
-    if note:
-        caption["note"] = note
-    text = leaderboard(
+    return leaderboard_with_notes(
         means,
         tests,
+        notes,
         fmt=args.format,
-        baseline=baseline,
         caption=caption,
+        baseline=baseline,
         metrics=metrics,
         spread=spread,
         costs=costs,
-        row_marks=notes.row_marks(args.format),
     )
-    return note_text.render(text, args.format, notes)

@@ -148,6 +148,32 @@ def caption_note(notes: LeaderboardNotes, fmt: str) -> str:
     return " ".join(t for t in (budget_caption(notes), latex_note(notes) if fmt == "latex" else "") if t)
 
 
+def leaderboard_with_notes(
+    means: Mapping[str, Mapping[str, float]],
+    tests: Sequence[Mapping[str, Any]],
+    notes: LeaderboardNotes,
+    *,
+    fmt: str,
+    caption: Mapping[str, Any],
+    **table: Any,
+) -> str:
+    """:func:`benchmark.report.tables.leaderboard` (``table``: its other keyword arguments) with
+    ``notes``: the :func:`caption_note` in the caption, the health marks on the rows, then
+    :func:`render` (Markdown lists, CSV columns)."""
+    from benchmark.report.tables import leaderboard
+
+    note = caption_note(notes, fmt)
+    text = leaderboard(
+        means,
+        tests,
+        fmt=fmt,
+        caption={**caption, "note": note} if note else caption,
+        row_marks=notes.row_marks(fmt),
+        **table,
+    )
+    return render(text, fmt, notes)
+
+
 def annotate_csv(text: str, notes: LeaderboardNotes) -> str:
     """The leaderboard CSV with the tuning and health columns added (by ``method``)."""
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)  # the numbers stay as written

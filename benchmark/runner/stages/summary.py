@@ -230,14 +230,11 @@ def family_description(statistics: StatisticsConfig, s: Summary) -> str:
     return f"{what} on {len(s.metrics)} metric(s): {len(s.tests)} comparisons, one {statistics.correction} correction"
 
 
-def write_leaderboards(
-    results: RunResults, s: Summary, statistics: StatisticsConfig, notes: LeaderboardNotes | None = None
-) -> None:
+def write_leaderboards(results: RunResults, s: Summary, statistics: StatisticsConfig, notes: LeaderboardNotes) -> None:
     """``leaderboard.{md,tex,csv}`` (with the tuning and health ``notes``) and, with tests, ``statistics.md``."""
-    from benchmark.report import notes as note_text
     from benchmark.report import tables
+    from benchmark.report.notes import leaderboard_with_notes
 
-    notes = notes or LeaderboardNotes()
     cfg = results.config
     caption: dict[str, Any] = {
         "title": cfg.description or cfg.experiment,
@@ -251,18 +248,10 @@ def write_leaderboards(
     if len(versions) > 1:
         caption["code_versions"] = [f"{len(keys)} unit(s) by {label}" for label, keys in versions.items()]
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        note = note_text.caption_note(notes, fmt)
-        text = tables.leaderboard(
-            s.means,
-            s.tests,
-            fmt=fmt,
-            baseline=s.baseline,
-            caption={**caption, "note": note} if note else caption,
-            metrics=s.metrics,
-            spread=s.spread,
-            row_marks=notes.row_marks(fmt),
+        text = leaderboard_with_notes(
+            s.means, s.tests, notes, fmt=fmt, caption=caption, baseline=s.baseline, metrics=s.metrics, spread=s.spread
         )
-        text = note_text.render(text, fmt, notes) + warnings_block(s.warnings, fmt)
+        text += warnings_block(s.warnings, fmt)
         with atomic_open(results.run_dir / f"leaderboard.{ext}", "w", encoding="utf-8") as fh:
             fh.write(text)
     if s.tests:
