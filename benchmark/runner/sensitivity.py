@@ -94,7 +94,7 @@ def sensitivity(
     Raises:
         BenchError: fewer than 2 shared models, a metric missing on a side, an unknown mode.
     """
-    from benchmark.stats.ranks import kendall_tau
+    from benchmark.stats.ranks import block_ranks, kendall_tau
 
     frames = []
     for side in (a, b):
@@ -113,7 +113,9 @@ def sensitivity(
         raise BenchError(f"metric(s) {bad} are not on both sides; common: {', '.join(cols)}")
     key = metric or shown[0]
     means = tuple({m: {c: float(f[m][c].mean()) for c in shown} for m in shared} for f in frames)
-    ranks = tuple(_ranks({m: mm[m][key] for m in shared}) for mm in means)
+    # each side one block: 1 = best, ties share their average rank
+    ranked = block_ranks(pd.DataFrame([{m: mm[m][key] for m in shared} for mm in means]))
+    ranks = tuple({str(m): float(v) for m, v in row.items()} for _, row in ranked.iterrows())
     tau = kendall_tau(
         {m: frames[0][m][key].to_numpy(np.float64) for m in shared},
         {m: frames[1][m][key].to_numpy(np.float64) for m in shared},
@@ -138,9 +140,3 @@ def sensitivity(
         (a.results.fingerprint, b.results.fingerprint),
         {k: v for k, v in only.items() if v},
     )
-
-
-def _ranks(values: dict[str, float]) -> dict[str, float]:
-    """1 = best, ties share their average rank."""
-    s = pd.Series(values).rank(ascending=False, method="average")
-    return {str(k): float(v) for k, v in s.items()}
