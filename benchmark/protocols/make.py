@@ -265,24 +265,35 @@ def split_mmrec(
         ucode, n_users = _codes(d["user"])
         perm = np.random.default_rng(seed).permutation(len(d))
         order = perm[np.argsort(ucode[perm], kind="stable")]
-        su = ucode[order]
         counts = np.bincount(ucode, minlength=n_users)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pos = np.arange(len(d)) - starts[su]
-        n = counts[su]
-        vt = np.floor(n * valid_test_frac).astype(np.int64)  # == int(n * 0.2) for n ≥ 0
-        train_len = np.where(n < small_user_threshold, n - 2, n - vt)
-        valid_len = np.where(n < small_user_threshold, 1, vt // 2)
-        lab_sorted = np.where(pos < train_len, TRAIN, np.where(pos < train_len + valid_len, VALID, TEST))
-        lab_sorted = np.where(n == 1, TRAIN, lab_sorted).astype(np.int8)
-        lab = np.empty(len(d), dtype=np.int8)
-        lab[order] = lab_sorted
+        lab = _sized_labels(ucode, counts, order, valid_test_frac, small_user_threshold)
         stats["single_row_users"] = int((counts == 1).sum())
         stats["two_row_users_without_train"] = int((counts == 2).sum()) if small_user_threshold > 2 else 0
         return np.ones(len(d), dtype=bool), lab
 
     _, labels, used = _on_pairs(df, recipe)
     return labels, used, {"valid_test_frac": valid_test_frac, "small_user_threshold": small_user_threshold}, stats
+
+
+def _sized_labels(
+    ucode: np.ndarray, counts: np.ndarray, order: np.ndarray, valid_test_frac: float, small_user_threshold: int
+) -> np.ndarray:
+    """Labels with mmrec's part sizes (shared by ``mmrec`` and ``user-time``): ``order`` lists
+    the rows grouped by user code, ascending, each user's rows in the order they are cut in;
+    ``counts[u]`` is user u's number of rows. A user's first ``n − vt`` rows train, the next
+    ``vt // 2`` valid, the rest test (``vt = int(n · frac)``); n < threshold gives n−2 / 1 / 1;
+    a single row trains."""
+    su = ucode[order]
+    pos = np.arange(len(ucode)) - (np.cumsum(counts) - counts)[su]  # a row's place among its user's rows
+    n = counts[su]
+    vt = np.floor(n * valid_test_frac).astype(np.int64)  # == int(n * 0.2) for n ≥ 0
+    train_len = np.where(n < small_user_threshold, n - 2, n - vt)
+    valid_len = np.where(n < small_user_threshold, 1, vt // 2)
+    lab_sorted = np.where(pos < train_len, TRAIN, np.where(pos < train_len + valid_len, VALID, TEST))
+    lab_sorted = np.where(n == 1, TRAIN, lab_sorted).astype(np.int8)
+    labels = np.empty(len(ucode), dtype=np.int8)
+    labels[order] = lab_sorted
+    return labels
 
 
 def split_loo(df: pd.DataFrame, seed: int = PAPER_SEED) -> _Result:
@@ -332,16 +343,7 @@ def split_user_time(
     icode, _ = pd.factorize(df["item"], sort=True)  # sorted uniques: code order == item id order
     order = np.lexsort((icode, df["timestamp"].to_numpy(dtype=np.int64), ucode))
     counts = np.bincount(ucode, minlength=n_users)
-    su = ucode[order]
-    pos = np.arange(len(df)) - (np.cumsum(counts) - counts)[su]
-    n = counts[su]
-    vt = np.floor(n * valid_test_frac).astype(np.int64)
-    train_len = np.where(n < small_user_threshold, n - 2, n - vt)
-    valid_len = np.where(n < small_user_threshold, 1, vt // 2)
-    lab_sorted = np.where(pos < train_len, TRAIN, np.where(pos < train_len + valid_len, VALID, TEST))
-    lab_sorted = np.where(n == 1, TRAIN, lab_sorted).astype(np.int8)
-    labels = np.empty(len(df), dtype=np.int8)
-    labels[order] = lab_sorted
+    labels = _sized_labels(ucode, counts, order, valid_test_frac, small_user_threshold)
     recorded = {
         "valid_test_frac": valid_test_frac,
         "small_user_threshold": small_user_threshold,

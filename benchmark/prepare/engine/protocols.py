@@ -185,23 +185,34 @@ def _mmrec(
         two = int(ws.scalar(f"SELECT count(*) FROM {counts} WHERE n = 2"))
         stats["two_row_users_without_train"] = two if small_user_threshold > 2 else 0
         ordered = f"(SELECT pos, u, row_number() OVER (ORDER BY pos) - 1 AS ord FROM {d})"
-        ranked = (
-            "(SELECT *, floor(n::DOUBLE * ?::DOUBLE)::BIGINT AS vt FROM (SELECT pos, row_number() OVER "
-            f"(PARTITION BY u ORDER BY t) - 1 AS p, count(*) OVER (PARTITION BY u) AS n FROM {ordered} "
-            "JOIN mmrec_shuffle USING (ord)))"
-        )
-        train_len = "CASE WHEN n < ? THEN n - 2 ELSE n - vt END"
-        valid_len = "CASE WHEN n < ? THEN 1 ELSE vt // 2 END"
-        ws.sql(
-            "CREATE OR REPLACE TABLE mmrec_labels AS SELECT pos, (CASE WHEN n = 1 OR p < tl THEN 0 "
-            "WHEN p < tl + vl THEN 1 ELSE 2 END)::TINYINT AS label FROM "
-            f"(SELECT pos, p, n, {train_len} AS tl, {valid_len} AS vl FROM {ranked})",
-            [small_user_threshold, small_user_threshold, valid_test_frac],
-        )
+        shuffled = f"(SELECT * FROM {ordered} JOIN mmrec_shuffle USING (ord))"
+        _sized_labels(ws, "mmrec_labels", shuffled, "t", "pos", valid_test_frac, small_user_threshold)
         return "mmrec_labels"
 
     on_pairs(ws, src, recipe)
     return {"valid_test_frac": valid_test_frac, "small_user_threshold": small_user_threshold}, stats
+
+
+def _sized_labels(
+    ws: Workspace, dst: str, src: str, order: str, columns: str, valid_test_frac: float, small_user_threshold: int
+) -> None:
+    """Table ``dst``: ``columns`` of ``src`` and a ``label`` with mmrec's part sizes (shared by
+    ``mmrec`` and ``user-time``; :func:`benchmark.protocols.make._sized_labels`): each user's
+    rows in ``order`` (no ties), the first n - vt train, the next vt // 2 valid, the rest test
+    (vt = floor(n · frac)); n < threshold gives n - 2 / 1 / 1; a single row trains."""
+    ranked = (
+        "(SELECT *, floor(n::DOUBLE * ?::DOUBLE)::BIGINT AS vt FROM (SELECT *, row_number() OVER "
+        f"(PARTITION BY u ORDER BY {order}) - 1 AS p, count(*) OVER (PARTITION BY u) AS n FROM {src}))"
+    )
+    sized = (
+        "(SELECT *, CASE WHEN n < ? THEN n - 2 ELSE n - vt END AS tl, CASE WHEN n < ? THEN 1 ELSE vt // 2 END AS vl "
+        f"FROM {ranked})"
+    )
+    ws.sql(
+        f"CREATE OR REPLACE TABLE {dst} AS SELECT {columns}, (CASE WHEN n = 1 OR p < tl THEN 0 "
+        f"WHEN p < tl + vl THEN 1 ELSE 2 END)::TINYINT AS label FROM {sized}",
+        [small_user_threshold, small_user_threshold, valid_test_frac],
+    )
 
 
 def _loo(ws: Workspace, src: str, seed: int) -> _Result:
@@ -227,19 +238,8 @@ def _user_time(
     single row trains."""
     refuse_repeats(ws, src, "user-time")
     check_mmrec_params(valid_test_frac, small_user_threshold)
-    ranked = (
-        "(SELECT *, floor(n::DOUBLE * ?::DOUBLE)::BIGINT AS vt FROM (SELECT *, row_number() OVER "
-        f"(PARTITION BY u ORDER BY timestamp, i) - 1 AS p, count(*) OVER (PARTITION BY u) AS n FROM {src}))"
-    )
-    sized = (
-        "(SELECT *, CASE WHEN n < ? THEN n - 2 ELSE n - vt END AS tl, CASE WHEN n < ? THEN 1 ELSE vt // 2 END AS vl "
-        f"FROM {ranked})"
-    )
-    ws.sql(
-        "CREATE OR REPLACE TABLE used AS SELECT pos, u, i, rating, timestamp, (CASE WHEN n = 1 OR p < tl THEN 0 "
-        f"WHEN p < tl + vl THEN 1 ELSE 2 END)::TINYINT AS label FROM {sized}",
-        [small_user_threshold, small_user_threshold, valid_test_frac],
-    )
+    columns = "pos, u, i, rating, timestamp"
+    _sized_labels(ws, "used", src, "timestamp, i", columns, valid_test_frac, small_user_threshold)
     single = int(ws.scalar(f"SELECT count(*) FROM (SELECT u FROM {src} GROUP BY u HAVING count(*) = 1)"))
     recorded = {
         "valid_test_frac": valid_test_frac,
