@@ -135,11 +135,27 @@ def split_record(
 
 
 # ------------------------------------------------------------------------------- protocols
-def check_paper_params(min_user_ratings: Any, holdout_frac: Any, test_frac_of_holdout: Any) -> None:
+def paper_params(
+    min_user_ratings: Any, holdout_frac: Any, test_frac_of_holdout: Any, repeats: Any, ids: Any
+) -> dict[str, Any]:
+    """Check ``paper``'s parameters (ValueError naming the bad one) and return what its split
+    records — shared by :func:`split_paper` and the out-of-core engine's twin."""
+    if repeats not in PAPER_REPEATS:
+        raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
+    if ids not in PAPER_IDS:
+        raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
     check_frac("holdout_frac", holdout_frac)
     check_frac("test_frac_of_holdout", test_frac_of_holdout)
     if min_user_ratings < 0:
         raise ValueError(f"min_user_ratings must be >= 0; got {min_user_ratings}")
+    params: dict[str, Any] = {
+        "min_user_ratings": min_user_ratings,
+        "holdout_frac": holdout_frac,
+        "test_frac_of_holdout": test_frac_of_holdout,
+    }
+    # recorded only when not the default, so splits made before these options keep their fingerprint
+    params.update({k: v for k, v, d in (("repeats", repeats, "per-pair"), ("ids", ids, "sorted")) if v != d})
+    return params
 
 
 def split_paper(
@@ -176,11 +192,7 @@ def split_paper(
     order of first appearance, and the same, with a fresh generator, for the items.
     Non-default values are recorded in the split's params.
     """
-    if repeats not in PAPER_REPEATS:
-        raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
-    if ids not in PAPER_IDS:
-        raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
-    check_paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout)
+    params = paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout, repeats, ids)
 
     def recipe(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         ucount = d.groupby("user", sort=False)["user"].transform("size").to_numpy()
@@ -200,13 +212,6 @@ def split_paper(
     else:
         keep, labels, used = _on_pairs(df, recipe)
     n_dropped_users = int(df.loc[~keep, "user"].nunique())
-    params: dict[str, Any] = {
-        "min_user_ratings": min_user_ratings,
-        "holdout_frac": holdout_frac,
-        "test_frac_of_holdout": test_frac_of_holdout,
-    }
-    # recorded only when not the default, so splits made before these options keep their fingerprint
-    params.update({k: v for k, v, d in (("repeats", repeats, "per-pair"), ("ids", ids, "sorted")) if v != d})
     stats = {"users_below_min_ratings": n_dropped_users, "rows_below_min_ratings": int((~keep).sum())}
     if repeats == "per-row":
         stats["pairs_in_two_parts"] = _pairs_in_two_parts(used, labels)

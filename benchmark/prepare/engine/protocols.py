@@ -20,12 +20,10 @@ import pyarrow as pa
 from benchmark.prepare.engine.filters import n_rows
 from benchmark.prepare.engine.workspace import Workspace, stream
 from benchmark.protocols.make import (
-    PAPER_IDS,
-    PAPER_REPEATS,
     check_mmrec_params,
-    check_paper_params,
     check_split_call,
     global_time_cuts,
+    paper_params,
     repeats_error,
 )
 
@@ -111,11 +109,7 @@ def _paper(
     is test, the rest valid. ``repeats: per-row`` runs it on every row (a pair may straddle
     parts: counted); ``ids: permuted`` is applied when the dense ids are given
     (:func:`benchmark.prepare.engine.output.assign_dense_ids`)."""
-    if repeats not in PAPER_REPEATS:
-        raise ValueError(f"repeats {repeats!r} is not allowed; allowed: {', '.join(PAPER_REPEATS)}")
-    if ids not in PAPER_IDS:
-        raise ValueError(f"ids {ids!r} is not allowed; allowed: {', '.join(PAPER_IDS)}")
-    check_paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout)
+    params = paper_params(min_user_ratings, holdout_frac, test_frac_of_holdout, repeats, ids)
 
     def recipe(d: str) -> str:
         ws.sql(
@@ -153,13 +147,6 @@ def _paper(
         stats["pairs_in_two_parts"] = int(
             ws.scalar("SELECT count(*) FROM (SELECT u, i FROM used GROUP BY u, i HAVING count(DISTINCT label) > 1)")
         )
-    params: dict[str, Any] = {
-        "min_user_ratings": min_user_ratings,
-        "holdout_frac": holdout_frac,
-        "test_frac_of_holdout": test_frac_of_holdout,
-    }
-    # recorded only when not the default (as the in-memory protocol does)
-    params.update({k: v for k, v, d in (("repeats", repeats, "per-pair"), ("ids", ids, "sorted")) if v != d})
     return params, stats
 
 
