@@ -200,18 +200,27 @@ def _below_k(codes: np.ndarray, n: int, k: int) -> int:
     return int(((counts > 0) & (counts < k)).sum())
 
 
+def image_items(catalogue: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
+    """The catalogue's distinct item ids (as strings, in order of first appearance) and those
+    with a non-null, non-blank ``image_url`` — the image filter's rule, shared by
+    :func:`filter_items_with_image` and the out-of-core engine. ValueError when the catalogue
+    lacks the ``item`` or ``image_url`` column."""
+    if "item" not in catalogue.columns or "image_url" not in catalogue.columns:
+        raise ValueError(f"image filter needs catalogue columns item and image_url; has {list(catalogue.columns)}")
+    url = catalogue["image_url"]
+    has = url.notna() & url.astype(str).str.strip().ne("")
+    known = pd.Index(catalogue["item"].astype(str).unique())
+    with_image = pd.Index(catalogue.loc[has.to_numpy(), "item"].astype(str).unique())
+    return known, with_image
+
+
 def filter_items_with_image(df: pd.DataFrame, catalogue: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Keep interactions whose item has a non-null, non-empty ``image_url`` in ``catalogue``.
 
     Items missing from the catalogue count as having no image. Returns the kept rows (input
     order) and counts: ``rows_removed``, ``items_removed``, ``items_without_meta``.
     """
-    if "item" not in catalogue.columns or "image_url" not in catalogue.columns:
-        raise ValueError(f"image filter needs catalogue columns item and image_url; has {list(catalogue.columns)}")
-    url = catalogue["image_url"]
-    has = url.notna() & url.astype(str).str.strip().ne("")
-    with_image = pd.Index(catalogue.loc[has.to_numpy(), "item"].astype(str).unique())
-    known = pd.Index(catalogue["item"].astype(str).unique())
+    known, with_image = image_items(catalogue)
     items = df["item"].astype(str)
     keep = items.isin(with_image).to_numpy()
     removed_items = pd.unique(items[~keep].to_numpy())

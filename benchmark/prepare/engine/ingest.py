@@ -19,6 +19,7 @@ import pyarrow as pa
 from benchmark.data.chunks import ParquetSink
 from benchmark.data.read_report import Plausibility, ReadReport
 from benchmark.data.window import DateWindow
+from benchmark.filtering import image_items
 from benchmark.prepare.engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -72,18 +73,15 @@ def encode(ws: Workspace, chunks: Path) -> None:
 
 def register_catalogue(ws: Workspace, catalogue: pd.DataFrame | None) -> None:
     """Tables ``cat_items(i)`` (items the catalogue knows) and ``img_items(i)`` (those with a
-    non-blank ``image_url``, the rule of :func:`benchmark.filtering.filter_items_with_image`)."""
+    non-blank ``image_url``: :func:`benchmark.filtering.image_items`)."""
+    known: pd.Index
+    with_image: pd.Index
     if catalogue is None:
-        known = with_image = pd.Series([], dtype=object)
+        known = with_image = pd.Index([], dtype=object)
     else:
-        if "item" not in catalogue.columns or "image_url" not in catalogue.columns:
-            raise ValueError(f"image filter needs catalogue columns item and image_url; has {list(catalogue.columns)}")
-        url = catalogue["image_url"]
-        has = url.notna() & url.astype(str).str.strip().ne("")
-        known = catalogue["item"].astype(str)
-        with_image = catalogue.loc[has.to_numpy(), "item"].astype(str)
+        known, with_image = image_items(catalogue)
     for name, items in (("cat_items", known), ("img_items", with_image)):
-        arrow = pa.table({"orig": pa.array(pd.unique(items.to_numpy(dtype=object)), type=pa.string())})
+        arrow = pa.table({"orig": pa.array(items.to_numpy(dtype=object), type=pa.string())})
         ws.con.register("_items_in", arrow)
         ws.sql(f"CREATE OR REPLACE TABLE {name} AS SELECT ii.i FROM _items_in c JOIN item_ids ii ON c.orig = ii.orig")
         ws.con.unregister("_items_in")
