@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from benchmark.errors import ConfigError
 from benchmark.io import read_json
 from benchmark.prepare.config import DatasetConfig
-from benchmark.prepare.engine import prepare_files_out_of_core
 from benchmark.prepare.files import catalogue_coverage, prepare_official, read_catalogue, require_path
 from benchmark.split import Split
 
@@ -72,6 +71,8 @@ def load_dataset(ds: DatasetConfig, out: str | Path, *, raw_dir: str | Path | No
     elif ds.official:
         split = prepare_official(ds, source_dir(ds, demo_dir), out)  # type: ignore[arg-type]
     elif ds.source == "files":
+        from benchmark.prepare.engine import prepare_files_out_of_core  # DuckDB: only when a split is made
+
         prepare_files_out_of_core(ds, out)
     elif ds.source in ("align-macridvae", "mmrec"):
         split = _import_folder(ds, out)
@@ -93,6 +94,7 @@ def source_dir(ds: DatasetConfig, demo_dir: Path) -> Path | None:
 def _demo(ds: DatasetConfig, out: Path, raw_dir: Path) -> str:
     """Generate the demo catalogue (2023 layout) under ``raw_dir``, then treat it as ``files``."""
     from benchmark.demo import generate_demo
+    from benchmark.prepare.engine import prepare_files_out_of_core
 
     # relative image URLs keep the files (and so the split's recorded checksums and its
     # fingerprint) identical wherever the cache lives
