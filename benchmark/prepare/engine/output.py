@@ -137,21 +137,26 @@ def _hash_columns(h: Any, batches: Iterator[pa.RecordBatch], spool: Path) -> Non
                 h.update(block)
 
 
-def split_summary(ws: Workspace, n_users: int, n_items: int) -> dict[str, Any]:
-    """:meth:`benchmark.split.Split.summary` from the tables."""
+def part_counts(ws: Workspace) -> dict[str, tuple[int, int, int]]:
+    """(rows, users, items) of each part of table ``used``, from one scan; an empty part is zeros."""
+    query = "SELECT label, count(*), count(DISTINCT u), count(DISTINCT i) FROM used GROUP BY label"
+    found = {int(code): (int(n), int(users), int(items)) for code, n, users, items in ws.sql(query)}
+    return {part: found.get(code, (0, 0, 0)) for code, part in enumerate(PARTS)}
+
+
+def split_summary(per_part: Mapping[str, tuple[int, int, int]], n_users: int, n_items: int) -> dict[str, Any]:
+    """:meth:`benchmark.split.Split.summary` from :func:`part_counts`."""
     out: dict[str, Any] = {"n_users": n_users, "n_items": n_items, "parts": {}}
     total = 0
-    for code, part in enumerate(PARTS):
-        n, users, items = ws.sql(
-            f"SELECT count(*), count(DISTINCT u), count(DISTINCT i) FROM used WHERE label = {code}"
-        )[0]
+    for part in PARTS:
+        n, users, items = per_part[part]
         out["parts"][part] = {
-            "interactions": int(n),
-            "users": int(users),
-            "items": int(items),
-            "density": int(n) / max(1, n_users * n_items),
+            "interactions": n,
+            "users": users,
+            "items": items,
+            "density": n / max(1, n_users * n_items),
         }
-        total += int(n)
+        total += n
     out["interactions"] = total
     out["density"] = total / max(1, n_users * n_items)
     return out

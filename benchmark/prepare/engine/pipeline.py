@@ -25,7 +25,7 @@ from benchmark.prepare.config import DatasetConfig
 from benchmark.prepare.engine.filters import counts, dedupe, image_filter, kcore, n_rows
 from benchmark.prepare.engine.ingest import read_reviews_into, register_catalogue
 from benchmark.prepare.engine.leakage import check_leakage
-from benchmark.prepare.engine.output import assign_dense_ids, fingerprint, split_summary, write_tables
+from benchmark.prepare.engine.output import assign_dense_ids, fingerprint, part_counts, split_summary, write_tables
 from benchmark.prepare.engine.protocols import label_rows
 from benchmark.prepare.engine.workspace import Workspace, parse_budget, workspace
 from benchmark.prepare.files import (
@@ -36,7 +36,7 @@ from benchmark.prepare.files import (
     source_record,
 )
 from benchmark.protocols.make import split_record
-from benchmark.split import PARTS, catalogue_checksum, write_split_meta
+from benchmark.split import catalogue_checksum, write_split_meta
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,16 @@ def prepare_files_out_of_core(ds: DatasetConfig, out: str | Path, *, threads: in
         clock.lap("filter")
         settings = ds.split_settings()
         recorded, stats = label_rows(ws, table, ds.protocol, settings.seed, ds.protocol_params)
-        part_rows = {p: int(ws.scalar(f"SELECT count(*) FROM used WHERE label = {k}")) for k, p in enumerate(PARTS)}
-        params = split_record(
-            settings.seed, recorded, stats, n_rows(ws, table), n_rows(ws, "used"), part_rows, filtering
-        )
+        per_part = part_counts(ws)
+        part_rows = {p: rows for p, (rows, _, _) in per_part.items()}
+        n_used = sum(part_rows.values())  # every row of `used` is in one of the parts
+        params = split_record(settings.seed, recorded, stats, n_rows(ws, table), n_used, part_rows, filtering)
         n_users, n_items = assign_dense_ids(ws, settings.seed if recorded.get("ids") == "permuted" else None)
         leakage = check_leakage(ws, ds.protocol, params)
         clock.lap("split")
         item_table = write_tables(ws, out, catalogue)
         fp = fingerprint(ws, ds.protocol, params, n_users, n_items)
-        split_stats = split_summary(ws, n_users, n_items)
+        split_stats = split_summary(per_part, n_users, n_items)
         clock.lap("write")
     stages["split"] = params["stats"]
     if catalogue is not None:
