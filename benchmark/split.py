@@ -57,9 +57,6 @@ PART_COLUMNS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = 1
 
-if TYPE_CHECKING:  # torch is imported where a CSR is built, not with the schemas (the CLI reads them)
-    import torch
-
 
 class SplitIntegrityError(IntegrityError):
     """A persisted split does not match its recorded fingerprint (or cannot be read)."""
@@ -252,12 +249,14 @@ class Split:
         frames = {p: self.part(p) for p in PARTS}
         if self.interactions is not None:
             frames["interactions"] = self.interactions
+        # the original ids by dense id, converted once for all frames
+        maps = [
+            (dense, orig, table[orig].astype(str).to_numpy(dtype=object))
+            for dense, orig, table in (("user_id", "orig_user_id", self.users), ("item_id", "orig_item_id", self.items))
+        ]
         for name, df in frames.items():
-            for dense, orig, table in (
-                ("user_id", "orig_user_id", self.users),
-                ("item_id", "orig_item_id", self.items),
-            ):
-                expect = table[orig].astype(str).to_numpy(dtype=object)[df[dense].to_numpy(dtype="int64")]
+            for dense, orig, origs in maps:
+                expect = origs[df[dense].to_numpy(dtype="int64")]
                 bad = np.flatnonzero(expect != df[orig].astype(str).to_numpy(dtype=object))
                 if len(bad):
                     r = int(bad[0])
