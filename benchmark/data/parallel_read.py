@@ -22,9 +22,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
 from benchmark.data.lines import iter_line_chunks, iter_lines, lines_of
 from benchmark.data.read_report import Plausibility, ReadReport
 from benchmark.data.records import InteractionBuilder, run_lines
@@ -83,14 +80,7 @@ def _parse(
     rec = _Recorder(plausible)
     out = InteractionBuilder(rec, ts_divisor, window)
     run_lines(lines_of(first, data.split(b"\n"), final, rec), rec, factory(out))
-    return (
-        pa.array(out.users, type=pa.string()),
-        pa.array(out.items, type=pa.string()),
-        pa.array(np.asarray(out.ratings, dtype=np.float32)),
-        pa.array(np.asarray(out.timestamps, dtype=np.int64)),
-        rec.entries,
-        out.tally,
-    )
+    return (*out.columns(), rec.entries, out.tally)
 
 
 def _add_tally(total: WindowTally, part: WindowTally) -> None:

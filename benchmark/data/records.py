@@ -254,30 +254,33 @@ class InteractionBuilder:
         """Hand the rows held so far to the sink as one record batch (no-op without a sink)."""
         if self.sink is None or not self.users:
             return
-        n = len(self.users)
-        columns = [
-            pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64)),
+        self._write(self.sink, self.columns())
+        self.users, self.items, self.ratings, self.timestamps = [], [], [], []
+
+    def columns(self) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        """The rows held, as Arrow columns: users and items (string), ratings (float32),
+        timestamps (int64) — :data:`INTERACTION_SCHEMA` but for ``pos``."""
+        return (
             pa.array(self.users, type=pa.string()),
             pa.array(self.items, type=pa.string()),
             pa.array(np.asarray(self.ratings, dtype=np.float32)),
             pa.array(np.asarray(self.timestamps, dtype=np.int64)),
-        ]
-        self.sink.write(pa.RecordBatch.from_arrays(columns, schema=INTERACTION_SCHEMA))
-        self.flushed += n
-        self.users, self.items, self.ratings, self.timestamps = [], [], [], []
+        )
 
     def append_arrays(self, users: pa.Array, items: pa.Array, ratings: pa.Array, timestamps: pa.Array) -> None:
-        """Rows checked elsewhere (a parsing worker), straight to the sink after the rows held."""
+        """Rows checked elsewhere (a parsing worker's :meth:`columns`), straight to the sink after the rows held."""
         if self.sink is None:
             raise ValueError("append_arrays needs a sink")
         self.flush()
-        n = len(users)
-        if n:
-            pos = pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64))
-            self.sink.write(
-                pa.RecordBatch.from_arrays([pos, users, items, ratings, timestamps], schema=INTERACTION_SCHEMA)
-            )
-            self.flushed += n
+        if len(users):
+            self._write(self.sink, (users, items, ratings, timestamps))
+
+    def _write(self, sink: InteractionSink, columns: tuple[pa.Array, pa.Array, pa.Array, pa.Array]) -> None:
+        """One record batch to ``sink``: ``columns`` after ``pos``, which numbers on from the rows written."""
+        n = len(columns[0])
+        pos = pa.array(np.arange(self.flushed, self.flushed + n, dtype=np.int64))
+        sink.write(pa.RecordBatch.from_arrays([pos, *columns], schema=INTERACTION_SCHEMA))
+        self.flushed += n
 
     def _check_plausible(self, rating: float, timestamp: int, names: tuple[str, str, str, str]) -> None:
         """A rating or timestamp outside ``report.plausible`` is ``implausible`` (it would become
