@@ -25,8 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.evaluation import metrics as M
-from benchmark.evaluation.masking import csr_rows, part_csr, seen_csr, seen_parts_for
-from benchmark.evaluation.ranking import PAD_ITEM, check_no_nan, topk_items
+from benchmark.evaluation.masking import csr_rows, mask_with_csr, part_csr, seen_csr, seen_parts_for
+from benchmark.evaluation.ranking import PAD_ITEM, topk_items
 from benchmark.evaluation.result import EvalResult, check_ks, metric_frame
 from benchmark.features import ItemFeatures
 from benchmark.split import Split
@@ -128,7 +128,7 @@ def evaluate(
         context = f"model {label}, batch {b} (users {int(uid[0])}..{int(uid[-1])})"
         if seen is not None:
             scores = _writable(scores)
-            _mask_checked(scores, uid, seen, context)
+            mask_with_csr(scores, uid, seen, nan_context=context)
         # NaN elsewhere is found among the top-K candidates: no extra pass over the batch
         items, vals = topk_items(scores, ks_t[-1], context=context)
         del scores  # only one batch of scores is ever held
@@ -257,19 +257,6 @@ def _score_batch(
     if not scores.is_floating_point():  # -inf must be representable
         scores = scores.float()
     return scores
-
-
-def _mask_checked(scores: torch.Tensor, uid: torch.Tensor, seen: CSR, context: str) -> None:
-    """Mask the seen items, checking first that none of them holds a NaN (masking would hide it)."""
-    pos, cols = csr_rows(seen[0], seen[1], uid)
-    if not len(cols):
-        return
-    if int(cols.max()) >= scores.shape[1]:
-        raise ValueError(f"scores have {scores.shape[1]} items but the split has item id {int(cols.max())}")
-    pos, cols = pos.to(scores.device), cols.to(scores.device)
-    if bool(torch.isnan(scores[pos, cols]).any()):
-        check_no_nan(scores, context)  # raises, naming the rows
-    scores[pos, cols] = float("-inf")
 
 
 def _writable(scores: torch.Tensor) -> torch.Tensor:

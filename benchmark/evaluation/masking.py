@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from benchmark.evaluation.ranking import check_no_nan
 from benchmark.split import PARTS, Split
 
 __all__ = ["seen_parts_for", "seen_csr", "part_csr", "mask_seen", "mask_with_csr", "csr_rows"]
@@ -67,8 +68,18 @@ def csr_rows(indptr: torch.Tensor, indices: torch.Tensor, rows: torch.Tensor) ->
     return torch.from_numpy(pos), torch.from_numpy(idx[np.repeat(starts, lengths) + offsets])
 
 
-def mask_with_csr(scores: torch.Tensor, user_ids: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Set ``scores[b, i] = -inf`` for every item ``i`` in CSR row ``user_ids[b]`` (in place)."""
+def mask_with_csr(
+    scores: torch.Tensor,
+    user_ids: torch.Tensor,
+    csr: tuple[torch.Tensor, torch.Tensor],
+    *,
+    nan_context: str | None = None,
+) -> torch.Tensor:
+    """Set ``scores[b, i] = -inf`` for every item ``i`` in CSR row ``user_ids[b]`` (in place).
+
+    With ``nan_context``, first check that none of the cells about to be masked holds a NaN
+    (masking would hide it) and raise naming ``nan_context`` and the rows if one does.
+    """
     indptr, indices = csr
     if scores.ndim != 2 or scores.shape[0] != len(user_ids):
         raise ValueError(
@@ -78,7 +89,10 @@ def mask_with_csr(scores: torch.Tensor, user_ids: torch.Tensor, csr: tuple[torch
     if len(cols):
         if int(cols.max()) >= scores.shape[1]:
             raise ValueError(f"scores have {scores.shape[1]} items but the split has item id {int(cols.max())}")
-        scores[pos.to(scores.device), cols.to(scores.device)] = float("-inf")
+        pos, cols = pos.to(scores.device), cols.to(scores.device)
+        if nan_context is not None and bool(torch.isnan(scores[pos, cols]).any()):
+            check_no_nan(scores, nan_context)  # raises, naming the rows
+        scores[pos, cols] = float("-inf")
     return scores
 
 
