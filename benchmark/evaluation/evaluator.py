@@ -62,15 +62,11 @@ def hits_from_csr(
 def hits_np(items: np.ndarray, user_ids: np.ndarray, rel_csr: CSR, n_items: int) -> np.ndarray:
     """:func:`hits_from_csr` on NumPy arrays (the evaluator's batch path: ``[B × K]`` is small,
     and NumPy's single-threaded kernels beat a handful of thread-synchronised torch calls)."""
-    indptr, indices = rel_csr[0].numpy(), rel_csr[1].numpy()
-    starts, ends = indptr[user_ids], indptr[user_ids + 1]
-    lengths = ends - starts
-    if not lengths.sum():
+    pos, cols = csr_rows(rel_csr[0], rel_csr[1], torch.from_numpy(user_ids))
+    if not len(cols):
         return np.zeros(items.shape, dtype=bool)
     stride = n_items + 1
-    rows = np.repeat(np.arange(len(user_ids), dtype=np.int64), lengths)
-    offsets = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    rel_keys = rows * stride + indices[np.repeat(starts, lengths) + offsets]  # sorted (items sorted per row)
+    rel_keys = pos.numpy() * stride + cols.numpy()  # sorted (items sorted per row)
     keys = np.arange(items.shape[0], dtype=np.int64)[:, None] * stride + items
     where = np.minimum(np.searchsorted(rel_keys, keys), len(rel_keys) - 1)
     return (rel_keys[where] == keys) & (items >= 0)
