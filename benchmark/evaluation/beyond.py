@@ -102,10 +102,19 @@ def ild(topk: np.ndarray, features: np.ndarray, mask: np.ndarray | None, k: int)
     feature (``mask``), n = \|L'(u)\|. A user with n < 2 has no pair: 0, and counted (returned
     second). Zero vectors have cosine 0 with everything.
     """
-    items, valid = _cut(topk, k)
+    return _ild_unit(topk, _unit_rows(features), mask, k)
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    """``features`` as float64 rows scaled to unit length (zero rows stay zero)."""
     f = np.asarray(features, np.float64)
     norms = np.linalg.norm(f, axis=1, keepdims=True)
-    unit = np.divide(f, norms, out=np.zeros_like(f), where=norms > 0)
+    return np.divide(f, norms, out=np.zeros_like(f), where=norms > 0)
+
+
+def _ild_unit(topk: np.ndarray, unit: np.ndarray, mask: np.ndarray | None, k: int) -> tuple[np.ndarray, int]:
+    """:func:`ild` on features already unit-normalised by :func:`_unit_rows` (done once per run, not per K)."""
+    items, valid = _cut(topk, k)
     has = valid & (np.asarray(mask, bool)[items] if mask is not None else True)
     out = np.zeros(len(items))
     n = has.sum(axis=1).astype(np.float64)
@@ -182,6 +191,7 @@ def compute_beyond(
     cols: dict[str, np.ndarray] = {}
     run: dict[str, float] = {}
     n_items = len(ctx.popularity)
+    unit: np.ndarray | None = None  # ILD's unit-length features, normalised at first use
     for k in ks:
         for name in names:
             label = f"{name}@{int(k)}"
@@ -192,7 +202,9 @@ def compute_beyond(
             elif name == "ild":
                 if ctx.features is None:
                     raise ValueError("ild needs an item feature (evaluation.diversity_feature)")
-                cols[label], run[f"ild_users_without_pair@{int(k)}"] = ild(topk, ctx.features, ctx.feature_mask, k)
+                if unit is None:
+                    unit = _unit_rows(ctx.features)
+                cols[label], run[f"ild_users_without_pair@{int(k)}"] = _ild_unit(topk, unit, ctx.feature_mask, k)
             elif name == "gini":
                 run[label] = gini(topk, n_items, k)
             elif name == "tail_coverage":
