@@ -118,7 +118,8 @@ def evaluate(
     if seen is not None:
         _log_unreachable(seen, rel, eval_users, part, label, split.n_items)
 
-    acc = _BatchCollector(ks_t, ms, split.n_items, keep_topk or bool(beyond))
+    # beyond-accuracy metrics need the item lists, only an export needs their scores
+    acc = _BatchCollector(ks_t, ms, split.n_items, keep_items=keep_topk or bool(beyond), keep_scores=keep_topk)
     for b, uid in enumerate(_batches(eval_users, batch_size, f"evaluate {label} on {part}", progress)):
         scores = _score_batch(score_fn, uid, dev, split.n_items, label, b)
         context = f"model {label}, batch {b} (users {int(uid[0])}..{int(uid[-1])})"
@@ -137,7 +138,7 @@ def evaluate(
         metric_frame(eval_users, acc.cols, ks_t, ms), topk, beyond, ks_t, split, diversity_feature
     )
     if not keep_topk:
-        topk = topk_scores = None
+        topk = None
     return EvalResult(
         per_user=per_user,
         run_metrics=run_metrics,
@@ -178,11 +179,13 @@ def _with_beyond(
 class _BatchCollector:
     """What :func:`evaluate` keeps from each batch: metric columns, coverage, top-K lists."""
 
-    def __init__(self, ks: tuple[int, ...], metrics: tuple[str, ...], n_items: int, keep_topk: bool) -> None:
+    def __init__(
+        self, ks: tuple[int, ...], metrics: tuple[str, ...], n_items: int, *, keep_items: bool, keep_scores: bool
+    ) -> None:
         self.ks, self.metrics = ks, metrics
         self.coverage = {k: M.CoverageCounter(n_items) for k in ks}
         self.cols: list[dict[str, np.ndarray]] = []
-        self.keep_topk = keep_topk
+        self.keep_items, self.keep_scores = keep_items, keep_scores
         self._items: list[np.ndarray] = []
         self._scores: list[np.ndarray] = []
 
@@ -190,17 +193,20 @@ class _BatchCollector:
         self.cols.append(M.compute(hits, n_relevant, self.metrics, self.ks))
         for k in self.ks:
             self.coverage[k].update(items_np[:, :k])
-        if self.keep_topk:
+        if self.keep_items:
             self._items.append(items_np.astype(np.int32))
+        if self.keep_scores:
             self._scores.append(vals.float().cpu().numpy())
 
     def topk(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """``(items int32, scores float32)`` ``[n_users × max(ks)]``, or ``(None, None)`` when not kept."""
-        if not self.keep_topk:
-            return None, None
+        """``(items int32, scores float32)`` ``[n_users × max(ks)]``; ``None`` for what was not kept."""
         kmax = self.ks[-1]
-        items = np.concatenate(self._items) if self._items else np.zeros((0, kmax), np.int32)
-        scores = np.concatenate(self._scores) if self._scores else np.zeros((0, kmax), np.float32)
+        items: np.ndarray | None = None
+        scores: np.ndarray | None = None
+        if self.keep_items:
+            items = np.concatenate(self._items) if self._items else np.zeros((0, kmax), np.int32)
+        if self.keep_scores:
+            scores = np.concatenate(self._scores) if self._scores else np.zeros((0, kmax), np.float32)
         return items, scores
 
 
