@@ -159,6 +159,20 @@ def paper_script(describer, records, max_new_tokens: int, batch_size: int = PAPE
     return len(records), n_tokens
 
 
+def describe_batched(d: Any, records: list, batch_size: int) -> int:
+    """``d.describe`` over ``records`` in batches of ``batch_size`` (the timed body of the
+    ``vlm4rec-batched`` rows here and in :mod:`benchmark.perf.gpu_check`); returns the number of
+    generated tokens. ``RuntimeError`` on the first item whose generation failed."""
+    n_tok = 0
+    for s in range(0, len(records), batch_size):
+        res = d.describe(records[s : s + batch_size])
+        bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
+        if bad:
+            raise RuntimeError(f"generation failed: {bad[0]}")
+        n_tok += sum(r.n_new_tokens or 0 for r in res)
+    return n_tok
+
+
 def time_describer(d: Any, records: list, dtype: str, max_new: int, batch_sizes: list[int], cuda: bool) -> list[Result]:
     """The paper's script, the one-item loop, then our batched ``describe`` at each batch size,
     on one loaded describer."""
@@ -173,13 +187,7 @@ def time_describer(d: Any, records: list, dtype: str, max_new: int, batch_sizes:
     for bs in batch_sizes:
         _reset_peak(cuda)
         t0 = time.perf_counter()
-        n_tok = 0
-        for s in range(0, len(records), bs):
-            res = d.describe(records[s : s + bs])
-            bad = [r.error for r in res if r.error is not None]  # blank text still counts tokens
-            if bad:
-                raise RuntimeError(f"generation failed: {bad[0]}")
-            n_tok += sum(r.n_new_tokens or 0 for r in res)
+        n_tok = describe_batched(d, records, bs)
         results.append(
             Result("vlm4rec-batched", dtype, bs, time.perf_counter() - t0, len(records), n_tok, _peak_mb(cuda))
         )

@@ -345,18 +345,26 @@ def scaling(args: argparse.Namespace, ks: tuple[int, ...]) -> list[dict[str, Any
     return rows
 
 
+def floor_and_ours(split, U, V, ks, batch_size: int, cuda: bool) -> tuple[float, float, Any, float | None]:
+    """:func:`run_floor` then :func:`run_ours` on one problem: ``(floor s, ours s, ours' result,
+    peak GPU MiB)``. The peak is that of the two evaluations, the float32 factors ``U`` and ``V``
+    not counted; ``None`` unless ``cuda`` (the scaling worker and ``gpu_check`` share this)."""
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t_floor = run_floor(split, U, V, ks[-1], batch_size)
+    t_ours, res = run_ours(split, U, V, ks, batch_size)
+    peak = (torch.cuda.max_memory_allocated() - (U.numel() + V.numel()) * 4) / 2**20 if cuda else None
+    return t_floor, t_ours, res, peak
+
+
 def scaling_worker(n_users: int, args: argparse.Namespace, ks: tuple[int, ...]) -> None:
     import json
 
     split, U, V = make_problem_ids(n_users, args.items, args.dim, args.seed, device=args.device)
     before = peak_rss_mib()
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    t_floor = run_floor(split, U, V, ks[-1], args.batch_size)
-    t_ours, res = run_ours(split, U, V, ks, args.batch_size)
-    if args.device == "cuda":
-        peak = (torch.cuda.max_memory_allocated() - U.numel() * 4 - V.numel() * 4) / 2**20
-    else:
+    t_floor, t_ours, res, peak = floor_and_ours(split, U, V, ks, args.batch_size, cuda=args.device == "cuda")
+    if peak is None:  # on the CPU: the growth of the process's peak RSS
         peak = peak_rss_mib() - before
     out = {"n_users": res.n_users, "t_ours": t_ours, "t_floor": t_floor, "eval_peak_mib": peak}
     print(json.dumps(out))

@@ -40,20 +40,12 @@ SMOKE_ITEMS = {1: 2, 2: 4}
 
 def evaluator_step(n_users: int, n_items: int, device: str, batch_size: int) -> dict[str, Any]:
     """Ours and the floor on one integer-id problem (see :mod:`benchmark.perf.evaluation`)."""
-    from benchmark.perf.evaluation import make_problem_ids, run_floor, run_ours
+    from benchmark.perf.evaluation import floor_and_ours, make_problem_ids
 
     t0 = time.perf_counter()
     split, U, V = make_problem_ids(n_users, n_items, 64, seed=0, device=device)
     built = time.perf_counter() - t0
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    ks = (10, 20, 50)
-    t_floor = run_floor(split, U, V, ks[-1], batch_size)
-    t_ours, res = run_ours(split, U, V, ks, batch_size)
-    factors = (U.numel() + V.numel()) * 4
-    peak = (torch.cuda.max_memory_allocated() - factors) / 2**20 if cuda else float("nan")
+    t_floor, t_ours, res, peak = floor_and_ours(split, U, V, (10, 20, 50), batch_size, cuda=device.startswith("cuda"))
     return {
         "users": n_users,
         "items": n_items,
@@ -63,7 +55,7 @@ def evaluator_step(n_users: int, n_items: int, device: str, batch_size: int) -> 
         "ours_s": t_ours,
         "floor_s": t_floor,
         "ours_over_floor": t_ours / t_floor,
-        "eval_peak_gpu_mib": peak,
+        "eval_peak_gpu_mib": float("nan") if peak is None else peak,
         "recall@20": res.means()["recall@20"],
     }
 
@@ -72,7 +64,7 @@ def caption_config(
     model_dir: Path, dtype: str, device: str, max_new: int, items: dict[int, int], loop_items: int
 ) -> list[dict[str, Any]]:
     """The paper's loop and our batched describer at each batch size, for one dtype."""
-    from benchmark.perf.captioning import make_records, paper_loop
+    from benchmark.perf.captioning import describe_batched, make_records, paper_loop
     from vlm4rec.describers.hf import HFDescriber
 
     cuda = device.startswith("cuda")
@@ -123,18 +115,7 @@ def caption_config(
 
     timed("paper-loop", 1, loop_items, lambda: paper_loop(d, records[:loop_items], max_new)[1])
     for bs, n in items.items():
-
-        def batched(bs: int = bs, n: int = n) -> int:
-            tokens = 0
-            for s in range(0, n, bs):
-                res = d.describe(records[s : min(n, s + bs)])
-                bad = [r.error for r in res if r.error is not None]
-                if bad:
-                    raise RuntimeError(f"generation failed: {bad[0]}")
-                tokens += sum(r.n_new_tokens or 0 for r in res)
-            return tokens
-
-        timed("vlm4rec-batched", bs, n, batched)
+        timed("vlm4rec-batched", bs, n, lambda bs=bs, recs=records[:n]: describe_batched(d, recs, bs))
     loop = rows[0]["items_per_s"]
     for r in rows:
         r["speedup_vs_loop"] = r["items_per_s"] / loop
