@@ -236,6 +236,14 @@ def texts_sha256(texts: Sequence[str | None]) -> str:
     return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode()).hexdigest()
 
 
+def is_multi_process(devices: int | str, num_nodes: int = 1) -> bool:
+    """Whether Lightning runs several processes for ``devices`` × ``num_nodes``: several nodes, an
+    int above 1, or ``-1`` / ``"-1"`` (every visible device). Encoding (here) and describing
+    (:mod:`vlm4rec.inference`) both decide DDP by it. It lives here, not in :mod:`vlm4rec.parallel`,
+    so that a single-process encode does not import Lightning."""
+    return num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
+
+
 def encode_items(
     items: pd.DataFrame,
     descriptions: pd.DataFrame | None,
@@ -287,7 +295,7 @@ def encode_items(
     t0 = time.perf_counter()
     if not present:
         vecs = np.zeros((0, dim), dtype=np.float32)
-    elif num_nodes > 1 or (isinstance(devices, int) and devices > 1) or str(devices) == "-1":
+    elif is_multi_process(devices, num_nodes):
         from vlm4rec.parallel import encode_sharded
 
         work = (Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())) / f".ranks-{key[:20]}"

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from benchmark.io import atomic_open, write_json
 from vlm4rec.cache import DescriptionCache, now
 from vlm4rec.describers.base import Describer
+from vlm4rec.encoders import is_multi_process
 from vlm4rec.images import image_status, load_image
 from vlm4rec.records import IMAGE_OK, IMAGE_UNDECODABLE, DescriptionResult, ItemRecord
 from vlm4rec.selection import ItemSelection, chosen_among
@@ -264,7 +265,7 @@ def run_describe(
     todo = select_todo(plans, describer, cache, retry_failed, chosen)
     rank = 0
     if todo:
-        multi = num_nodes > 1 or (isinstance(devices, int) and devices > 1) or devices in ("-1", -1)
+        multi = is_multi_process(devices, num_nodes)
         trainer = pl.Trainer(
             accelerator=accelerator,
             devices=devices,
