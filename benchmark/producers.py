@@ -36,6 +36,11 @@ class FeatureContext:
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def image_roots(self) -> list[Path]:
+        """Where a catalogue's local image paths may point: the dataset's own folders (raw and split)."""
+        return [Path(d) for d in (self.raw_dir, self.split_dir) if d is not None]
+
 
 Producer = Callable[..., ItemFeatures]
 

@@ -66,7 +66,7 @@ def _describe(
         cache_root,
         out,
         image_root=ctx.raw_dir or ctx.split_dir,
-        image_roots=[r for r in (ctx.raw_dir, ctx.split_dir) if r is not None],  # the dataset's folders only
+        image_roots=ctx.image_roots,  # the dataset's folders only
         batch_size=batch_size,
         fallback=fallback,
         **parallel,

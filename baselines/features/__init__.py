@@ -33,11 +33,6 @@ def _images_dir(ctx: FeatureContext, images: str | None) -> Path | None:
     return None
 
 
-def _dataset_roots(ctx: FeatureContext) -> list[Path]:
-    """Where a catalogue's local image paths may point: the dataset's folders (plus ``images``)."""
-    return [Path(d) for d in (ctx.raw_dir, ctx.split_dir) if d is not None]
-
-
 def _accelerator(ctx: FeatureContext, accelerator: str | None) -> str:
     if accelerator:
         return accelerator
@@ -56,7 +51,7 @@ def _clip(ctx: FeatureContext, images: str | None, **settings: Any) -> ItemFeatu
         images=_images_dir(ctx, images),
         cache_dir=Path(ctx.cache_dir) / "features",
         progress=ctx.progress,
-        roots=_dataset_roots(ctx),
+        roots=ctx.image_roots,
     )
 
 
@@ -142,7 +137,7 @@ def pixels(
         max_side,
         hist_weight,
         progress=ctx.progress,
-        roots=_dataset_roots(ctx),
+        roots=ctx.image_roots,
     )
 
 
