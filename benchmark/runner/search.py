@@ -180,19 +180,10 @@ def tune_entry(
 
 def _make_trial_model(mc: ModelConfig, seed: int, train_layer: Mapping[str, Any]) -> Any:
     """A trial's model, created exactly as a unit's (same seeding, same trainer layers)."""
-    import numpy as np
-    import torch
+    from benchmark.runner.stages.units import new_model, unit_train
 
-    from benchmark.registry import create_model
-    from benchmark.runner.stages.units import unit_train
-
-    params = dict(mc.params)
-    if MODELS.accepts(mc.model, "seed"):
-        params["seed"] = seed
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
-    train = unit_train(mc, train_layer)
-    return create_model(mc.model, **params, **({"train": train} if train is not None else {}))
+    model, _ = new_model(mc, seed, unit_train(mc, train_layer), pass_seed=MODELS.accepts(mc.model, "seed"))
+    return model
 
 
 def valid_users(inputs: UnitInputs) -> Any:

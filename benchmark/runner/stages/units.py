@@ -202,6 +202,18 @@ def unit_train(mc: ModelConfig, train_layer: Mapping[str, Any]) -> TrainConfig |
     return resolve_train(MODELS.attribute(mc.model, "train_defaults", {}), train_layer, mc.train)
 
 
+def new_model(mc: ModelConfig, seed: int, train: TrainConfig | None, *, pass_seed: bool) -> tuple[Any, dict[str, Any]]:
+    """``mc``'s model, unfitted, and the params it was created with. torch and NumPy are seeded
+    with ``seed`` first (for models drawing from the global generators); ``pass_seed`` also passes
+    it as the model's own ``seed`` param. A unit and a search trial are created alike by this."""
+    params = dict(mc.params)
+    if pass_seed:
+        params["seed"] = seed
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    return create_model(mc.model, **params, **({"train": train} if train is not None else {})), params
+
+
 def run_unit(
     unit: Unit,
     mc: ModelConfig,
@@ -212,13 +224,8 @@ def run_unit(
 ) -> dict[str, Any]:
     """Fit one model with one seed, evaluate on valid then (once) on test, write atomically;
     ``extra`` keys go into the record as given (e.g. ``search``)."""
-    params = dict(mc.params)
-    if unit.seed is not None:
-        params["seed"] = unit.seed
     seed = unit.seed if unit.seed is not None else 0
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
-    model = create_model(mc.model, **params, **({"train": train} if train is not None else {}))
+    model, params = new_model(mc, seed, train, pass_seed=unit.seed is not None)
     if hasattr(model, "set_logger"):
         model.set_logger(tracker.lightning_logger())
     with measure(fit_device(train, inputs.evaluation.device), inputs.energy) as fit_cost:
