@@ -14,6 +14,7 @@ errors naming the key and the allowed values.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,13 @@ from benchmark.train_config import check_partial
 
 #: model params that name item features (``a+b`` names several)
 FEATURE_PARAMS: tuple[str, ...] = ("feature", "features", "text_feature", "image_feature")
+
+
+def param_features(params: Mapping[str, Any]) -> list[str]:
+    """The feature names model params refer to, in :data:`FEATURE_PARAMS` order (``a+b``: both;
+    a name given twice is listed twice)."""
+    return [p for k in FEATURE_PARAMS if isinstance(params.get(k), str) for p in params[k].split("+")]
+
 
 __all__ = [
     "DatasetConfig",
@@ -401,7 +409,7 @@ def select_entries(
     for m in cfg.models:
         if (models is not None and m.name not in models) or m.name in skip_models:
             continue
-        uses = sorted(_features_used(m) & left_out)
+        uses = sorted(set(param_features(m.params)) & left_out)
         if uses:
             logging.getLogger(__name__).warning(
                 "model %s left out: it uses feature set(s) left out (%s)", m.name, ", ".join(uses)
@@ -421,16 +429,6 @@ def select_entries(
         logging.getLogger(__name__).warning("baseline %s left out; comparing against %s", baseline, kept_models[0].name)
         data["statistics"]["baseline"] = None
     return from_dict(ExperimentConfig, data)
-
-
-def _features_used(m: ModelConfig) -> set[str]:
-    """Feature names a model entry's params refer to (``feature``, ``text_feature``, ``a+b``, …)."""
-    out: set[str] = set()
-    for key in FEATURE_PARAMS:
-        val = m.params.get(key)
-        if isinstance(val, str):
-            out.update(val.split("+"))
-    return out
 
 
 def saved_config(data: dict[str, Any]) -> ExperimentConfig:

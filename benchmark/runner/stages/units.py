@@ -35,7 +35,7 @@ from benchmark.evaluation.evaluator import EvalResult
 from benchmark.features import ItemFeatures
 from benchmark.io import file_lock, lock_path, write_json, write_parquet
 from benchmark.registry import MODELS, create_model
-from benchmark.runner.config import EvaluationConfig, ModelConfig
+from benchmark.runner.config import EvaluationConfig, ModelConfig, param_features
 from benchmark.runner.costs import measure
 from benchmark.runner.modes import evaluate_modes
 from benchmark.runner.provenance import check_resume
@@ -184,9 +184,7 @@ def is_current(unit: Unit, run_dir: Path) -> bool:
 def features_used(model: Any, params: Mapping[str, Any], feats: Mapping[str, ItemFeatures]) -> dict[str, Any]:
     """The feature sets a model read (named in its params or required by its class): checksum and
     whether the producer called them final."""
-    from benchmark.runner.config import FEATURE_PARAMS
-
-    names = {p for k in FEATURE_PARAMS if isinstance(params.get(k), str) for p in params[k].split("+")}
+    names = set(param_features(params))
     names |= set(getattr(model, "required_features", ()) or ())
     return {
         n: {"checksum": feats[n].checksum(), "final": bool(feats[n].provenance.get("final", True))}
@@ -273,11 +271,9 @@ def run_unit(
 def feature_coverage(model: Any, mc: ModelConfig, feats: Mapping[str, ItemFeatures]) -> dict[str, float]:
     """Each item feature the model reads (its ``required_features``, else the feature names in
     its params) → the share of catalogue items that have it."""
-    from benchmark.runner.config import FEATURE_PARAMS
-
     names = list(getattr(model, "required_features", ()) or ())
     if not names:
-        names = [p for k in FEATURE_PARAMS if isinstance(mc.params.get(k), str) for p in mc.params[k].split("+")]
+        names = param_features(mc.params)
     return {n: float(feats[n].mask.float().mean()) for n in dict.fromkeys(names) if n in feats}
 
 
