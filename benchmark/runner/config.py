@@ -279,11 +279,8 @@ class ExperimentConfig:
                         )
                 continue
             space = entry_space(m, self.search, f"models[{i}].search")
-            if space is not None and self.search.sampler == "grid" and not space.finite:
-                continuous = ", ".join(d.key for d in space if d.kind != "categorical")
-                raise ConfigError(
-                    f"models[{i}].search: sampler grid needs a list of values for every key; continuous: {continuous}"
-                )
+            if space is not None and self.search.sampler == "grid":
+                space.require_finite(f"models[{i}].search")
             for dim in space or ():
                 if dim.key in FEATURE_PARAMS:
                     for value in dim.values:

@@ -113,6 +113,14 @@ class Space:
         """Every key has a list of values (so the space can be enumerated)."""
         return all(d.kind == "categorical" for d in self.dimensions)
 
+    def require_finite(self, where: str = "") -> None:
+        """Refuse (ConfigError, prefixed ``where: ``) a space the grid sampler cannot enumerate,
+        naming its continuous keys."""
+        if not self.finite:
+            continuous = ", ".join(d.key for d in self.dimensions if d.kind != "categorical")
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}sampler grid needs a list of values for every key; continuous: {continuous}")
+
     def combinations(self) -> list[dict[str, Any]]:
         """Every distinct assignment of a finite space, conditions applied, in a fixed order
         (keys in space order, values in list order; an inactive key is left out)."""

@@ -143,9 +143,8 @@ class _Plan:
         self.space, self.policy = space, policy
         self.combos = space.combinations() if space.finite else None
         size = len(self.combos) if self.combos is not None else None
-        if policy.sampler == "grid" and size is None:
-            continuous = [d.key for d in space if d.kind != "categorical"]
-            raise ConfigError(f"sampler grid needs a list of values for every key; continuous: {', '.join(continuous)}")
+        if policy.sampler == "grid":
+            space.require_finite()
         self.exhaustive = size is not None and (
             policy.sampler == "grid" or (budget.trials is not None and size <= budget.trials)
         )
