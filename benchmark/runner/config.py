@@ -289,14 +289,10 @@ class ExperimentConfig:
                                 raise ConfigError(
                                     f"models[{i}].search.{dim.key}: feature {part!r} is not defined in `features`"
                                 )
-        if self.health.metric is not None and self.health.metric not in self.valid_columns:
+        if self.health.metric is not None and self.health.metric not in self.metric_columns:
             raise ConfigError(
-                f"health.metric: {self.health.metric!r} is not evaluated; allowed: {', '.join(self.valid_columns)}"
+                f"health.metric: {self.health.metric!r} is not evaluated; allowed: {', '.join(self.metric_columns)}"
             )
-
-    @property
-    def valid_columns(self) -> list[str]:
-        return self.metric_columns
 
     @property
     def baseline(self) -> str:
