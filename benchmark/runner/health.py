@@ -23,6 +23,7 @@ import pandas as pd
 from benchmark.health import REFERENCE_MODELS, HealthWarning, ModelEvidence, check_run
 from benchmark.io import read_json, write_json
 from benchmark.registry import MODELS
+from benchmark.runner.rundir import UNITS
 
 if TYPE_CHECKING:
     from benchmark.runner.config import ExperimentConfig
@@ -49,7 +50,6 @@ def write_references(inputs: UnitInputs, run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / REFERENCES
     if path.is_file():
         return dict(read_json(path))
-    ev = inputs.evaluation
     users = valid_users(inputs)
     out: dict[str, Any] = {"valid": {}, "unavailable": [], "validation": validation_size(inputs.split, users)}
     for name in REFERENCE_MODELS:
@@ -57,14 +57,13 @@ def write_references(inputs: UnitInputs, run_dir: Path) -> dict[str, Any]:
             out["unavailable"].append(name)
             continue
         model = create_model(name).fit(inputs.split, inputs.feats)
-        out["valid"][name] = _valid_means(model, inputs, users, ev.ks, ev.metrics)
+        out["valid"][name] = _valid_means(model, inputs, users)
     write_json(path, out)
     return out
 
 
-def _valid_means(
-    model: Any, inputs: UnitInputs, users: Any, ks: Sequence[int], metrics: Sequence[str]
-) -> dict[str, float]:
+def _valid_means(model: Any, inputs: UnitInputs, users: Any) -> dict[str, float]:
+    """Means of the run's ks and accuracy metrics (recall if it has none) on validation, for ``users``."""
     from benchmark.evaluation import evaluate
     from benchmark.evaluation.metrics import METRIC_NAMES
 
@@ -73,9 +72,9 @@ def _valid_means(
         model,
         inputs.split,
         part="valid",
-        ks=tuple(ks),
+        ks=tuple(ev.ks),
         # the accuracy metrics a model is compared on (beyond-accuracy ones are not "above random")
-        metrics=tuple(m for m in metrics if m in METRIC_NAMES) or ("recall",),
+        metrics=tuple(m for m in ev.metrics if m in METRIC_NAMES) or ("recall",),
         users=users,
         batch_size=ev.batch_size,
         device=ev.device,
@@ -137,7 +136,7 @@ def _valid_columns(results: RunResults) -> list[str]:
 
 def _valid_se(run_dir: Path, key: str, metric: str) -> float | None:
     """Standard error of ``metric`` over the users of one unit's per-user validation values."""
-    path = Path(run_dir) / "units" / f"{key}.valid.parquet"
+    path = Path(run_dir) / UNITS / f"{key}.valid.parquet"
     if not path.is_file():
         return None
     values = pd.read_parquet(path, columns=None)
