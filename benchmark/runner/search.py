@@ -163,16 +163,17 @@ def tune_entry(
         name, k = policy.metric_key
         ev = inputs.evaluation
         target = Validation(inputs.split, inputs.feats, name, k, valid_users(inputs), ev.batch_size, ev.device)
+        budget = policy.budget_for(mc.search_budget)
         outcome = run_search(
             lambda a: _make_trial_model(apply_assignment(mc, a), seed, train_layer),
             space,
             target,
             policy,
-            policy.budget_for(mc.search_budget),
+            budget,
             storage=storage,
             study_name=mc.name,
         )
-        summary = {"model": mc.name, "budget_policy": policy.budget_for(mc.search_budget).describe(), **outcome.summary}
+        summary = {"model": mc.name, "budget_policy": budget.describe(), **outcome.summary}
         write_parquet(trace_path, outcome.trace)
         write_json(summary_path, summary)  # last: its presence marks the search done
     return apply_assignment(mc, summary["best_params"]), summary
