@@ -241,8 +241,8 @@ def run_search(
         log.info("%s: resuming trial %d (interrupted)", study_name, frozen.number)
         study.sampler = plan.sampler(frozen.number)
         _evaluate(study, optuna.trial.Trial(study, frozen._trial_id), plan, make, target, keeper)
-    while not _spent(study, plan):
-        study.sampler = plan.sampler(len(study.get_trials(deepcopy=False)))
+    while not _spent(trials := study.get_trials(deepcopy=False), plan):
+        study.sampler = plan.sampler(len(trials))
         _evaluate(study, study.ask(), plan, make, target, keeper)
     return _outcome(study, plan, target, make, keeper)
 
@@ -280,9 +280,9 @@ def _check_signature(study: optuna.Study, plan: _Plan, name: str) -> None:
         )
 
 
-def _spent(study: optuna.Study, plan: _Plan) -> bool:
-    """Whether the budget is used up: trial count, wall-clock seconds (over every process)."""
-    trials = study.get_trials(deepcopy=False)
+def _spent(trials: list[optuna.trial.FrozenTrial], plan: _Plan) -> bool:
+    """Whether the budget is used up by the study's ``trials``: trial count, wall-clock seconds
+    (over every process)."""
     if plan.max_trials is not None and len(trials) >= plan.max_trials:
         return True
     if plan.timeout_s is not None:
@@ -314,8 +314,9 @@ def _evaluate(
     state, value = optuna.trial.TrialState.COMPLETE, None
     try:
         assignment = plan.assignment(trial)
-        trial.set_user_attr("params", canonical_json(assignment))
-        dup = _duplicate_of(study, trial.number, canonical_json(assignment))
+        sig = canonical_json(assignment)
+        trial.set_user_attr("params", sig)
+        dup = _duplicate_of(study, trial.number, sig)
         if dup is not None:
             trial.set_user_attr("duplicate_of", dup.number)
             if "best_epoch" in dup.user_attrs:
