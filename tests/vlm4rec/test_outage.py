@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.local_http import LocalServer, QuietHandler
 
 from benchmark.cli import main
 from benchmark.runner.config import load_config
@@ -20,7 +19,7 @@ from benchmark.runner.pipeline import run_experiment
 pytestmark = pytest.mark.slow
 
 
-class Endpoint:
+class Endpoint(LocalServer):
     """Chat completions that fail with 503 while ``down`` (an outage), answer otherwise."""
 
     def __init__(self) -> None:
@@ -28,10 +27,7 @@ class Endpoint:
         self.requests = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests += 1
@@ -47,17 +43,13 @@ class Endpoint:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.serve(Handler, "/v1")
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    e = Endpoint()
-    yield e
-    e.httpd.shutdown()
-    e.httpd.server_close()
+    with Endpoint() as e:
+        yield e
 
 
 def config(tmp: Path, url: str, **feature_params) -> Path:

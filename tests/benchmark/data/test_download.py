@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fixtures.local_http import LocalServer, QuietHandler
 
 from benchmark.cli import main
 from benchmark.data.download import (
@@ -22,7 +21,7 @@ from benchmark.data.download import (
 )
 
 
-class FileServer:
+class FileServer(LocalServer):
     """Serves ``files`` (path -> bytes) with optional misbehaviour, recording every request."""
 
     def __init__(self) -> None:
@@ -34,10 +33,7 @@ class FileServer:
         self.bytes_sent = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path
                 rng = self.headers.get("Range")
@@ -80,17 +76,7 @@ class FileServer:
                 self.wfile.write(body)
                 server.bytes_sent += len(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> FileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture()

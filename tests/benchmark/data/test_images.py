@@ -6,13 +6,12 @@ import hashlib
 import io
 import json
 import struct
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.local_http import LocalServer, QuietHandler
 from PIL import Image
 
 from benchmark.cli import main
@@ -44,17 +43,14 @@ def bomb_header_png(w: int = 100_000, h: int = 100_000) -> bytes:
     )
 
 
-class ImageServer:
+class ImageServer(LocalServer):
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, str, bytes]] = {}
         self.flaky: dict[str, int] = {}
         self.hits: dict[str, int] = {}
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 if server.flaky.get(self.path, 0) > 0:
@@ -68,17 +64,7 @@ class ImageServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> ImageServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture()

@@ -7,8 +7,8 @@ import json
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from fixtures.local_http import LocalServer, QuietHandler
 from fixtures.tiny_models import make_image_split
 
 from benchmark.split import Split
@@ -18,7 +18,7 @@ from vlm4rec.inference import run_describe
 SECRET = "sk-test-SECRET-abc123"
 
 
-class Server:
+class Server(LocalServer):
     """Answers chat completions; item titles containing FAIL5xx / SLOW misbehave on the first try."""
 
     def __init__(self) -> None:
@@ -27,10 +27,7 @@ class Server:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 text = body["messages"][0]["content"][0]["text"]
@@ -70,17 +67,7 @@ class Server:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up: that is the case under test
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler, "/v1")
 
 
 def test_openai_describer_retries_timeouts_and_5xx_and_hides_key(tmp_path, monkeypatch, caplog):

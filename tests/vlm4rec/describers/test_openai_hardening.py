@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
+from fixtures.local_http import LocalServer, QuietHandler
 from fixtures.tiny_models import make_image_split
 
 from benchmark.split import Split
@@ -23,7 +22,7 @@ from vlm4rec.records import ItemRecord
 SECRET = "sk-test-SECRET-hardening-42"
 
 
-class Endpoint:
+class Endpoint(LocalServer):
     """A chat-completions server; ``mode`` picks how it misbehaves."""
 
     def __init__(self, mode: str) -> None:
@@ -31,10 +30,7 @@ class Endpoint:
         self.images: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.images.append(body["messages"][0]["content"][1]["image_url"]["url"])
@@ -62,17 +58,7 @@ class Endpoint:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up: the case under test
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler, "/v1")
 
 
 @pytest.mark.parametrize("mode", ["trickle-body", "trickle-headers"])
