@@ -274,7 +274,7 @@ def feature_coverage(model: Any, mc: ModelConfig, feats: Mapping[str, ItemFeatur
     names = list(getattr(model, "required_features", ()) or ())
     if not names:
         names = param_features(mc.params)
-    return {n: float(feats[n].mask.float().mean()) for n in dict.fromkeys(names) if n in feats}
+    return {n: feats[n].coverage for n in dict.fromkeys(names) if n in feats}
 
 
 def fit_device(train: TrainConfig | None, default: str) -> str:
